@@ -1,0 +1,65 @@
+"""CONTINUUM Cloud billing portal: the Flask app factory.
+
+The package has three faces over one core: the self-service portal (people), the enforcement
+decorators (``portal.enforcement``, imported by the CONTINUUM API) and the Stripe webhook
+blueprint (``portal.webhooks``).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from dotenv import load_dotenv
+from flask import Flask
+
+from .config import INSTANCE_DIR, ROOT, Config, ConfigError
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the portal app. ``config`` overrides settings read from the environment."""
+    load_dotenv(ROOT / ".env", override=False)
+    app = Flask(
+        __name__,
+        instance_path=str(INSTANCE_DIR),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.from_mapping(Config().as_dict())
+    if config:
+        app.config.from_mapping(config)
+    _check_config(app)
+    INSTANCE_DIR.mkdir(exist_ok=True)
+    logging.getLogger("continuum").setLevel(logging.INFO)
+
+    from . import accounts, models  # noqa: F401  (tables and the session's user loader)
+    from .errors import register_error_handlers
+    from .extensions import csrf, db, limiter, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    register_error_handlers(app)
+    _register_blueprints(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from .dashboard import bp as dashboard_bp
+
+    app.register_blueprint(dashboard_bp)
+
+
+def _check_config(app: Flask) -> None:
+    if not app.config["SECRET_KEY"]:
+        if app.config.get("TESTING"):
+            app.config["SECRET_KEY"] = secrets.token_hex(32)
+        else:
+            raise ConfigError(
+                "SECRET_KEY is not set. Put it in the environment or in .env "
+                "(`make env` writes a development one)."
+            )

@@ -1,0 +1,76 @@
+"""Configuration, read once from the environment (a ``.env`` file in development)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = ROOT / "instance"
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    return raw.strip().lower() in ("1", "true", "yes", "on")
+
+
+class Config:
+    """Settings for one app instance. Every value comes from the environment."""
+
+    def __init__(self) -> None:
+        env = os.environ.get
+        self.ENV_NAME = env("PORTAL_ENV", "development")
+        self.SECRET_KEY = env("SECRET_KEY", "")
+        self.SQLALCHEMY_DATABASE_URI = env(
+            "DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'portal.sqlite3'}"
+        )
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        self.PORTAL_BASE_URL = env("PORTAL_BASE_URL", "http://127.0.0.1:5000")
+
+        self.STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", "")
+        self.STRIPE_API_BASE = env("STRIPE_API_BASE", "")
+        self.STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", "")
+        self.STRIPE_TRIAL_DAYS = _env_int("STRIPE_TRIAL_DAYS", 0)
+        self.STRIPE_TEST_CLOCK = env("STRIPE_TEST_CLOCK", "")
+        self.PAST_DUE_GRACE_DAYS = _env_int("PAST_DUE_GRACE_DAYS", 7)
+
+        self.REDIS_URL = env("REDIS_URL", "")
+        self.RATELIMIT_STORAGE_URI = env("RATELIMIT_STORAGE_URI", "memory://")
+        self.RATELIMIT_HEADERS_ENABLED = True
+        self.ENFORCEMENT_FAIL_MODE = env("ENFORCEMENT_FAIL_MODE", "closed")
+        self.USAGE_FLUSH_SECONDS = float(env("USAGE_FLUSH_SECONDS", "1.0"))
+
+        self.SMTP_HOST = env("SMTP_HOST", "127.0.0.1")
+        self.SMTP_PORT = _env_int("SMTP_PORT", 25)
+        self.SMTP_USER = env("SMTP_USER", "")
+        self.SMTP_PASSWORD = env("SMTP_PASSWORD", "")
+        self.SMTP_STARTTLS = _env_bool("SMTP_STARTTLS", False)
+        self.MAIL_SENDER = env("MAIL_SENDER", "CONTINUUM Cloud <billing@continuum.local>")
+        self.SALES_EMAIL = env("SALES_EMAIL", "sales@continuum.local")
+        self.MAIL_ENABLED = _env_bool("MAIL_ENABLED", True)
+
+        development = self.ENV_NAME == "development"
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", not development)
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.REMEMBER_COOKIE_SAMESITE = "Lax"
+        self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+        # 1 MB covers every real form; anything bigger is refused with a 413 before parsing.
+        self.MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 1024 * 1024)
+        self.MAX_FORM_MEMORY_SIZE = self.MAX_CONTENT_LENGTH
+        self.WTF_CSRF_TIME_LIMIT = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {name: value for name, value in vars(self).items() if name.isupper()}
+
+
+class ConfigError(RuntimeError):
+    """The environment is missing something the portal cannot run without."""

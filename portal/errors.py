@@ -1,0 +1,97 @@
+"""Domain errors and the one place that maps them, and HTTP errors, to responses.
+
+Views raise a ``PortalError`` subclass carrying what a person needs to act; API clients
+(``/v1/``, ``/api/`` and anything asking for JSON) get ``{"error": ...}``, browsers a styled page.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger("continuum.portal")
+
+
+class PortalError(Exception):
+    """An error whose message is safe and useful to show to the person who caused it."""
+
+    status_code = 400
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if status_code is not None:
+            self.status_code = status_code
+
+
+class NotFound(PortalError):
+    status_code = 404
+
+
+class Conflict(PortalError):
+    status_code = 409
+
+
+class BillingUnavailable(PortalError):
+    """Stripe (or the simulator standing in for it) cannot be reached right now."""
+
+    status_code = 503
+
+
+def wants_json() -> bool:
+    path = request.path
+    if path.startswith(("/v1/", "/api/")):
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json" and not request.accept_mimetypes.accept_html
+
+
+def error_response(status: int, title: str, message: str) -> tuple[Response | str, int]:
+    if wants_json():
+        return jsonify(error=message), status
+    return render_template("errors/error.html", status=status, title=title, message=message), status
+
+
+_FRIENDLY = {
+    400: "That request could not be understood. Check the form and try again.",
+    403: "You do not have access to that.",
+    404: "There is nothing at this address. It may have moved, or it was never here.",
+    405: "That action is not allowed on this page.",
+    413: "That request is too large. Forms and uploads are limited to 1 MB.",
+    429: "Too many attempts. Wait a minute, then try again.",
+    500: "Something went wrong on our side. Nothing was changed; please try again.",
+}
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(PortalError)
+    def handle_portal_error(error: PortalError):  # type: ignore[no-untyped-def]
+        return error_response(error.status_code, "Something needs your attention", error.message)
+
+    @app.errorhandler(CSRFError)
+    def handle_csrf(error: CSRFError):  # type: ignore[no-untyped-def]
+        return error_response(
+            400,
+            "This form has expired",
+            "The form's security token was missing or out of date. Go back, reload the page "
+            "and submit it again.",
+        )
+
+    @app.errorhandler(HTTPException)
+    def handle_http(error: HTTPException):  # type: ignore[no-untyped-def]
+        status = error.code or 500
+        message = _FRIENDLY.get(status, error.description or "")
+        if status == 429 and error.description:
+            message = f"Too many attempts ({error.description}). Wait a little, then try again."
+        return error_response(status, error.name, message)
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(error: Exception):  # type: ignore[no-untyped-def]
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        from .extensions import db
+
+        db.session.rollback()
+        return error_response(500, "Internal error", _FRIENDLY[500])

@@ -1,0 +1,217 @@
+"""The portal's tables, as typed SQLAlchemy 2.0 models.
+
+The schema is created and changed only through the Alembic migrations in ``migrations/``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Any
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .extensions import db
+from .plans import PricingTier, TierLimits, get_tier_limits
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(db.TypeDecorator):  # type: ignore[name-defined]
+    """A timestamp stored as UTC and always read back timezone-aware, on SQLite too."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; pass an aware UTC datetime")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value
+
+
+class Tenant(db.Model):  # type: ignore[name-defined]
+    """A customer account: what is billed, limited and metered."""
+
+    __tablename__ = "tenant"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    tier: Mapped[str] = mapped_column(String(20), default=PricingTier.FREE.value)
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    #: An enterprise contract's numeric limit overrides, e.g. {"api_calls_per_day": 5000000}.
+    limit_overrides: Mapped[dict[str, int] | None] = mapped_column(JSON)
+    #: Bumped on every tier or override change, so cached tier lookups can tell they are stale.
+    tier_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    memberships: Mapped[list[Membership]] = relationship(back_populates="tenant")
+
+    @property
+    def pricing_tier(self) -> PricingTier:
+        return PricingTier(self.tier)
+
+    @property
+    def limits(self) -> TierLimits:
+        return get_tier_limits(self.tier, self.limit_overrides)
+
+    def set_tier(self, tier: PricingTier) -> bool:
+        """Move to ``tier``; returns whether anything changed."""
+        if self.tier == tier.value:
+            return False
+        self.tier = tier.value
+        self.tier_version = (self.tier_version or 0) + 1
+        return True
+
+
+class User(UserMixin, db.Model):  # type: ignore[name-defined]
+    __tablename__ = "user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    memberships: Mapped[list[Membership]] = relationship(back_populates="user")
+
+    @property
+    def tenant(self) -> Tenant:
+        """The tenant this user acts for. One owner per tenant for now; teams come later."""
+        return self.memberships[0].tenant
+
+
+class Membership(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "membership"
+    __table_args__ = (UniqueConstraint("user_id", "tenant_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(20), default="owner")
+
+    user: Mapped[User] = relationship(back_populates="memberships")
+    tenant: Mapped[Tenant] = relationship(back_populates="memberships")
+
+
+class ApiKey(db.Model):  # type: ignore[name-defined]
+    """An API key. Only its SHA-256 and a short display prefix are stored."""
+
+    __tablename__ = "api_key"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(32))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+class Subscription(db.Model):  # type: ignore[name-defined]
+    """A local mirror of one Stripe subscription; the tenant's tier is derived from it."""
+
+    __tablename__ = "subscription"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"), index=True)
+    stripe_subscription_id: Mapped[str] = mapped_column(String(255), unique=True)
+    status: Mapped[str] = mapped_column(String(32))
+    price_lookup_key: Mapped[str | None] = mapped_column(String(100))
+    tier: Mapped[str] = mapped_column(String(20))
+    interval: Mapped[str | None] = mapped_column(String(10))
+    cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, default=False)
+    current_period_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    current_period_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    trial_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    past_due_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Stripe ``created`` (epoch seconds) of the newest event or fetch applied to this row.
+    last_event_created: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class StripeEvent(db.Model):  # type: ignore[name-defined]
+    """The idempotency record of a Stripe webhook event: inserted first, once."""
+
+    __tablename__ = "stripe_event"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(100))
+    created: Mapped[int] = mapped_column(BigInteger)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class UsageCounter(db.Model):  # type: ignore[name-defined]
+    """One tenant's count of one metric on one UTC day, written by batched upserts."""
+
+    __tablename__ = "usage_counter"
+
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenant.id", ondelete="CASCADE"), primary_key=True
+    )
+    metric: Mapped[str] = mapped_column(String(160), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class StorageUsage(db.Model):  # type: ignore[name-defined]
+    """What a tenant currently stores, as reported by the CONTINUUM API."""
+
+    __tablename__ = "storage_usage"
+
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenant.id", ondelete="CASCADE"), primary_key=True
+    )
+    memories: Mapped[int] = mapped_column(BigInteger, default=0)
+    embeddings: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_used: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class EnterpriseInquiry(db.Model):  # type: ignore[name-defined]
+    """A request to talk to sales about an Enterprise contract."""
+
+    __tablename__ = "enterprise_inquiry"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tenant.id", ondelete="SET NULL"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(254))
+    company: Mapped[str] = mapped_column(String(200))
+    expected_calls_per_day: Mapped[int | None] = mapped_column(BigInteger)
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,280 @@
+"""Shared fixtures: a migrated fresh database per test, clients, SMTP, Redis and a real browser.
+
+Tests marked ``both_dbs`` run on SQLite and on PostgreSQL (127.0.0.1:5432, database ``test``).
+When PostgreSQL or Redis is absent those variants skip with the reason, except under CI=true,
+where an absent service fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import Iterator
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+
+from portal import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() == "true"
+POSTGRES_ADMIN_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+SCREENSHOT_DIR = Path(os.environ.get("SCREENSHOT_DIR", ROOT / "tests" / "screenshots"))
+
+
+def service_missing(what: str, error: Exception) -> None:
+    """Skip for a missing service, or fail when CI promised it would be there."""
+    message = f"{what} is not reachable ({error.__class__.__name__}: {error})"
+    if IN_CI:
+        pytest.fail(f"{message}; CI=true requires it", pytrace=False)
+    pytest.skip(message)
+
+
+def base_test_config(database_url: str) -> dict[str, Any]:
+    return {
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "WTF_CSRF_ENABLED": True,
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "MAIL_ENABLED": False,
+        "STRIPE_SECRET_KEY": "",
+        "STRIPE_API_BASE": "",
+        "STRIPE_WEBHOOK_SECRET": "",
+        "REDIS_URL": "",
+        "SERVER_NAME": None,
+    }
+
+
+def run_migrations(database_url: str) -> None:
+    from flask_migrate import upgrade
+
+    app = create_app(base_test_config(database_url))
+    with app.app_context():
+        upgrade()
+        from portal.extensions import db
+
+        db.engine.dispose()
+
+
+# --- databases -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for every test (migrating once keeps the suite fast)."""
+    path = tmp_path_factory.mktemp("db") / "template.sqlite3"
+    run_migrations(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A private, migrated PostgreSQL database for this test session, dropped at the end."""
+    name = f"continuum_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except Exception as error:  # noqa: BLE001 - any failure means "not reachable"
+        admin.dispose()
+        service_missing("PostgreSQL at 127.0.0.1:5432", error)
+    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    run_migrations(url)
+    yield url
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def truncate_all(url: str) -> None:
+    from portal.extensions import db
+
+    engine = sa.create_engine(url)
+    tables = ", ".join(f'"{table.name}"' for table in db.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "db_backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_dbs"):
+        metafunc.parametrize("db_backend", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture
+def db_backend(request: pytest.FixtureRequest) -> str:
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, db_backend: str, tmp_path: Path) -> str:
+    if db_backend == "postgresql":
+        url: str = request.getfixturevalue("postgres_database")
+        truncate_all(url)
+        return url
+    template: Path = request.getfixturevalue("sqlite_template")
+    path = tmp_path / "portal.sqlite3"
+    shutil.copyfile(template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def app_config(database_url: str) -> dict[str, Any]:
+    """Settings for the ``app`` fixture; override this fixture to change them for a module."""
+    return base_test_config(database_url)
+
+
+@pytest.fixture
+def app(app_config: dict[str, Any]) -> Iterator[Flask]:
+    app = create_app(app_config)
+    yield app
+    with app.app_context():
+        from portal.extensions import db
+
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+# --- mail ------------------------------------------------------------------------------------
+
+
+class MailSink:
+    """Collects what a real aiosmtpd server receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self._arrived = threading.Condition()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        with self._arrived:
+            self.messages.append(message)  # type: ignore[arg-type]
+            self._arrived.notify_all()
+        return "250 Message accepted for delivery"
+
+    def wait_for(self, count: int = 1, timeout: float = 10.0) -> list[EmailMessage]:
+        """Block until at least ``count`` messages arrived; return them all."""
+        with self._arrived:
+            self._arrived.wait_for(lambda: len(self.messages) >= count, timeout=timeout)
+        assert len(self.messages) >= count, f"expected {count} emails, got {len(self.messages)}"
+        return list(self.messages)
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages if address in str(m["To"])]
+
+
+@pytest.fixture
+def smtp_server(app_config: dict[str, Any]) -> Iterator[Any]:
+    """A real SMTP server on a free port; the ``app`` of the same test sends mail to it."""
+    from aiosmtpd.controller import Controller
+
+    sink = MailSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=0)
+    controller.start()
+    port = controller.server.sockets[0].getsockname()[1]
+    app_config.update(MAIL_ENABLED=True, SMTP_HOST="127.0.0.1", SMTP_PORT=port)
+    sink.port = port  # type: ignore[attr-defined]
+    yield sink
+    controller.stop()
+
+
+# --- redis -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The Redis server at 127.0.0.1:6379 (a test database, flushed per use by the tests)."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        service_missing("Redis at 127.0.0.1:6379", error)
+    finally:
+        client.close()
+    return REDIS_URL
+
+
+# --- browser ---------------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's chromium driven by Playwright (its own browser download cannot work here)."""
+    if not os.path.exists(CHROMIUM):
+        service_missing("Debian's chromium", FileNotFoundError(CHROMIUM))
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def screenshot_dir() -> Path:
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOT_DIR
+
+
+# --- served apps -----------------------------------------------------------------------------
+
+
+class LiveServer:
+    """A WSGI app served over real HTTP on 127.0.0.1 and a free port, in a thread."""
+
+    def __init__(self, wsgi_app: Any) -> None:
+        from werkzeug.serving import make_server
+
+        self._server = make_server("127.0.0.1", 0, wsgi_app, threaded=True)
+        self.port = self._server.socket.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join(timeout=5)
+        self._server.server_close()
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[LiveServer]:
+    """The test's ``app`` served over HTTP; ``live_server.url`` is its base URL."""
+    server = LiveServer(app)
+    app.config["PORTAL_BASE_URL"] = server.url
+    yield server
+    server.stop()

@@ -37,6 +37,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from . import accounts, models  # noqa: F401  (tables and the session's user loader)
     from .errors import register_error_handlers
     from .extensions import csrf, db, limiter, login_manager, migrate
+    from .formatting import register_filters
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
@@ -44,6 +45,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     limiter.init_app(app)
     login_manager.init_app(app)
     register_error_handlers(app)
+    register_filters(app)
     _register_blueprints(app)
     return app
 

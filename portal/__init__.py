@@ -35,6 +35,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     logging.getLogger("continuum").setLevel(logging.INFO)
 
     from . import accounts, models  # noqa: F401  (tables and the session's user loader)
+    from . import layout, security
     from .errors import register_error_handlers
     from .extensions import csrf, db, limiter, login_manager, migrate
     from .formatting import register_filters
@@ -46,6 +47,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
     register_error_handlers(app)
     register_filters(app)
+    security.init_app(app)
+    layout.init_app(app)
     _register_blueprints(app)
     return app
 

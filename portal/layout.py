@@ -1,0 +1,58 @@
+"""What every page's layout needs: the main navigation and checks for optional pages.
+
+Links are listed by endpoint and shown only once that endpoint is registered, so the layout
+never breaks while a blueprint is absent (e.g. an app built for one blueprint's tests).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask, current_app, request, url_for
+from flask_login import current_user
+
+#: (label, endpoint) of the signed-in navigation, in display order.
+SIGNED_IN_NAV = (
+    ("Dashboard", "dashboard.index"),
+    ("Usage", "dashboard.usage"),
+    ("API keys", "keys.index"),
+    ("Billing", "billing.index"),
+    ("Plans", "billing.upgrade"),
+)
+SIGNED_OUT_NAV = (
+    ("Plans", "billing.upgrade"),
+    ("Sign in", "auth.login"),
+    ("Sign up", "auth.signup"),
+)
+
+
+@dataclass(frozen=True)
+class NavLink:
+    label: str
+    url: str
+    active: bool
+
+
+def nav_links() -> list[NavLink]:
+    """The navigation for the current visitor, with the current section marked active."""
+    entries = SIGNED_IN_NAV if current_user.is_authenticated else SIGNED_OUT_NAV
+    present = [(label, ep) for label, ep in entries if has_endpoint(ep)]
+    endpoint = request.endpoint or ""
+    exact = any(ep == endpoint for _, ep in present)
+    active = endpoint if exact else _section_of(endpoint, present)
+    return [NavLink(label, url_for(ep), ep == active) for label, ep in present]
+
+
+def _section_of(endpoint: str, present: list[tuple[str, str]]) -> str | None:
+    """The first link of the same blueprint: /billing/invoices belongs under Billing."""
+    blueprint = endpoint.partition(".")[0]
+    return next((ep for _, ep in present if ep.partition(".")[0] == blueprint), None)
+
+
+def has_endpoint(endpoint: str) -> bool:
+    """Whether a view is registered, for links to pages another blueprint serves."""
+    return endpoint in current_app.view_functions
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.globals.update(nav_links=nav_links, has_endpoint=has_endpoint)

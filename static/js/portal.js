@@ -1,0 +1,23 @@
+// CONTINUUM portal: small progressive enhancements on top of htmx. Pages work without this file.
+"use strict";
+
+// Polling fragments (marked data-poll-while-visible) only poll while the tab is visible.
+// A CSP-safe stand-in for hx-trigger's "[document.visibilityState === 'visible']" filter,
+// which htmx can only evaluate with eval.
+document.addEventListener("htmx:confirm", function (event) {
+  var source = event.detail.elt;
+  if (source && source.hasAttribute("data-poll-while-visible") &&
+      document.visibilityState !== "visible") {
+    event.preventDefault();
+  }
+});
+
+// Coming back to the tab refreshes live fragments at once instead of waiting for the next tick.
+document.addEventListener("visibilitychange", function () {
+  if (document.visibilityState !== "visible" || !window.htmx) {
+    return;
+  }
+  document.querySelectorAll("[data-poll-while-visible]").forEach(function (element) {
+    window.htmx.trigger(element, "portal:visible");
+  });
+});

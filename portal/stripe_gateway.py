@@ -33,6 +33,9 @@ from stripe.params import (
 )
 from stripe.params.billing_portal import SessionCreateParams as PortalSessionCreateParams
 from stripe.params.checkout import SessionCreateParams as CheckoutSessionCreateParams
+from stripe.params.checkout import (
+    SessionCreateParamsSubscriptionData as CheckoutSubscriptionData,
+)
 from stripe.params.test_helpers import TestClockAdvanceParams, TestClockCreateParams
 
 from .errors import BillingUnavailable, Conflict, NotFound, PortalError
@@ -509,7 +512,48 @@ class StripeGateway:
 
     # checkout and the hosted billing portal
 
-    def create_checkout_session(self, params: CheckoutSessionCreateParams) -> StripeCheckoutSession:
+    def create_subscription_checkout(
+        self,
+        *,
+        customer_id: str,
+        tenant_id: int,
+        price_id: str,
+        success_url: str,
+        cancel_url: str,
+        trial_days: int = 0,
+    ) -> StripeCheckoutSession:
+        """A Checkout Session that starts a subscription to ``price_id`` for the customer."""
+        subscription_data: CheckoutSubscriptionData = {"metadata": {"tenant_id": str(tenant_id)}}
+        if trial_days > 0:
+            subscription_data["trial_period_days"] = trial_days
+        params: CheckoutSessionCreateParams = {
+            "mode": "subscription",
+            "customer": customer_id,
+            "client_reference_id": str(tenant_id),
+            "line_items": [{"price": price_id, "quantity": 1}],
+            "subscription_data": subscription_data,
+            "metadata": {"tenant_id": str(tenant_id)},
+            "allow_promotion_codes": True,
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+        }
+        return self._create_checkout(params)
+
+    def create_setup_checkout(
+        self, *, customer_id: str, tenant_id: int, success_url: str, cancel_url: str
+    ) -> StripeCheckoutSession:
+        """A Checkout Session in setup mode: the customer saves a new card."""
+        params: CheckoutSessionCreateParams = {
+            "mode": "setup",
+            "customer": customer_id,
+            "client_reference_id": str(tenant_id),
+            "metadata": {"tenant_id": str(tenant_id)},
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+        }
+        return self._create_checkout(params)
+
+    def _create_checkout(self, params: CheckoutSessionCreateParams) -> StripeCheckoutSession:
         session = self._call(
             "start checkout",
             lambda: self._v1.checkout.sessions.create(
@@ -579,6 +623,12 @@ class StripeGateway:
         return StripeSubscription.of(
             self._call(action, lambda: self._v1.subscriptions.update(subscription_id, params))
         )
+
+    def set_subscription_payment_method(
+        self, subscription_id: str, payment_method_id: str
+    ) -> StripeSubscription:
+        params: SubscriptionUpdateParams = {"default_payment_method": payment_method_id}
+        return self._update_subscription("use the card for your plan", subscription_id, params)
 
     def cancel_subscription(self, subscription_id: str) -> StripeSubscription:
         params: SubscriptionCancelParams = {"prorate": False}

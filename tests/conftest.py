@@ -8,7 +8,9 @@ where an absent service fails the run.
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import socket
 import threading
 import uuid
 from collections.abc import Iterator
@@ -21,6 +23,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from werkzeug.test import TestResponse
 
 from portal import create_app
 
@@ -190,9 +193,12 @@ def smtp_server(app_config: dict[str, Any]) -> Iterator[Any]:
     from aiosmtpd.controller import Controller
 
     sink = MailSink()
-    controller = Controller(sink, hostname="127.0.0.1", port=0)
+    # aiosmtpd's start() connects to its own port to check it is up, so port 0 cannot work.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()
-    port = controller.server.sockets[0].getsockname()[1]
     app_config.update(MAIL_ENABLED=True, SMTP_HOST="127.0.0.1", SMTP_PORT=port)
     sink.port = port  # type: ignore[attr-defined]
     yield sink
@@ -278,3 +284,53 @@ def live_server(app: Flask) -> Iterator[LiveServer]:
     app.config["PORTAL_BASE_URL"] = server.url
     yield server
     server.stop()
+
+
+# --- auth helper -----------------------------------------------------------------------------
+
+CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+class AuthActions:
+    """Signs up, in and out through the real forms, sending each form's CSRF token."""
+
+    email = "owner@example.com"
+    password = "violet harbour lantern 42"
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+
+    def csrf_token(self, path: str = "/login") -> str:
+        """The session's CSRF token, read from a form on the page at ``path``."""
+        page = self.client.get(path)
+        match = CSRF_INPUT.search(page.get_data(as_text=True))
+        assert match, f"no csrf_token on {path} (status {page.status_code})"
+        return match.group(1)
+
+    def post_form(
+        self, path: str, data: dict[str, str], *, token_from: str | None = None, **kwargs: Any
+    ) -> TestResponse:
+        """POST ``data`` to ``path`` with a valid CSRF token (read from ``token_from``)."""
+        token = self.csrf_token(token_from or path)
+        return self.client.post(path, data={**data, "csrf_token": token}, **kwargs)
+
+    def signup(self, email: str | None = None, password: str | None = None) -> TestResponse:
+        return self.post_form(
+            "/signup", {"email": email or self.email, "password": password or self.password}
+        )
+
+    def login(self, email: str | None = None, password: str | None = None) -> TestResponse:
+        return self.post_form(
+            "/login", {"email": email or self.email, "password": password or self.password}
+        )
+
+    def logout(self) -> TestResponse:
+        return self.post_form("/logout", {}, token_from="/keys")
+
+
+@pytest.fixture
+def auth(client: FlaskClient) -> AuthActions:
+    return AuthActions(client)
+
+
+# --- end auth helper -------------------------------------------------------------------------

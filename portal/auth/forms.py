@@ -1,0 +1,58 @@
+"""Forms for the auth pages; the rules themselves live in ``portal.accounts``."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import EmailField, Field, PasswordField
+from wtforms.validators import DataRequired, Length, ValidationError
+
+from ..accounts import (
+    EMAIL_MAX_LENGTH,
+    PASSWORD_MAX_LENGTH,
+    AccountError,
+    normalize_email,
+    password_problem,
+)
+
+_email_field_validators = [
+    DataRequired("Enter your email address."),
+    Length(max=EMAIL_MAX_LENGTH, message=f"Use at most {EMAIL_MAX_LENGTH} characters."),
+]
+_password_length = Length(
+    max=PASSWORD_MAX_LENGTH, message=f"Use at most {PASSWORD_MAX_LENGTH} characters."
+)
+
+
+def _valid_address(form: FlaskForm, field: Field) -> None:
+    try:
+        normalize_email(field.data)
+    except AccountError as error:
+        raise ValidationError(error.message) from error
+
+
+class SignupForm(FlaskForm):
+    email = EmailField("Email", [*_email_field_validators, _valid_address])
+    password = PasswordField("Password", [DataRequired("Choose a password.")])
+
+    def validate_password(self, field: Field) -> None:
+        problem = password_problem(field.data, self.email.data or "")
+        if problem:
+            raise ValidationError(problem)
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", _email_field_validators)
+    password = PasswordField("Password", [DataRequired("Enter your password."), _password_length])
+
+
+class ResetRequestForm(FlaskForm):
+    email = EmailField("Email", [*_email_field_validators, _valid_address])
+
+
+class ResetPasswordForm(FlaskForm):
+    password = PasswordField("New password", [DataRequired("Choose a new password.")])
+
+    def validate_password(self, field: Field) -> None:
+        problem = password_problem(field.data)
+        if problem:
+            raise ValidationError(problem)

@@ -54,9 +54,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from .auth import bp as auth_bp
     from .dashboard import bp as dashboard_bp
+    from .keys import bp as keys_bp
 
+    app.register_blueprint(auth_bp)
     app.register_blueprint(dashboard_bp)
+    app.register_blueprint(keys_bp)
 
 
 def _check_config(app: Flask) -> None:

@@ -14,7 +14,7 @@ from flask_login import current_user
 #: (label, endpoint) of the signed-in navigation, in display order.
 SIGNED_IN_NAV = (
     ("Dashboard", "dashboard.index"),
-    ("Usage", "dashboard.usage"),
+    ("Usage", "dashboard.usage_page"),
     ("API keys", "keys.index"),
     ("Billing", "billing.index"),
     ("Plans", "billing.upgrade"),

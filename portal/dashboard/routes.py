@@ -1,16 +1,97 @@
-"""Dashboard views."""
+"""Dashboard views: the signed-in home page, its live usage fragment, and the usage page."""
 
 from __future__ import annotations
 
-from flask import render_template
-from flask_login import current_user
+from datetime import UTC, datetime
+from typing import Any
 
+from flask import render_template
+from flask_login import current_user, login_required
+from jinja2_fragments.flask import render_block
+
+from .. import usage
+from ..extensions import db
+from ..models import Tenant
 from ..plans import PLANS, PricingTier
 from . import bp
+
+#: How often the usage bars poll while the tab is visible.
+POLL_SECONDS = 3
 
 
 @bp.get("/")
 def index() -> str:
     if not current_user.is_authenticated:
         return render_template("home.html", free_limits=PLANS[PricingTier.FREE].limits)
-    return render_template("dashboard/index.html", tenant=current_user.tenant)
+    tenant: Tenant = current_user.tenant
+    now = datetime.now(UTC)
+    context = _bars_context(tenant, now)
+    series = usage.daily_series(db.session, tenant.id, now.date())
+    month_total = usage.month_calls(db.session, tenant.id, now.date())
+    return render_template(
+        "dashboard/index.html",
+        tenant=tenant,
+        plan=PLANS[tenant.pricing_tier],
+        limits=tenant.limits,
+        features=sorted(feature.label for feature in tenant.limits.features),
+        chart=usage.usage_chart(series, tenant.limits.api_calls_per_day),
+        month_projection=usage.monthly_share(
+            month_total, tenant.limits.api_calls_per_day, now.date()
+        ),
+        **context,
+    )
+
+
+@bp.get("/dashboard/usage-bars")
+@login_required
+def usage_bars() -> str:
+    """The polled fragment: the ``usage_bars`` block of the dashboard, and nothing else."""
+    context = _bars_context(current_user.tenant, datetime.now(UTC))
+    return render_block("dashboard/index.html", "usage_bars", **context)
+
+
+@bp.get("/usage")
+@login_required
+def usage_page() -> str:
+    tenant: Tenant = current_user.tenant
+    today = datetime.now(UTC).date()
+    stored_today = usage.stored_count(db.session, tenant.id, usage.CALLS_METRIC, today)
+    live = live_usage(tenant.id)
+    storage = usage.storage_detail(db.session, tenant.id)
+    bars = usage.usage_bars(tenant.limits, stored_today, live, storage)
+    return render_template(
+        "dashboard/usage.html",
+        limits=tenant.limits,
+        endpoints=usage.endpoint_usage(db.session, tenant.id, today),
+        calls_today=usage.calls_today(stored_today, live),
+        calls_month=usage.month_calls(db.session, tenant.id, today),
+        storage=storage,
+        storage_bars=[bar for bar in bars if bar.key in usage.STORAGE_BARS],
+        today=today,
+    )
+
+
+def _bars_context(tenant: Tenant, now: datetime) -> dict[str, Any]:
+    """What the ``usage_bars`` block needs: a few primary-key reads and the live snapshot."""
+    limits = tenant.limits
+    stored_today = usage.stored_count(db.session, tenant.id, usage.CALLS_METRIC, now.date())
+    live = live_usage(tenant.id)
+    storage = usage.storage_detail(db.session, tenant.id)
+    return {
+        "bars": usage.usage_bars(limits, stored_today, live, storage),
+        "day_projection": usage.daily_limit_projection(
+            usage.calls_today(stored_today, live), limits.api_calls_per_day, now
+        ),
+        "updated_at": now,
+        "poll_seconds": POLL_SECONDS,
+    }
+
+
+def live_usage(tenant_id: int) -> usage.LiveUsage:
+    """The enforcement store's counts for this tenant right now."""
+    from ..enforcement import current_usage_snapshot
+
+    snapshot = current_usage_snapshot(tenant_id)
+    return usage.LiveUsage(
+        calls_this_minute=snapshot.minute, calls_today=snapshot.day, concurrent=snapshot.concurrent
+    )

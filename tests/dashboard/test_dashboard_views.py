@@ -1,0 +1,136 @@
+"""The dashboard page, its polled fragment and the usage page, as a signed-in tenant sees them."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from flask.testing import FlaskClient
+
+from portal.dashboard import routes
+from portal.usage import LiveUsage
+
+SignIn = Callable[..., FlaskClient]
+
+
+@pytest.fixture
+def live(monkeypatch: pytest.MonkeyPatch) -> dict[int, LiveUsage]:
+    """Live counts per tenant id, standing in for the enforcement store's snapshot."""
+    counts: dict[int, LiveUsage] = {}
+    monkeypatch.setattr(routes, "live_usage", lambda tenant_id: counts.get(tenant_id, LiveUsage()))
+    return counts
+
+
+def bar(html: str, key: str) -> str:
+    match = re.search(rf'<div class="usage-bar [^"]*" data-bar="{key}".*?</progress>', html, re.S)
+    assert match, f"no {key} bar"
+    return match.group(0)
+
+
+@pytest.mark.parametrize(
+    ("calls", "level", "percent"),
+    [(0, "ok", "0%"), (79, "ok", "79%"), (80, "warn", "80%"), (100, "over", "100%")],
+)
+def test_calls_today_bar_changes_colour_at_80_and_100_percent(
+    signed_in: SignIn, record: Callable[..., None], live: dict, calls: int, level: str, percent: str
+) -> None:
+    client = signed_in("Acme")
+    record("Acme", "api_calls", calls)
+    html = client.get("/").get_data(as_text=True)
+    today = bar(html, "calls_today")
+    assert f'class="usage-bar level-{level}"' in today
+    assert f'<progress value="{calls}" max="100"' in today
+    assert f'aria-label="API calls today: {calls} of 100, {percent} used"' in today
+
+
+def test_every_limit_has_a_bar_with_live_values(
+    signed_in: SignIn, store: Callable[..., None], live: dict
+) -> None:
+    client = signed_in("Acme", tier="pro")
+    store("Acme", memories=85_000, embeddings=10, bytes_used=10_000_000_000)
+    live[client.tenant_id] = LiveUsage(calls_this_minute=40, calls_today=5_000, concurrent=10)
+    html = client.get("/").get_data(as_text=True)
+    assert "level-ok" in bar(html, "calls_minute") and 'value="40" max="100"' in html
+    assert "level-ok" in bar(html, "calls_today") and 'value="5000" max="10000"' in html
+    assert "level-warn" in bar(html, "memories")
+    assert "level-over" in bar(html, "storage")
+    assert "level-over" in bar(html, "concurrent")
+    assert "Pro plan" in html and "10,000" in html
+
+
+def test_fragment_endpoint_returns_only_the_bars_block(
+    signed_in: SignIn, record: Callable[..., None], live: dict
+) -> None:
+    client = signed_in("Acme")
+    record("Acme", "api_calls", 42)
+    page = client.get("/").get_data(as_text=True)
+    response = client.get("/dashboard/usage-bars", headers={"HX-Request": "true"})
+    fragment = response.get_data(as_text=True).strip()
+    assert response.status_code == 200
+    assert fragment.startswith('<div id="usage-bars"') and fragment.endswith("</div>")
+    assert "<html" not in fragment and "<nav" not in fragment and "Your plan" not in fragment
+    assert fragment.count("<progress") == 5
+    assert 'hx-trigger="every 3s, portal:visible"' in fragment and "data-poll-while-visible" in page
+    # The same markup serves both: the page holds the fragment's opening tag verbatim.
+    assert fragment.splitlines()[0] in page
+
+
+def test_tenant_never_sees_another_tenants_usage(
+    signed_in: SignIn, record: Callable[..., None], store: Callable[..., None], live: dict
+) -> None:
+    alice = signed_in("Alice")
+    bob = signed_in("Bob")
+    record("Bob", "api_calls", 77)
+    record("Bob", "api_calls:search", 77)
+    store("Bob", memories=555, bytes_used=5_000_000)
+    live[bob.tenant_id] = LiveUsage(calls_this_minute=9, calls_today=77, concurrent=2)
+    bobs = ("<strong>555</strong>", 'value="77"', 'value="9"', "search</code>", ">77</p>")
+    for path in ("/", "/dashboard/usage-bars", "/usage"):
+        html = alice.get(path).get_data(as_text=True)
+        assert not [marker for marker in bobs if marker in html], path
+        assert bobs[0] in bob.get(path).get_data(as_text=True)
+
+
+def test_dashboard_projection_and_chart(
+    signed_in: SignIn, record: Callable[..., None], live: dict
+) -> None:
+    client = signed_in("Acme")
+    today = datetime.now(UTC).date()
+    record("Acme", "api_calls", 40, day=today - timedelta(days=2))
+    html = client.get("/").get_data(as_text=True)
+    assert "No API calls yet today. Your daily limit is 100 calls." in html
+    assert "You used " in html and "% of your monthly calls" in html
+    svg = re.search(r"<svg class=\"chart\".*?</svg>", html, re.S)
+    assert svg and '<title id="chart-title">API calls per day, last 30 days</title>' in svg.group(0)
+    assert svg.group(0).count('<rect class="chart-bar') == 30
+    assert 'aria-labelledby="chart-title chart-desc"' in svg.group(0)
+    table = re.search(r'<table class="visually-hidden">.*?</table>', html, re.S)
+    assert table and table.group(0).count("<tr>") == 31 and "<td>40</td>" in table.group(0)
+
+
+def test_usage_page_lists_endpoints_and_storage(
+    signed_in: SignIn, record: Callable[..., None], store: Callable[..., None], live: dict
+) -> None:
+    client = signed_in("Acme")
+    record("Acme", "api_calls", 15)
+    record("Acme", "api_calls:search", 11)
+    record("Acme", "api_calls:memories", 4)
+    store("Acme", memories=120, embeddings=340, bytes_used=2_500_000)
+    html = client.get("/usage").get_data(as_text=True)
+    rows = re.findall(
+        r'<tr data-endpoint="([^"]+)">\s*<td><code>[^<]+</code></td>\s*'
+        r'<td class="num">(\d+)</td>\s*<td class="num">(\d+)</td>',
+        html,
+    )
+    assert rows == [("search", "11", "11"), ("memories", "4", "4")]
+    assert '<dd data-storage="embeddings">340' in html
+    assert '<dd data-storage="bytes">2,500,000 bytes' in html
+    assert 'value="120" max="1000"' in html
+
+
+@pytest.mark.parametrize("path", ["/usage", "/dashboard/usage-bars"])
+def test_signed_out_visitors_are_not_shown_usage(client: FlaskClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code in (302, 401)

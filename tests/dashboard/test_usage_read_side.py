@@ -1,0 +1,137 @@
+"""portal.usage: bars, levels, series, per-endpoint counts, projections and the chart."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from flask import Flask
+
+from portal import usage
+from portal.extensions import db
+from portal.models import UsageCounter, User
+from portal.plans import PricingTier, get_tier_limits
+from portal.usage import DayCount, LiveUsage, StorageDetail, UsageBar
+
+FREE = get_tier_limits(PricingTier.FREE)
+TODAY = date(2026, 11, 21)
+
+
+@pytest.mark.parametrize(
+    ("value", "limit", "percent", "level"),
+    [
+        (0, 100, 0, "ok"),
+        (79, 100, 79, "ok"),
+        (80, 100, 80, "warn"),
+        (99, 100, 99, "warn"),
+        (100, 100, 100, "over"),
+        (130, 100, 130, "over"),
+        (8, 10, 80, "warn"),
+        (0, 0, 0, "ok"),
+        (1, 0, 100, "over"),
+    ],
+)
+def test_bar_percent_and_level(value: int, limit: int, percent: int, level: str) -> None:
+    bar = UsageBar("calls_today", "Calls", value, limit)
+    assert (bar.percent, bar.level) == (percent, level)
+    assert bar.progress_value == min(value, limit)
+
+
+def test_one_bar_per_limit_from_the_catalog() -> None:
+    live = LiveUsage(calls_this_minute=4, calls_today=50, concurrent=1)
+    storage = StorageDetail(memories=250, embeddings=900, bytes_used=25_000_000)
+    bars = {bar.key: bar for bar in usage.usage_bars(FREE, 40, live, storage)}
+    assert list(bars) == ["calls_today", "calls_minute", "memories", "storage", "concurrent"]
+    assert (bars["calls_today"].value, bars["calls_today"].limit) == (50, FREE.api_calls_per_day)
+    assert (bars["calls_minute"].value, bars["calls_minute"].limit) == (4, 10)
+    assert (bars["memories"].value, bars["memories"].limit) == (250, 1_000)
+    assert (bars["storage"].value, bars["storage"].limit, bars["storage"].percent) == (25, 100, 25)
+    assert (bars["concurrent"].value, bars["concurrent"].limit) == (1, 2)
+
+
+def test_calls_today_takes_the_flushed_count_after_a_restart() -> None:
+    assert usage.calls_today(70, LiveUsage(calls_today=3)) == 70
+    assert usage.calls_today(70, LiveUsage(calls_today=72)) == 72
+
+
+def _add(tenant_id: int, metric: str, day: date, value: int) -> None:
+    db.session.add(UsageCounter(tenant_id=tenant_id, metric=metric, day=day, value=value))
+
+
+def test_series_month_and_endpoints_read_only_this_tenant(
+    app: Flask, make_tenant: Callable[..., User]
+) -> None:
+    with app.app_context():
+        mine = make_tenant("Mine").tenant.id
+        theirs = make_tenant("Theirs").tenant.id
+        _add(mine, "api_calls", TODAY, 12)
+        _add(mine, "api_calls", TODAY - timedelta(days=3), 5)
+        _add(mine, "api_calls", TODAY - timedelta(days=30), 999)  # outside the 30-day window
+        _add(mine, "api_calls", date(2026, 10, 31), 7)  # in the window, but last month
+        _add(mine, "api_calls:search", TODAY, 9)
+        _add(mine, "api_calls:search", TODAY - timedelta(days=1), 4)
+        _add(mine, "api_calls:memories", TODAY - timedelta(days=2), 6)
+        _add(mine, "api_calls:search", date(2026, 10, 31), 100)
+        _add(mine, "api_callsX", TODAY, 1000)  # a different metric sharing the prefix
+        _add(theirs, "api_calls", TODAY, 500)
+        _add(theirs, "api_calls:search", TODAY, 500)
+        db.session.commit()
+
+        series = usage.daily_series(db.session, mine, TODAY)
+        assert len(series) == 30
+        assert (series[0].day, series[-1].day) == (TODAY - timedelta(days=29), TODAY)
+        assert {point.day: point.calls for point in series if point.calls} == {
+            TODAY: 12,
+            TODAY - timedelta(days=3): 5,
+            date(2026, 10, 31): 7,
+        }
+        assert usage.month_calls(db.session, mine, TODAY) == 17
+        assert usage.endpoint_usage(db.session, mine, TODAY) == [
+            usage.EndpointUsage("search", today=9, month=13),
+            usage.EndpointUsage("memories", today=0, month=6),
+        ]
+        assert usage.stored_count(db.session, theirs, "api_calls", TODAY) == 500
+        assert usage.storage_detail(db.session, mine) == StorageDetail()
+
+
+@pytest.mark.parametrize(
+    ("calls", "now", "expected"),
+    [
+        (0, "10:00", "No API calls yet today. Your daily limit is 100 calls."),
+        (50, "10:00", "At today's pace you reach your daily limit around 20:00 UTC."),
+        (60, "12:00", "At today's pace you reach your daily limit around 20:00 UTC."),
+        (
+            10,
+            "12:00",
+            "At today's pace you stay within your daily limit: about 20 of 100 calls by "
+            "midnight UTC.",
+        ),
+        (100, "09:30", "You have reached your daily limit of 100 calls. It resets at 00:00 UTC."),
+        (3, "00:02", "3 calls so far today, of 100 allowed."),
+    ],
+)
+def test_daily_projection_in_plain_words(calls: int, now: str, expected: str) -> None:
+    hour, minute = map(int, now.split(":"))
+    moment = datetime(2026, 11, 21, hour, minute, tzinfo=UTC)
+    assert usage.daily_limit_projection(calls, 100, moment) == expected
+
+
+def test_monthly_share_names_the_allowance() -> None:
+    assert usage.monthly_share(1_860, 100, TODAY) == (
+        "You used 62% of your monthly calls: 1,860 of 3,000 (100 a day) in November."
+    )
+
+
+def test_chart_scales_to_the_limit_near_it_and_to_usage_far_below() -> None:
+    near = [DayCount(TODAY - timedelta(days=n), calls) for n, calls in enumerate([90, 30, 0])]
+    chart = usage.usage_chart(near, daily_limit=100, width=300, height=100)
+    assert chart.scale_max == 100 and chart.limit_y is not None
+    assert [bar.calls for bar in chart.bars] == [90, 30, 0]
+    tallest, _, empty = chart.bars
+    assert tallest.height > 0 and empty.height == 0
+    assert tallest.y + tallest.height == pytest.approx(chart.ticks[0][0])
+
+    far = [DayCount(TODAY, 30)]
+    chart = usage.usage_chart(far, daily_limit=10_000)
+    assert chart.scale_max == 50 and chart.limit_y is None and chart.peak == 30

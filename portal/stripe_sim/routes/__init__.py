@@ -1,0 +1,1 @@
+"""Stripe API endpoints, one module per resource family (registered on ``api.bp``)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Response, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response as BaseResponse
@@ -134,8 +134,6 @@ def reset_password(token: str) -> BaseResponse | tuple[str, int]:
             logout_user()
             flash("Your password is changed. Sign in with the new one.", "success")
             return redirect(url_for("auth.login"))
-    body, status = _render("auth/reset_password.html", form)
-    response = Response(body, status)
-    # The token is in this page's URL; keep it out of Referer headers to other sites.
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
+    # The token is in this page's URL; the site-wide strict-origin-when-cross-origin policy
+    # (portal.security) keeps it out of Referer headers sent to other sites.
+    return _render("auth/reset_password.html", form)

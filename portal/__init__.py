@@ -57,10 +57,14 @@ def _register_blueprints(app: Flask) -> None:
     from .auth import bp as auth_bp
     from .dashboard import bp as dashboard_bp
     from .keys import bp as keys_bp
+    from .stripe_setup import stripe_cli
+    from .webhooks import webhooks_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(dashboard_bp)
     app.register_blueprint(keys_bp)
+    app.register_blueprint(webhooks_bp)
+    app.cli.add_command(stripe_cli)
 
 
 def _check_config(app: Flask) -> None:

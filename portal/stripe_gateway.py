@@ -327,7 +327,11 @@ def _event_object(value: Any) -> EventObject:
     ]
     for kind, parse in parsers:
         if isinstance(value, kind):
-            return parse(value)
+            try:
+                return parse(value)
+            except (AttributeError, IndexError, KeyError, TypeError):
+                log.warning("event object %s has an unexpected shape", getattr(value, "id", "?"))
+                return None
     return None
 
 
@@ -437,13 +441,11 @@ class StripeGateway:
 
     # customers
 
-    def create_customer(self, tenant_id: int, email: str, name: str) -> StripeCustomer:
+    def create_customer(self, tenant_id: int, email: str | None, name: str) -> StripeCustomer:
         """Create the tenant's customer; the key is the tenant, so repeats return the same one."""
-        params: CustomerCreateParams = {
-            "email": email,
-            "name": name,
-            "metadata": {"tenant_id": str(tenant_id)},
-        }
+        params: CustomerCreateParams = {"name": name, "metadata": {"tenant_id": str(tenant_id)}}
+        if email:
+            params["email"] = email
         if self.test_clock:
             params["test_clock"] = self.test_clock
         customer = self._call(
@@ -732,16 +734,19 @@ class StripeGateway:
             raise WebhookRejected(f"Invalid Stripe signature: {error.user_message}") from error
         except ValueError as error:
             raise WebhookRejected("The body is not a Stripe event (malformed JSON).") from error
-        data_object = event.data.object
-        return WebhookEvent(
-            id=event.id,
-            type=event.type,
-            created=event.created,
-            livemode=event.livemode,
-            object_id=getattr(data_object, "id", None),
-            customer_id=_event_customer(data_object),
-            object=_event_object(data_object),
-        )
+        try:
+            data_object = event.data.object
+            return WebhookEvent(
+                id=str(event.id),
+                type=str(event.type),
+                created=int(event.created),
+                livemode=bool(event.livemode),
+                object_id=getattr(data_object, "id", None),
+                customer_id=_event_customer(data_object),
+                object=_event_object(data_object),
+            )
+        except (AttributeError, KeyError, TypeError, ValueError) as error:
+            raise WebhookRejected("The body is signed but is not a Stripe event.") from error
 
 
 def gateway_for(app: Flask) -> StripeGateway:

@@ -17,6 +17,7 @@ from flask import current_app
 from .extensions import db
 from .models import Subscription, Tenant, utcnow
 from .plans import PricingTier, UnknownTier, get_interval_from_price_id, get_tier_from_price_id
+from .sql import dialect_insert
 from .stripe_gateway import StripeSubscription, get_gateway
 
 log = logging.getLogger("continuum.billing")
@@ -204,7 +205,7 @@ def apply_subscription(
 def _mirror_row(tenant: Tenant, remote: StripeSubscription) -> Subscription:
     """The mirror row for ``remote``, created if missing (race-free: unique id, ON CONFLICT)."""
     table = Subscription.__table__
-    insert = _dialect_insert()(table).values(
+    insert = dialect_insert(table).values(
         tenant_id=tenant.id,
         stripe_subscription_id=remote.id,
         status=remote.status,
@@ -222,14 +223,6 @@ def _mirror_row(tenant: Tenant, remote: StripeSubscription) -> Subscription:
     )
     assert sub is not None
     return sub
-
-
-def _dialect_insert():  # type: ignore[no-untyped-def]
-    if db.session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
 
 
 def _paid_tier(remote: StripeSubscription) -> PricingTier:

@@ -1,0 +1,56 @@
+"""The stripe_event idempotency record: claim an event once, mark it done or failed.
+
+A claim is one upsert: a new event id is inserted, a failed (unprocessed) one is claimed
+again, a processed one is left alone. Concurrent deliveries of one event serialize on the
+row, so only one of them does the work.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from ..extensions import db
+from ..models import StripeEvent, utcnow
+from ..sql import dialect_insert
+from ..stripe_gateway import WebhookEvent
+
+_ERROR_MAX = 2000
+
+
+def claim(event: WebhookEvent) -> bool:
+    """Record ``event`` in the current transaction; False when it was already processed."""
+    table = StripeEvent.__table__
+    stmt = dialect_insert(table).values(
+        id=event.id, type=event.type, created=event.created, received_at=utcnow()
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["id"],
+        set_={"received_at": stmt.excluded.received_at},
+        where=table.c.processed_at.is_(None),
+    ).returning(table.c.id)
+    return db.session.execute(stmt).first() is not None
+
+
+def mark_processed(event: WebhookEvent) -> None:
+    db.session.execute(
+        sa.update(StripeEvent)
+        .where(StripeEvent.id == event.id)
+        .values(processed_at=utcnow(), error=None)
+    )
+
+
+def record_failure(event: WebhookEvent, error: BaseException) -> None:
+    """In a fresh transaction, note why ``event`` failed; it stays unprocessed for a retry."""
+    db.session.rollback()
+    message = f"{error.__class__.__name__}: {error}"[:_ERROR_MAX]
+    table = StripeEvent.__table__
+    stmt = dialect_insert(table).values(
+        id=event.id, type=event.type, created=event.created, received_at=utcnow(), error=message
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["id"],
+        set_={"error": stmt.excluded.error},
+        where=table.c.processed_at.is_(None),
+    )
+    db.session.execute(stmt)
+    db.session.commit()

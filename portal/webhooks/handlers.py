@@ -1,0 +1,186 @@
+"""One small handler per Stripe event type, and the table that dispatches to them.
+
+Handlers never trust the event's copy of a subscription: they re-fetch it through
+``sync_subscription`` under the tenant lock, so an old or replayed event cannot regress
+state. Mail is queued with ``delivery.after_commit`` and sent only once the change is stored.
+An event for a customer we do not know is a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from .. import dunning
+from ..extensions import db
+from ..models import Subscription, Tenant, utcnow
+from ..payment_methods import set_default_payment_method
+from ..stripe_gateway import (
+    StripeCheckoutSession,
+    StripeCustomer,
+    StripeInvoice,
+    WebhookEvent,
+    get_gateway,
+)
+from ..subscriptions import (
+    SyncResult,
+    past_due_grace_ends,
+    refresh_tenant_tier,
+    sync_subscription,
+)
+
+log = logging.getLogger("continuum.billing")
+
+
+@dataclass
+class Delivery:
+    """One event being handled, with the work to do after its transaction commits."""
+
+    event: WebhookEvent
+    tenant: Tenant | None
+    after_commit: list[Callable[[], object]] = field(default_factory=list)
+
+    def sync(self, subscription_id: str | None) -> SyncResult | None:
+        """Re-fetch and mirror ``subscription_id``; queue the downgrade mail if it applies."""
+        tenant = self.tenant
+        if tenant is None or not subscription_id:
+            return None
+        result = sync_subscription(tenant, subscription_id, event_created=self.event.created)
+        if result is not None and result.downgraded:
+            self.after_commit.append(lambda: dunning.send_downgraded(tenant))
+        return result
+
+
+Handler = Callable[[Delivery], None]
+
+
+def checkout_completed(delivery: Delivery) -> None:
+    """A subscription started or a card was saved: the same outcome as the success page."""
+    session = delivery.event.object
+    if not isinstance(session, StripeCheckoutSession) or delivery.tenant is None:
+        return
+    if session.mode == "subscription":
+        delivery.sync(session.subscription_id)
+    elif session.mode == "setup" and session.setup_intent_id:
+        intent = get_gateway().retrieve_setup_intent(session.setup_intent_id)
+        if intent.status == "succeeded" and intent.payment_method_id:
+            set_default_payment_method(delivery.tenant, intent.payment_method_id)
+
+
+def customer_changed(delivery: Delivery) -> None:
+    """Link a customer we created but did not get to store (e.g. a crash after the create)."""
+    customer = delivery.event.object
+    if delivery.tenant is not None or not isinstance(customer, StripeCustomer):
+        return
+    tenant_id = customer.metadata.get("tenant_id", "")
+    tenant = db.session.get(Tenant, int(tenant_id)) if tenant_id.isdigit() else None
+    if tenant is not None and tenant.stripe_customer_id is None:
+        tenant.stripe_customer_id = customer.id
+        log.info("tenant %s: linked Stripe customer %s from its event", tenant.id, customer.id)
+
+
+def customer_deleted(delivery: Delivery) -> None:
+    """Stripe ended every subscription with the customer: unlink it and fall back to Free."""
+    tenant = delivery.tenant
+    if tenant is None:
+        return
+    now = utcnow()
+    db.session.execute(
+        sa.update(Subscription)
+        .where(Subscription.tenant_id == tenant.id, Subscription.status != "canceled")
+        .values(status="canceled", ended_at=now, canceled_at=now, past_due_since=None)
+    )
+    tenant.stripe_customer_id = None
+    before = tenant.tier
+    if refresh_tenant_tier(tenant) != before:
+        delivery.after_commit.append(lambda: dunning.send_downgraded(tenant))
+    log.info("tenant %s: Stripe customer deleted", tenant.id)
+
+
+def subscription_changed(delivery: Delivery) -> None:
+    """Created, updated (renewed, past due, canceled at period end...) or deleted."""
+    delivery.sync(delivery.event.object_id)
+
+
+def trial_will_end(delivery: Delivery) -> None:
+    """Three days before a trial ends: remind the owner what will be charged."""
+    result = delivery.sync(delivery.event.object_id)
+    if result is None or delivery.tenant is None:
+        return
+    tenant, sub = delivery.tenant, result.subscription
+    trial_end, interval = sub.trial_end, sub.interval
+    delivery.after_commit.append(lambda: dunning.send_trial_ending(tenant, trial_end, interval))
+
+
+def _invoice(delivery: Delivery) -> StripeInvoice | None:
+    invoice = delivery.event.object
+    return invoice if isinstance(invoice, StripeInvoice) else None
+
+
+def invoice_paid(delivery: Delivery) -> None:
+    """A renewal or a retried payment went through: new period, out of past_due."""
+    invoice = _invoice(delivery)
+    if invoice is not None:
+        delivery.sync(invoice.subscription_id)
+
+
+def invoice_payment_failed(delivery: Delivery) -> None:
+    """A charge failed: the subscription goes past_due; tell the owner how to fix the card."""
+    invoice = _invoice(delivery)
+    if invoice is None or delivery.tenant is None:
+        return
+    result = delivery.sync(invoice.subscription_id)
+    grace_ends = past_due_grace_ends(result.subscription) if result else None
+    tenant = delivery.tenant
+    log.warning("tenant %s: payment failed for invoice %s", tenant.id, invoice.id)
+    delivery.after_commit.append(
+        lambda: dunning.send_payment_failed(
+            tenant, invoice.amount_due, invoice.currency, invoice.next_payment_attempt, grace_ends
+        )
+    )
+
+
+def invoice_action_required(delivery: Delivery) -> None:
+    """The bank wants the customer to authenticate (3-D Secure) before it pays."""
+    invoice = _invoice(delivery)
+    if invoice is None or delivery.tenant is None:
+        return
+    delivery.sync(invoice.subscription_id)
+    tenant, link = delivery.tenant, invoice.hosted_invoice_url
+    delivery.after_commit.append(lambda: dunning.send_payment_action_required(tenant, link))
+
+
+def payment_method_changed(delivery: Delivery) -> None:
+    """Cards are read live from Stripe on the billing page; nothing is mirrored to update."""
+    log.info("payment method %s: %s", delivery.event.object_id, delivery.event.type)
+
+
+#: Event type -> handler. Types not listed are acknowledged and ignored.
+HANDLERS: dict[str, Handler] = {
+    # The subscription (or saved card) the customer just paid for.
+    "checkout.session.completed": checkout_completed,
+    # Links a customer to its tenant if our own write of the id was lost.
+    "customer.created": customer_changed,
+    "customer.updated": customer_changed,
+    # Subscriptions die with the customer; the tenant returns to Free.
+    "customer.deleted": customer_deleted,
+    # Every subscription change is re-fetched and mirrored; the tier follows.
+    "customer.subscription.created": subscription_changed,
+    "customer.subscription.updated": subscription_changed,
+    "customer.subscription.deleted": subscription_changed,
+    # A reminder email before the first charge.
+    "customer.subscription.trial_will_end": trial_will_end,
+    # Renewals move the period; a paid retry clears past_due.
+    "invoice.paid": invoice_paid,
+    "invoice.payment_succeeded": invoice_paid,
+    # Dunning: past_due with a grace period, and an email with the payment-method link.
+    "invoice.payment_failed": invoice_payment_failed,
+    # 3-D Secure on a renewal: the customer must confirm the payment.
+    "invoice.payment_action_required": invoice_action_required,
+    # Acknowledged; cards are shown live from Stripe.
+    "payment_method.attached": payment_method_changed,
+    "payment_method.detached": payment_method_changed,
+}

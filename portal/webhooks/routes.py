@@ -1,0 +1,90 @@
+"""POST /billing/webhook (and its /v1/ alias): verify, record once, dispatch, answer.
+
+- No signing secret configured: everything is refused (503), since an empty secret would
+  verify against an empty key that anyone can use.
+- A body over 1 MB: 413 before it is read. A bad or missing signature, a timestamp older than
+  300 s, or a body that is not an event: 400.
+- A duplicate of a processed event: 200 and no work. Unknown types and unknown customers:
+  200 no-op. A handler failure: rolled back, recorded on the event row, 500 so Stripe retries.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Response, current_app, jsonify, request
+
+from ..errors import PortalError
+from ..extensions import csrf, db
+from ..stripe_gateway import WebhookEvent, WebhookRejected, get_gateway
+from ..subscriptions import tenant_for_customer
+from . import events, webhooks_bp
+from .handlers import HANDLERS, Delivery
+
+log = logging.getLogger("continuum.billing")
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def _answer(status: int, **body: object) -> tuple[Response, int]:
+    return jsonify(body), status
+
+
+@webhooks_bp.post("/billing/webhook")
+@webhooks_bp.post("/v1/billing/webhook")
+@csrf.exempt
+def receive() -> tuple[Response, int]:
+    """Stripe's webhook endpoint."""
+    if not current_app.config.get("STRIPE_WEBHOOK_SECRET"):
+        log.error("webhook refused: STRIPE_WEBHOOK_SECRET is not set, so nothing can be verified")
+        return _answer(503, error="Webhooks are not configured on this server.")
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        log.warning("webhook rejected: body of %s bytes", request.content_length)
+        return _answer(413, error="The body is larger than 1 MB.")
+    payload = request.stream.read(MAX_BODY_BYTES + 1)
+    if len(payload) > MAX_BODY_BYTES:
+        log.warning("webhook rejected: body over 1 MB")
+        return _answer(413, error="The body is larger than 1 MB.")
+    try:
+        event = get_gateway().construct_event(payload, request.headers.get("Stripe-Signature"))
+    except WebhookRejected as error:
+        log.warning("webhook rejected: %s", error.message)
+        return _answer(400, error=error.message)
+    except PortalError as error:
+        log.error("webhook refused: %s", error.message)
+        return _answer(error.status_code, error=error.message)
+    return _process(event)
+
+
+def _process(event: WebhookEvent) -> tuple[Response, int]:
+    handler = HANDLERS.get(event.type)
+    try:
+        if not events.claim(event):
+            db.session.rollback()
+            log.info("webhook %s (%s): duplicate, already processed", event.id, event.type)
+            return _answer(200, received=True, duplicate=True)
+        tenant = tenant_for_customer(event.customer_id)
+        delivery = Delivery(event=event, tenant=tenant)
+        if handler is None:
+            log.info("webhook %s: %s is not handled; acknowledged", event.id, event.type)
+        else:
+            if tenant is None:
+                log.info(
+                    "webhook %s (%s): customer %s is not one of ours",
+                    event.id,
+                    event.type,
+                    event.customer_id,
+                )
+            handler(delivery)
+        events.mark_processed(event)
+        db.session.commit()
+    except Exception as error:  # noqa: BLE001 - any failure must be recorded and retried
+        log.exception("webhook %s (%s) failed; Stripe will retry", event.id, event.type)
+        events.record_failure(event, error)
+        return _answer(500, error="The event could not be processed; it will be retried.")
+    for action in delivery.after_commit:
+        try:
+            action()
+        except Exception:  # noqa: BLE001 - the change is stored; a failed notice must not undo it
+            log.exception("webhook %s: follow-up after commit failed", event.id)
+    return _answer(200, received=True)

@@ -255,7 +255,7 @@ class Chart:
     scale_max: int
     bars: list[ChartBar]
     limit_y: float | None
-    ticks: list[tuple[float, int]]
+    ticks: list[tuple[float, str]]
 
     @property
     def peak(self) -> int:
@@ -263,10 +263,10 @@ class Chart:
 
 
 def usage_chart(
-    series: Sequence[DayCount], daily_limit: int, width: int = 640, height: int = 200
+    series: Sequence[DayCount], daily_limit: int, width: int = 960, height: int = 240
 ) -> Chart:
     """Lay out one bar per day; the daily limit is drawn as a line when it fits on the scale."""
-    left, right, top, bottom = 44.0, 8.0, 12.0, 24.0
+    left, right, top, bottom = 56.0, 8.0, 16.0, 28.0
     plot_height = height - top - bottom
     peak = max((point.calls for point in series), default=0)
     # Scale to the limit when usage comes near it; otherwise to the usage, so small bars show.
@@ -290,7 +290,8 @@ def usage_chart(
         top + plot_height * (1 - daily_limit / scale_max) if daily_limit <= scale_max else None
     )
     ticks = [
-        (round(top + plot_height * (1 - share), 2), int(scale_max * share)) for share in (0, 0.5, 1)
+        (round(top + plot_height * (1 - share), 2), _compact(int(scale_max * share)))
+        for share in (0, 0.5, 1)
     ]
     return Chart(width, height, left, width - right, scale_max, bars, limit_y, ticks)
 
@@ -303,6 +304,14 @@ def _nice_ceiling(value: int) -> int:
             if step * magnitude >= value:
                 return step * magnitude
         magnitude *= 10
+
+
+def _compact(value: int) -> str:
+    """Axis labels that fit a narrow chart: 2500 -> 2.5k, 1000000 -> 1M."""
+    for suffix, size in (("M", 1_000_000), ("k", 1_000)):
+        if value >= size:
+            return f"{value / size:g}{suffix}"
+    return str(value)
 
 
 def _days(first: date, last: date) -> list[date]:

@@ -21,3 +21,19 @@ document.addEventListener("visibilitychange", function () {
     window.htmx.trigger(element, "portal:visible");
   });
 });
+
+// A polled fragment keeps its last good state when a poll fails or lands somewhere else (an
+// error page, or the sign-in page after the session ended), instead of swapping that page in.
+document.addEventListener("htmx:beforeSwap", function (event) {
+  var source = event.detail.elt;
+  if (!source || !source.hasAttribute("data-poll-while-visible")) {
+    return;
+  }
+  var info = event.detail.pathInfo || {};
+  var redirected = info.responsePath && info.requestPath &&
+    info.responsePath.split("?")[0] !== info.requestPath.split("?")[0];
+  if (event.detail.xhr.status >= 400 || redirected) {
+    event.detail.shouldSwap = false;
+    event.detail.isError = false;
+  }
+});

@@ -106,7 +106,7 @@ def test_dashboard_projection_and_chart(
     assert svg and '<title id="chart-title">API calls per day, last 30 days</title>' in svg.group(0)
     assert svg.group(0).count('<rect class="chart-bar') == 30
     assert 'aria-labelledby="chart-title chart-desc"' in svg.group(0)
-    table = re.search(r'<table class="visually-hidden">.*?</table>', html, re.S)
+    table = re.search(r'<div class="visually-hidden">.*?</table>', html, re.S)
     assert table and table.group(0).count("<tr>") == 31 and "<td>40</td>" in table.group(0)
 
 

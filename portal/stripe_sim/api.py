@@ -17,6 +17,7 @@ from portal.stripe_sim.errors import StripeError, not_simulated, resource_missin
 from portal.stripe_sim.forms import decode
 from portal.stripe_sim.params import check
 from portal.stripe_sim.simtime import new_id
+from portal.stripe_sim.store import Store
 
 bp = Blueprint("stripe_sim_api", __name__)
 
@@ -57,32 +58,45 @@ def _run(sim: Sim, view: View, params: dict[str, Any], path_args: dict[str, Any]
          method: str) -> Response:
     key = request.headers.get("Idempotency-Key") if method == "POST" else None
     fingerprint = json.dumps([request.method, request.path, params], sort_keys=True)
-    with sim.store.transaction() as store:
-        if key:
-            row = store.execute(
-                "SELECT fingerprint, status, body FROM idempotency WHERE key = ?", (key,)
-            ).fetchone()
-            if row is not None:
-                if row["fingerprint"] != fingerprint:
-                    error = StripeError(
-                        "Keys for idempotent requests can only be used with the same parameters "
-                        "they were first used with.", type="idempotency_error")
-                    return json_response(error.body(), error.status)
-                response = json_response(json.loads(row["body"]), row["status"])
-                response.headers["Idempotent-Replayed"] = "true"
-                return response
-        g.stripe_request = {"id": g.request_id, "idempotency_key": key}
-        try:
-            result = view(sim, params, **path_args)
-            body, status = expand(sim, objects.public(result), params.get("expand", [])), 200
-        except StripeError as error:
-            body, status = error.body(), error.status
-        if key:
-            store.execute(
-                "INSERT INTO idempotency (key, fingerprint, status, body) VALUES (?, ?, ?, ?)",
-                (key, fingerprint, status, json.dumps(body)),
-            )
+    g.stripe_request = {"id": g.request_id, "idempotency_key": key}
+    try:
+        with sim.store.transaction() as store:
+            replay = _replay(store, key, fingerprint) if key else None
+            if replay is not None:
+                return replay
+            try:
+                result = view(sim, params, **path_args)
+                body = expand(sim, objects.public(result), params.get("expand", []))
+                status = 200
+            except StripeError as error:
+                if error.rollback:
+                    raise
+                body, status = error.body(), error.status
+            if key:
+                store.execute(
+                    "INSERT INTO idempotency (key, fingerprint, status, body) VALUES (?, ?, ?, ?)",
+                    (key, fingerprint, status, json.dumps(body)),
+                )
+    except StripeError as error:
+        body, status = error.body(), error.status
     return json_response(body, status)
+
+
+def _replay(store: Store, key: str, fingerprint: str) -> Response | None:
+    """The stored answer for a repeated Idempotency-Key (or Stripe's error for a reused key)."""
+    row = store.execute(
+        "SELECT fingerprint, status, body FROM idempotency WHERE key = ?", (key,)
+    ).fetchone()
+    if row is None:
+        return None
+    if row["fingerprint"] != fingerprint:
+        error = StripeError(
+            "Keys for idempotent requests can only be used with the same parameters they were "
+            "first used with.", type="idempotency_error")
+        return json_response(error.body(), error.status)
+    response = json_response(json.loads(row["body"]), row["status"])
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
 
 
 def json_response(body: Any, status: int = 200) -> Response:

@@ -27,8 +27,7 @@ def new_item(sub_id: str, price: Obj, quantity: int, start: int, end: int) -> Ob
 def period_line(sim: Sim, sub: Obj, item: Obj) -> Obj:
     """The invoice line charging one item for its current period."""
     price, quantity = item["price"], item["quantity"]
-    product = sim.store.get(price["product"], "product")
-    name = product["name"] if product else price["product"]
+    name = product_name(sim, price)
     recurring = price["recurring"]
     return invoicing.line(
         amount=price["unit_amount"] * quantity, currency=price["currency"],
@@ -82,7 +81,7 @@ def start_subscription(sim: Sim, customer: Obj, prices: list[tuple[Obj, int]], p
     if trial_end:
         lines = [invoicing.line(
             amount=0, currency=item["price"]["currency"],
-            description=f"Trial period for {_product_name(sim, item['price'])}",
+            description=f"Trial period for {product_name(sim, item['price'])}",
             period=(now, trial_end), subscription_id=sub_id, item_id=item["id"],
             quantity=item["quantity"], unit_amount=0) for item in items]
     else:
@@ -95,7 +94,7 @@ def start_subscription(sim: Sim, customer: Obj, prices: list[tuple[Obj, int]], p
     return sub
 
 
-def _product_name(sim: Sim, price: Obj) -> str:
+def product_name(sim: Sim, price: Obj) -> str:
     product = sim.store.get(price["product"], "product")
     return product["name"] if product else price["product"]
 

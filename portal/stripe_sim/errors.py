@@ -16,9 +16,11 @@ class StripeError(Exception):
         type: str = "invalid_request_error",
         code: str | None = None,
         param: str | None = None,
+        rollback: bool = False,
         **extra: Any,
     ) -> None:
         super().__init__(message)
+        self.rollback = rollback  # undo the request's changes, as Stripe does for this error
         self.message = message
         self.status = status
         self.type = type
@@ -45,11 +47,10 @@ def resource_missing(kind: str, object_id: str, param: str = "id") -> StripeErro
 
 
 def card_declined(message: str = "Your card was declined.", *, code: str = "card_declined",
-                  decline_code: str = "generic_decline") -> StripeError:
+                  decline_code: str = "generic_decline", rollback: bool = False) -> StripeError:
     """Stripe's 402 for a failed charge."""
-    return StripeError(
-        message, status=402, type="card_error", code=code, decline_code=decline_code
-    )
+    return StripeError(message, status=402, type="card_error", code=code,
+                       decline_code=decline_code, rollback=rollback)
 
 
 def not_simulated(param: str) -> StripeError:

@@ -100,18 +100,21 @@ class Store:
             return None
         return json.loads(row["data"])
 
-    def put(self, obj: dict[str, Any], kind: str | None = None) -> dict[str, Any]:
-        """Insert or replace an object, keeping its original insertion order."""
+    def put(self, obj: dict[str, Any], kind: str | None = None,
+            object_id: str | None = None) -> dict[str, Any]:
+        """Insert or replace an object (keyed by its ``id`` unless ``object_id`` is given),
+        keeping its original insertion order."""
         data = json.dumps(obj)
         kind = kind or obj["object"]
+        object_id = object_id or obj["id"]
         with self.lock:
             updated = self._db.execute(
-                "UPDATE objects SET data = ?, type = ? WHERE id = ?", (data, kind, obj["id"])
+                "UPDATE objects SET data = ?, type = ? WHERE id = ?", (data, kind, object_id)
             ).rowcount
             if not updated:
                 self._db.execute(
                     "INSERT INTO objects (id, type, data) VALUES (?, ?, ?)",
-                    (obj["id"], kind, data),
+                    (object_id, kind, data),
                 )
         return obj
 

@@ -5,14 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from stripe.params import (
+    InvoiceCreatePreviewParams,
     InvoiceListParams,
+    InvoicePayParams,
     InvoiceRetrieveParams,
+    SubscriptionCancelParams,
     SubscriptionListParams,
     SubscriptionRetrieveParams,
+    SubscriptionUpdateParams,
 )
 
+from portal.stripe_sim import billing, changes, invoicing
 from portal.stripe_sim.api import endpoint, load, paginate
 from portal.stripe_sim.context import Sim
+from portal.stripe_sim.errors import StripeError, card_declined
+from portal.stripe_sim.simtime import customer_time
 
 
 @endpoint("GET", "/v1/subscriptions/<sub_id>", SubscriptionRetrieveParams)
@@ -63,3 +70,71 @@ def list_invoices(sim: Sim, params: dict[str, Any]) -> dict[str, Any]:
 def _subscription_of(invoice: dict[str, Any]) -> str | None:
     parent = invoice["parent"]
     return parent["subscription_details"]["subscription"] if parent else None
+
+
+@endpoint("POST", "/v1/subscriptions/<sub_id>", SubscriptionUpdateParams,
+          {"items", "proration_behavior", "proration_date", "cancel_at_period_end", "metadata",
+           "default_payment_method", "payment_behavior"})
+def update_subscription(sim: Sim, params: dict[str, Any], sub_id: str) -> dict[str, Any]:
+    sub = load(sim, "subscription", sub_id)
+    return changes.update(sim, sub, params, customer_time(sim.store, sub["customer"]))
+
+
+@endpoint("DELETE", "/v1/subscriptions/<sub_id>", SubscriptionCancelParams,
+          {"cancellation_details", "prorate", "invoice_now"})
+def cancel_subscription(sim: Sim, params: dict[str, Any], sub_id: str) -> dict[str, Any]:
+    sub = load(sim, "subscription", sub_id)
+    if params.get("prorate") or params.get("invoice_now"):
+        raise StripeError("The Stripe simulator cancels without a final invoice: prorate and "
+                          "invoice_now must be false.", param="prorate")
+    if sub["status"] in ("canceled", "incomplete_expired"):
+        raise StripeError(f"No such subscription: '{sub_id}' (it is already canceled)",
+                          status=404, code="resource_missing", param="id")
+    details = params.get("cancellation_details") or {}
+    sub["cancellation_details"] = dict(sub["cancellation_details"], **{
+        k: details[k] or None for k in ("comment", "feedback") if k in details})
+    return billing.cancel_now(sim, sub, "cancellation_requested")
+
+
+@endpoint("POST", "/v1/invoices/<invoice_id>/pay", InvoicePayParams,
+          {"payment_method", "off_session"})
+def pay_invoice(sim: Sim, params: dict[str, Any], invoice_id: str) -> dict[str, Any]:
+    invoice = load(sim, "invoice", invoice_id)
+    if invoice["status"] != "open":
+        raise StripeError(f"Invoice is already {invoice['status']}.")
+    customer = load(sim, "customer", invoice["customer"], param="customer")
+    pm = None
+    if "payment_method" in params:
+        pm = load(sim, "payment_method", params["payment_method"], "PaymentMethod",
+                  "payment_method")
+        if pm["customer"] != customer["id"]:
+            raise StripeError("The payment method must be attached to the invoice's customer.",
+                              param="payment_method")
+    sub_id = _subscription_of(invoice)
+    sub = sim.store.get(sub_id, "subscription") if sub_id else None
+    outcome = billing.collect(sim, sub, invoice, customer, customer_time(sim.store, customer), pm)
+    if outcome == invoicing.REQUIRES_ACTION_OUTCOME:
+        raise card_declined("This payment requires authentication by the customer.",
+                            code="invoice_payment_intent_requires_action",
+                            decline_code="authentication_required")
+    if outcome != invoicing.PAID:
+        raise card_declined()
+    return invoice
+
+
+@endpoint("POST", "/v1/invoices/create_preview", InvoiceCreatePreviewParams,
+          {"customer", "subscription", "subscription_details"})
+def preview_invoice(sim: Sim, params: dict[str, Any]) -> dict[str, Any]:
+    if "subscription" not in params:
+        raise StripeError("The Stripe simulator previews changes to an existing subscription: "
+                          "pass `subscription`.", code="parameter_missing", param="subscription")
+    sub = load(sim, "subscription", params["subscription"], param="subscription")
+    if params.get("customer", sub["customer"]) != sub["customer"]:
+        raise StripeError("The subscription belongs to another customer.", param="customer")
+    details = params.get("subscription_details", {})
+    unsupported = set(details) - {"items", "proration_behavior", "proration_date",
+                                  "cancel_at_period_end"}
+    if unsupported:
+        raise StripeError("The Stripe simulator does not implement subscription_details"
+                          f"[{sorted(unsupported)[0]}].", param="subscription_details")
+    return changes.preview(sim, sub, details, customer_time(sim.store, sub["customer"]))

@@ -1,0 +1,182 @@
+"""The billing page's forms: switch interval, cancel, resume, cards, and the hosted portal.
+
+Each action calls a domain function and answers in one of two ways: an htmx request aimed at
+a component gets that component re-rendered with a notice; a plain form post gets a flash
+and a 303 back to the page. A refused action re-renders the page with its message and the
+error's status (404 for someone else's card, 409 for the last card).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from flask import current_app, flash, redirect, request, url_for
+from flask_login import login_required
+from werkzeug.wrappers import Response
+
+from .. import plan_changes
+from ..checkout import start_add_payment_method
+from ..errors import NotFound, PortalError
+from ..formatting import format_date_tz, format_price
+from ..payment_methods import remove_payment_method, set_default_payment_method
+from ..stripe_gateway import get_gateway
+from . import bp
+from .pages import StripeDetails, component_target, current_tenant, render_billing, stripe_details
+from .views_model import describe_subscription
+
+_PAYMENT_METHOD_ID = re.compile(r"pm_[A-Za-z0-9_]{1,200}")
+
+ActionResult = Response | tuple[str, int]
+
+
+def _answer(component: str, action: Callable[[], str]) -> ActionResult:
+    """Run ``action`` (which returns the success message) and answer for ``component``."""
+    try:
+        message = action()
+    except PortalError as error:
+        return _render(component, error.message, "error", error.status_code)
+    if component_target() == component:
+        return _render(component, message, "success", 200)
+    flash(message, "success")
+    return redirect(url_for("billing.index", _anchor=component), 303)
+
+
+def _render(component: str, message: str, tone: str, status: int) -> tuple[str, int]:
+    tenant = current_tenant()
+    wants_page = component_target() is None
+    needs_cards = wants_page or component == "payment-methods"
+    details = stripe_details(tenant, invoices=wants_page) if needs_cards else StripeDetails()
+    return render_billing(
+        status,
+        tenant=tenant,
+        view=describe_subscription(tenant),
+        details=details,
+        notices={component: (message, tone)},
+    )
+
+
+def _period_end_words() -> str:
+    sub = describe_subscription(current_tenant()).subscription
+    return format_date_tz(sub.current_period_end) if sub else "the end of the period"
+
+
+# --- the subscription ------------------------------------------------------------------------
+
+
+@bp.post("/billing/change-plan")
+@login_required
+def change_plan() -> ActionResult:
+    """Confirm a previewed monthly/yearly switch, prorated at the preview's date."""
+
+    def switch() -> str:
+        result = plan_changes.switch_interval(
+            current_tenant(), request.form.get("interval"), request.form.get("proration_date", "")
+        )
+        view = describe_subscription(current_tenant())
+        per = "year" if result.subscription.interval == "year" else "month"
+        return (
+            f"You're now billed {'yearly' if per == 'year' else 'monthly'}: "
+            f"{format_price(view.price)} per {per}, renewing on {_period_end_words()}."
+        )
+
+    return _answer("subscription", switch)
+
+
+@bp.post("/billing/cancel")
+@login_required
+def cancel() -> ActionResult:
+    """Cancel at period end (the confirmation step is ``/billing/?confirm=cancel``)."""
+
+    def cancel_plan() -> str:
+        result = plan_changes.cancel_at_period_end(current_tenant())
+        return (
+            f"Your {result.subscription.tier.capitalize()} plan ends on {_period_end_words()}; "
+            "you can resume until then."
+        )
+
+    return _answer("subscription", cancel_plan)
+
+
+@bp.post("/billing/resume")
+@login_required
+def resume() -> ActionResult:
+    def resume_plan() -> str:
+        result = plan_changes.resume(current_tenant())
+        return (
+            f"Welcome back: your {result.subscription.tier.capitalize()} plan continues and "
+            f"renews on {_period_end_words()}."
+        )
+
+    return _answer("subscription", resume_plan)
+
+
+# --- cards -----------------------------------------------------------------------------------
+
+
+def _card_id(payment_method_id: str) -> str:
+    """Refuse ids that cannot be a card before asking Stripe about them."""
+    if not _PAYMENT_METHOD_ID.fullmatch(payment_method_id):
+        raise NotFound("There is no such card on this account.")
+    return payment_method_id
+
+
+def _card_label(payment_method_id: str) -> str:
+    card = next(
+        (
+            c
+            for c in stripe_details(current_tenant(), invoices=False).cards
+            if c.id == payment_method_id
+        ),
+        None,
+    )
+    return card.label if card else "The card"
+
+
+@bp.post("/billing/payment-methods/<payment_method_id>/default")
+@login_required
+def set_default_card(payment_method_id: str) -> ActionResult:
+    def make_default() -> str:
+        set_default_payment_method(current_tenant(), _card_id(payment_method_id))
+        return f"{_card_label(payment_method_id)} is now your default card."
+
+    return _answer("payment-methods", make_default)
+
+
+@bp.post("/billing/payment-methods/<payment_method_id>/remove")
+@login_required
+def remove_card(payment_method_id: str) -> ActionResult:
+    def remove() -> str:
+        label = _card_label(_card_id(payment_method_id))
+        remove_payment_method(current_tenant(), payment_method_id)
+        return f"{label} was removed."
+
+    return _answer("payment-methods", remove)
+
+
+@bp.post("/billing/payment-methods/add")
+@login_required
+def add_card() -> ActionResult:
+    """Send the tenant to Checkout in setup mode to save a new card."""
+    try:
+        start = start_add_payment_method(current_tenant())
+    except PortalError as error:
+        return _render("payment-methods", error.message, "error", error.status_code)
+    return redirect(start.url, 303)
+
+
+@bp.post("/billing/portal")
+@login_required
+def portal() -> ActionResult:
+    """Open Stripe's hosted billing portal, which returns to this page."""
+    tenant = current_tenant()
+    if not tenant.stripe_customer_id:
+        return _render(
+            "subscription", "The billing portal opens once you have upgraded.", "error", 409
+        )
+    return_url = current_app.config["PORTAL_BASE_URL"].rstrip("/") + url_for("billing.index")
+    try:
+        url = get_gateway().create_billing_portal_session(tenant.stripe_customer_id, return_url)
+    except PortalError as error:
+        return _render("subscription", error.message, "error", error.status_code)
+    return redirect(url, 303)

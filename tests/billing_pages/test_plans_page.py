@@ -1,0 +1,92 @@
+"""The plans page (/billing/upgrade): catalog numbers, the interval toggle, the current plan."""
+
+from __future__ import annotations
+
+import re
+
+from billing_support import Account
+from flask.testing import FlaskClient
+
+from portal.formatting import format_megabytes, format_number, format_price
+from portal.plans import PLANS, YEARLY_SAVING_PERCENT, PricingTier
+
+
+def _checked(html: str, interval: str) -> bool:
+    tag = re.search(rf'<input[^>]*id="interval-{interval}"[^>]*>', html, re.S)
+    assert tag, f"no {interval} radio"
+    return " checked" in tag.group(0)
+
+
+def test_anonymous_visitor_sees_all_three_plans_from_the_catalog(client: FlaskClient) -> None:
+    response = client.get("/billing/upgrade")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    for plan in PLANS.values():
+        limits = plan.limits
+        assert f'id="plan-{plan.tier.value}"' in html
+        assert format_number(limits.api_calls_per_day) in html
+        assert format_number(limits.memories) in html
+        assert format_megabytes(limits.storage_mb) in html
+        assert plan.support in html
+        assert plan.overage in html
+    pro = PLANS[PricingTier.PRO]
+    assert format_price(pro.monthly_price) in html
+    assert format_price(pro.yearly_price) in html
+    assert f"save {YEARLY_SAVING_PERCENT}%" in html
+    assert "Federation (normal priority)" in html
+    assert "Federation (critical priority)" in html
+    assert "Sign up to upgrade" in html
+    assert "Your plan" not in html
+
+
+def test_toggle_defaults_to_monthly_and_follows_the_query(client: FlaskClient) -> None:
+    assert _checked(client.get("/billing/upgrade").get_data(as_text=True), "month")
+    yearly = client.get("/billing/upgrade?interval=year").get_data(as_text=True)
+    assert _checked(yearly, "year") and not _checked(yearly, "month")
+    nonsense = client.get("/billing/upgrade?interval=%00weekly").get_data(as_text=True)
+    assert _checked(nonsense, "month")
+
+
+def test_yearly_price_is_shown_per_month_too(client: FlaskClient) -> None:
+    pro = PLANS[PricingTier.PRO]
+    per_month = format_price((pro.yearly_price / 12).quantize(pro.monthly_price))
+    assert per_month in client.get("/billing/upgrade").get_data(as_text=True)
+
+
+def test_free_tenant_gets_a_checkout_form_with_the_interval_radios(account: Account) -> None:
+    html = account.client.get("/billing/upgrade").get_data(as_text=True)
+    assert re.search(
+        r'<article class="plan-card current[^"]*"[^>]*aria-labelledby="plan-free"', html
+    )
+    form = re.search(
+        r'<form id="pro-checkout" method="post" action="([^"]+)">(.*?)</form>', html, re.S
+    )
+    assert form and form.group(1) == "/billing/checkout"
+    assert 'name="csrf_token"' in form.group(2)
+    assert html.count('form="pro-checkout"') == 2
+    assert "Upgrade to Pro" in html
+
+
+def test_pro_tenant_sees_its_plan_marked_and_a_switch_link(account: Account) -> None:
+    account.mirror("active", interval="month")
+    html = account.client.get("/billing/upgrade").get_data(as_text=True)
+    assert re.search(
+        r'<article class="plan-card current[^"]*"[^>]*aria-labelledby="plan-pro"', html
+    )
+    assert 'id="pro-checkout"' not in html
+    assert "Manage your plan" in html
+    assert "/billing/?change=year#subscription" in html
+    assert _checked(html, "month")
+    assert "Switch to Free" in html
+
+
+def test_yearly_pro_tenant_starts_on_the_yearly_toggle(account: Account) -> None:
+    account.mirror("active", interval="year")
+    html = account.client.get("/billing/upgrade").get_data(as_text=True)
+    assert _checked(html, "year")
+    assert "/billing/?change=month#subscription" in html
+
+
+def test_enterprise_card_leads_to_the_contact_form(client: FlaskClient) -> None:
+    html = client.get("/billing/upgrade").get_data(as_text=True)
+    assert 'href="/billing/enterprise"' in html

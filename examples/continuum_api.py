@@ -1,0 +1,179 @@
+"""An example CONTINUUM API guarded by the portal's enforcement decorators.
+
+Standalone: ``python examples/continuum_api.py`` serves it on 127.0.0.1:$API_PORT (default 5001)
+against the portal's database and settings (``.env``). ``make run`` serves it inside the portal's
+process at http://127.0.0.1:5000/api/..., sharing the portal's counters.
+
+The memories themselves are kept in this process only: they stand in for CONTINUUM's real memory
+store. What the portal meters (calls, storage, federation contributions) is durable.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from dotenv import load_dotenv
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from werkzeug.exceptions import BadRequest, HTTPException
+
+from portal.config import ROOT, Config
+from portal.enforcement import (
+    Enforcement,
+    current_caller,
+    get_storage_usage,
+    init_enforcement,
+    metered,
+    record_federation_contribution,
+    record_storage_usage,
+    requires_feature,
+    storage_quota,
+)
+
+MAX_MEMORY_CHARS = 10_000
+SEARCH_RESULTS = 10
+
+bp = Blueprint("continuum_api", __name__)
+
+
+class MemoryBook:
+    """Each tenant's memories, in this process (a stand-in for the real memory store)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._memories: dict[int, list[dict[str, Any]]] = defaultdict(list)
+
+    def add(self, tenant_id: int, content: str) -> dict[str, Any]:
+        with self._lock:
+            memories = self._memories[tenant_id]
+            memory = {"id": len(memories) + 1, "content": content}
+            memories.append(memory)
+            return memory
+
+    def all(self, tenant_id: int) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._memories.get(tenant_id, ()))
+
+
+def _book() -> MemoryBook:
+    book: MemoryBook = current_app.extensions["continuum_memories"]
+    return book
+
+
+def _json_body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadRequest("Send a JSON object as the request body.")
+    return body
+
+
+@bp.get("/health")
+def health() -> Response:
+    return jsonify(status="ok")
+
+
+@bp.get("/api/memories")
+@metered
+def list_memories() -> Response:
+    caller = current_caller()
+    return jsonify(
+        memories=_book().all(caller.id)[-100:],
+        storage=get_storage_usage(caller).as_body(),
+    )
+
+
+@bp.post("/api/memories")
+@metered
+@storage_quota
+def add_memory() -> tuple[Response, int]:
+    content = _json_body().get("content")
+    if not isinstance(content, str) or not content.strip():
+        raise BadRequest("'content' must be a non-empty string.")
+    if len(content) > MAX_MEMORY_CHARS:
+        raise BadRequest(f"'content' is limited to {MAX_MEMORY_CHARS} characters.")
+    caller = current_caller()
+    memory = _book().add(caller.id, content)
+    usage = record_storage_usage(
+        caller, memories=1, embeddings=1, bytes_used=len(content.encode()), delta=True
+    )
+    return jsonify(memory=memory, storage=usage.as_body()), 201
+
+
+@bp.get("/api/search")
+@metered
+@requires_feature("semantic_search")
+def search() -> Response:
+    words = set(request.args.get("q", "").lower().split())
+    if not words:
+        raise BadRequest("Pass what to look for as ?q=...")
+    scored = [
+        (len(words & set(memory["content"].lower().split())), memory)
+        for memory in _book().all(current_caller().id)
+    ]
+    hits = [memory for score, memory in sorted(scored, key=lambda s: -s[0]) if score]
+    return jsonify(results=hits[:SEARCH_RESULTS])
+
+
+@bp.post("/api/federation")
+@metered
+@requires_feature("federation")
+def federate() -> tuple[Response, int]:
+    memory_ids = _json_body().get("memory_ids")
+    if not isinstance(memory_ids, list) or not all(isinstance(i, int) for i in memory_ids):
+        raise BadRequest("'memory_ids' must be a list of memory ids.")
+    caller = current_caller()
+    known = {memory["id"] for memory in _book().all(caller.id)}
+    shared = sorted(set(memory_ids) & known)
+    record_federation_contribution(caller, len(shared))
+    return jsonify(shared=shared, priority=caller.limits.federation_priority), 202
+
+
+@bp.get("/api/realtime")
+@metered
+@requires_feature("realtime_sync")
+def realtime() -> Response:
+    """A short server-sent event stream; the concurrency slot is held until it ends."""
+    memories = _book().all(current_caller().id)
+
+    def events() -> Iterator[str]:
+        for memory in memories[-20:]:
+            yield f"event: memory\ndata: {memory['id']}\n\n"
+        yield f"event: synced\ndata: {len(memories)}\n\n"
+
+    return Response(events(), mimetype="text/event-stream")
+
+
+def _json_error(error: HTTPException) -> tuple[Response, int]:
+    return jsonify(error=error.description), error.code or 500
+
+
+def create_api_app(
+    config: Mapping[str, Any] | None = None, *, enforcement: Enforcement | None = None
+) -> Flask:
+    """The example API on the portal's settings; ``enforcement`` shares a portal's counters."""
+    load_dotenv(ROOT / ".env", override=False)
+    app = Flask("continuum_api")
+    app.config.from_mapping(Config().as_dict())
+    if config:
+        app.config.from_mapping(config)
+    init_enforcement(app, share_with=enforcement)
+    app.extensions["continuum_memories"] = MemoryBook()
+    app.register_error_handler(HTTPException, _json_error)
+    app.register_blueprint(bp)
+    return app
+
+
+def main() -> None:
+    app = create_api_app()
+    # A TERM signal becomes a normal exit, so the usage flush registered with atexit runs.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    app.run("127.0.0.1", int(os.environ.get("API_PORT", "5001")), threaded=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,189 @@
+"""The Flask layer: ``@metered``, ``@requires_feature(...)`` and ``@storage_quota``.
+
+Each is a thin wrapper: read the request, ask the engine, render its decision. Put ``@metered``
+outermost so every response of the endpoint, 403 and 507 included, carries the rate-limit headers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache, partial, wraps
+from typing import Any, TypeVar
+
+from flask import Response, current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from ..api_keys import looks_like_key, note_key_used
+from ..plans import Feature, TierLimits
+from .directory import TenantPolicy
+from .engine import Decision, decide_feature, decide_storage, unauthorized
+from .runtime import API_CALLS, endpoint_metric, enforcement_for
+from .storage import read_storage
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+MISSING_KEY = (
+    "An API key is required: send it as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'."
+)
+BAD_AUTHORIZATION = "The Authorization header must be 'Bearer <API key>'."
+MALFORMED_KEY = (
+    "That is not a CONTINUUM API key: keys start with ck_live_ or ck_test_ followed by "
+    "43 letters, digits, '-' or '_'."
+)
+UNKNOWN_KEY = "This API key is unknown or has been revoked. Create a new one in the portal."
+
+
+@dataclass(frozen=True, slots=True)
+class ApiCaller:
+    """The tenant behind the request's API key (``id`` is the tenant id)."""
+
+    key_id: int
+    policy: TenantPolicy
+
+    @property
+    def id(self) -> int:
+        return self.policy.tenant_id
+
+    @property
+    def tier(self) -> str:
+        return self.policy.tier
+
+    @property
+    def limits(self) -> TierLimits:
+        return self.policy.limits
+
+
+def current_caller() -> ApiCaller:
+    """The authenticated caller of this request (inside a decorated view)."""
+    caller: ApiCaller | None = g.get("continuum_caller")
+    if caller is None:
+        raise RuntimeError("current_caller() needs @metered, @requires_feature or @storage_quota")
+    return caller
+
+
+def _presented_key() -> str | Decision:
+    authorization = request.headers.get("Authorization")
+    if authorization is not None:
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return unauthorized(BAD_AUTHORIZATION)
+        raw = token.strip()
+    else:
+        header = request.headers.get("X-API-Key")
+        if header is None or not header.strip():
+            return unauthorized(MISSING_KEY)
+        raw = header.strip()
+    return raw if looks_like_key(raw) else unauthorized(MALFORMED_KEY)
+
+
+def _identify() -> ApiCaller | Decision:
+    """The caller by API key, never by anything else the client says (once per request)."""
+    caller: ApiCaller | None = g.get("continuum_caller")
+    if caller is not None:
+        return caller
+    raw = _presented_key()
+    if isinstance(raw, Decision):
+        return raw
+    directory = enforcement_for().directory
+    entry = directory.key(raw)
+    policy = directory.policy(entry.tenant_id) if entry is not None else None
+    if entry is None or policy is None:
+        return unauthorized(UNKNOWN_KEY)
+    caller = ApiCaller(entry.key_id, policy)
+    g.continuum_caller = caller
+    return caller
+
+
+def _render(decision: Decision) -> Response:
+    response = jsonify(decision.body)
+    response.status_code = decision.status
+    response.headers.update(decision.headers)
+    return response
+
+
+@lru_cache(maxsize=1024)
+def _call_metrics(route: str) -> tuple[str, str]:
+    return API_CALLS, endpoint_metric(route)
+
+
+def _duration_ms(started: float) -> str:
+    return f"{(time.perf_counter() - started) * 1000:.2f}"
+
+
+def metered(view: View) -> View:
+    """Authenticate the API key, enforce the tier's limits, meter the call, add the headers."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        started = time.perf_counter()
+        caller = _identify()
+        if isinstance(caller, Decision):
+            response = _render(caller)
+            response.headers["X-Request-Duration-Ms"] = _duration_ms(started)
+            return response
+        enforcement = enforcement_for()
+        route = request.url_rule.rule if request.url_rule is not None else request.path
+        decision, admission = enforcement.admit(caller.policy, _call_metrics(route))
+        if admission is None or admission.lease is None:
+            response = _render(decision)
+            response.headers["X-Request-Duration-Ms"] = _duration_ms(started)
+            return response
+        release = partial(enforcement.release, caller.id, admission.lease)
+        note_key_used(caller.key_id)
+        try:
+            try:
+                result = view(*args, **kwargs)
+            except HTTPException as error:
+                result = current_app.handle_user_exception(error)
+            response = current_app.make_response(result)
+        except BaseException:
+            release()
+            raise
+        response.headers.update(decision.headers)
+        response.headers["X-Request-Duration-Ms"] = _duration_ms(started)
+        if response.is_streamed:
+            response.call_on_close(release)  # the slot is held until the stream ends
+        else:
+            release()
+        return response
+
+    return wrapper  # type: ignore[return-value]
+
+
+def requires_feature(feature: str) -> Callable[[View], View]:
+    """Refuse with 403 unless the caller's tier includes ``feature``."""
+    Feature(feature)  # a typo fails at import time, not on the first call
+
+    def decorator(view: View) -> View:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            caller = _identify()
+            if isinstance(caller, Decision):
+                return _render(caller)
+            decision = decide_feature(caller.tier, feature)
+            if not decision.allowed:
+                return _render(decision)
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+def storage_quota(view: View) -> View:
+    """Refuse a write with 507 once the tenant's memories or bytes reach the tier's limit."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        caller = _identify()
+        if isinstance(caller, Decision):
+            return _render(caller)
+        usage = read_storage(enforcement_for().engine, caller.id)
+        decision = decide_storage(caller.tier, caller.limits, usage)
+        if not decision.allowed:
+            return _render(decision)
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

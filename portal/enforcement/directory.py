@@ -1,0 +1,146 @@
+"""Who is calling: API key -> tenant -> tier and limits, cached in each process.
+
+Entries live at most ``CACHE_SECONDS``, so a tier change made anywhere (a webhook, an upgrade,
+another host, even a raw SQL update) reaches every process within that. Changes committed through
+the ORM also drop the entries at once in this process and bump the tenant's generation in the
+shared store, which every other process sees in its next admission reply.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+import weakref
+from dataclasses import dataclass, replace
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from ..api_keys import find_active_key, hash_key
+from ..extensions import db
+from ..models import ApiKey, Tenant
+from ..plans import TierLimits, get_tier_limits
+from .stores.base import CounterStore, Quota
+
+CACHE_SECONDS = 2.0
+#: Bounds the key cache; past it the cache starts over (a cheap guard against key spraying).
+MAX_CACHED_KEYS = 50_000
+UNKNOWN_GENERATION = -1
+
+
+@dataclass(frozen=True, slots=True)
+class TenantPolicy:
+    """What enforcement needs to know about one tenant, as of ``expires - CACHE_SECONDS``."""
+
+    tenant_id: int
+    tier: str
+    limits: TierLimits
+    quota: Quota
+    generation: int
+    expires: float
+
+
+@dataclass(frozen=True, slots=True)
+class KeyEntry:
+    key_id: int
+    tenant_id: int
+    expires: float
+
+
+class Directory:
+    """Cached key and tenant lookups against the portal's database (inside an app context)."""
+
+    def __init__(self, store: CounterStore) -> None:
+        self.store = store
+        self._keys: dict[str, KeyEntry] = {}
+        self._policies: dict[int, TenantPolicy] = {}
+        _directories.add(self)
+
+    def key(self, raw: str) -> KeyEntry | None:
+        """The active key ``raw`` names, or None (malformed, unknown or revoked)."""
+        digest = hash_key(raw)
+        entry = self._keys.get(digest)
+        now = time.monotonic()
+        if entry is not None and entry.expires > now:
+            return entry
+        api_key = find_active_key(raw)
+        if api_key is None:
+            self._keys.pop(digest, None)
+            return None
+        if len(self._keys) >= MAX_CACHED_KEYS:
+            self._keys.clear()
+        entry = KeyEntry(api_key.id, api_key.tenant_id, now + CACHE_SECONDS)
+        self._keys[digest] = entry
+        return entry
+
+    def policy(self, tenant_id: int) -> TenantPolicy | None:
+        """The tenant's tier and limits, or None when the tenant no longer exists."""
+        policy = self._policies.get(tenant_id)
+        now = time.monotonic()
+        if policy is not None and policy.expires > now:
+            return policy
+        row = db.session.execute(
+            sa.select(Tenant.tier, Tenant.limit_overrides).where(Tenant.id == tenant_id)
+        ).one_or_none()
+        if row is None:
+            self.forget(tenant_id)
+            return None
+        limits = get_tier_limits(row.tier, row.limit_overrides)
+        quota = Quota(
+            limits.api_calls_per_minute, limits.api_calls_per_day, limits.concurrent_requests
+        )
+        policy = TenantPolicy(
+            tenant_id, row.tier, limits, quota, UNKNOWN_GENERATION, now + CACHE_SECONDS
+        )
+        self._policies[tenant_id] = policy
+        return policy
+
+    def observe_generation(self, tenant_id: int, generation: int) -> None:
+        """Compare the store's generation with the cached one; a newer one drops the entry."""
+        policy = self._policies.get(tenant_id)
+        if policy is None or policy.generation == generation:
+            return
+        if policy.generation == UNKNOWN_GENERATION:
+            self._policies[tenant_id] = replace(policy, generation=generation)
+        else:
+            self.forget(tenant_id)
+
+    def forget(self, tenant_id: int) -> None:
+        """Drop this process's cached tier and keys of ``tenant_id``."""
+        self._policies.pop(tenant_id, None)
+        for digest, entry in list(self._keys.items()):
+            if entry.tenant_id == tenant_id:
+                self._keys.pop(digest, None)
+
+    def tenant_changed(self, tenant_id: int) -> None:
+        """A tenant's tier, limits or keys changed: drop it here and tell other processes."""
+        self.forget(tenant_id)
+        self.store.bump_generation(tenant_id)
+
+
+_directories: weakref.WeakSet[Directory] = weakref.WeakSet()
+_CHANGED = "continuum_enforcement_changed_tenants"
+
+
+@event.listens_for(Session, "after_flush")
+def _collect_changed_tenants(session: Session, flush_context: Any) -> None:
+    changed: set[int] = session.info.setdefault(_CHANGED, set())
+    for obj in itertools.chain(session.dirty, session.deleted):
+        if isinstance(obj, Tenant):
+            changed.add(obj.id)
+        elif isinstance(obj, ApiKey):
+            changed.add(obj.tenant_id)
+
+
+@event.listens_for(Session, "after_commit")
+def _announce_changed_tenants(session: Session) -> None:
+    for tenant_id in session.info.pop(_CHANGED, ()):
+        for directory in list(_directories):
+            directory.tenant_changed(tenant_id)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _discard_changed_tenants(session: Session, previous_transaction: Any) -> None:
+    session.info.pop(_CHANGED, None)

@@ -1,0 +1,196 @@
+"""The enforcement engine: per-request decisions, headers and error bodies.
+
+Framework-free: it takes what a counter store answered plus the tenant's limits and returns a
+``Decision`` that any web layer (the Flask decorators here, an ASGI adapter later) can render.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from ..plans import TierLimits, check_feature_access
+
+MINUTE_SECONDS = 60
+DAY_SECONDS = 86_400
+UPGRADE_URL = "/billing/upgrade"
+
+#: Which limit refused a request (``Decision.limit``).
+MINUTE, DAY, CONCURRENT = "minute", "day", "concurrent"
+STORAGE, MEMORIES, FEATURE = "storage", "memories", "feature"
+AUTH, UNAVAILABLE = "auth", "unavailable"
+
+
+def minute_window(now: float) -> int:
+    """The fixed one-minute window ``now`` falls in (minutes since the epoch)."""
+    return int(now) // MINUTE_SECONDS
+
+
+def day_window(now: float) -> int:
+    """The UTC day ``now`` falls in (days since the epoch)."""
+    return int(now) // DAY_SECONDS
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """A counter store's answer to "may this tenant start one more call now?".
+
+    When ``refused`` is None the call was counted (minute, day, usage) and holds ``lease``;
+    otherwise nothing was counted. ``generation`` is the tenant's cache generation, if known.
+    """
+
+    refused: str | None
+    minute_count: int
+    day_count: int
+    in_flight: int
+    lease: str | None = None
+    generation: int = 0
+    fallback: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StorageSnapshot:
+    memories: int = 0
+    embeddings: int = 0
+    bytes_used: int = 0
+
+    def as_body(self) -> dict[str, int]:
+        return {"memories": self.memories, "embeddings": self.embeddings, "bytes": self.bytes_used}
+
+
+@dataclass(slots=True)
+class Decision:
+    """Allowed or not, which limit decided, what remains, and what to send back."""
+
+    allowed: bool
+    status: int = 200
+    limit: str | None = None
+    remaining_minute: int | None = None
+    remaining_day: int | None = None
+    reset: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: dict[str, Any] | None = None
+
+
+@lru_cache(maxsize=256)
+def _policy_header(per_minute: int, per_day: int) -> str:
+    return f'"minute";q={per_minute};w={MINUTE_SECONDS}, "day";q={per_day};w={DAY_SECONDS}'
+
+
+def rate_limit_message(limits: TierLimits, limit: str) -> str:
+    if limit == MINUTE:
+        return f"Rate limit exceeded ({limits.api_calls_per_minute} calls/minute)"
+    if limit == DAY:
+        return f"Rate limit exceeded ({limits.api_calls_per_day} calls/day)"
+    return f"Rate limit exceeded ({limits.concurrent_requests} concurrent requests)"
+
+
+def decide_rate(tier: str, limits: TierLimits, admission: Admission, now: float) -> Decision:
+    """Turn a store's admission into the response decision, headers included."""
+    second = int(now)
+    minute_reset = (second // MINUTE_SECONDS + 1) * MINUTE_SECONDS
+    day_reset = (second // DAY_SECONDS + 1) * DAY_SECONDS
+    remaining_minute = max(0, limits.api_calls_per_minute - admission.minute_count)
+    remaining_day = max(0, limits.api_calls_per_day - admission.day_count)
+    # The draft says to report the window with the lower remaining value; a refusal names its own.
+    if admission.refused == MINUTE or (
+        admission.refused != DAY and remaining_minute < remaining_day
+    ):
+        name, remaining, reset = MINUTE, remaining_minute, minute_reset
+    else:
+        name, remaining, reset = DAY, remaining_day, day_reset
+    headers = {
+        "X-RateLimit-Limit-Day": str(limits.api_calls_per_day),
+        "X-RateLimit-Limit-Minute": str(limits.api_calls_per_minute),
+        "X-RateLimit-Remaining-Day": str(remaining_day),
+        "X-RateLimit-Remaining-Minute": str(remaining_minute),
+        "X-RateLimit-Reset": str(reset),
+        "X-Tier": tier,
+        "RateLimit-Policy": _policy_header(limits.api_calls_per_minute, limits.api_calls_per_day),
+        "RateLimit": f'"{name}";r={remaining};t={reset - second}',
+    }
+    decision = Decision(
+        allowed=admission.refused is None,
+        limit=admission.refused,
+        remaining_minute=remaining_minute,
+        remaining_day=remaining_day,
+        reset=reset,
+        headers=headers,
+    )
+    if admission.refused is not None:
+        decision.status = 429
+        # A concurrent slot frees as soon as any call ends; a window frees at its reset.
+        wait = 1 if admission.refused == CONCURRENT else max(1, math.ceil(reset - now))
+        headers["Retry-After"] = str(wait)
+        decision.body = {
+            "error": rate_limit_message(limits, admission.refused),
+            "tier": tier,
+            "upgrade_url": UPGRADE_URL,
+        }
+    return decision
+
+
+def decide_storage(tier: str, limits: TierLimits, usage: StorageSnapshot) -> Decision:
+    """Whether a write may add to storage: refused once memories or bytes reach the limit."""
+    if usage.bytes_used >= limits.storage_bytes:
+        message = f"Storage limit exceeded ({limits.storage_mb} MB)"
+        limit = STORAGE
+    elif usage.memories >= limits.memories:
+        message = f"Storage limit exceeded ({limits.memories} memories)"
+        limit = MEMORIES
+    else:
+        return Decision(allowed=True)
+    return Decision(
+        allowed=False,
+        status=507,
+        limit=limit,
+        body={
+            "error": message,
+            "current_usage": usage.as_body(),
+            "tier": tier,
+            "upgrade_url": UPGRADE_URL,
+        },
+    )
+
+
+def decide_feature(tier: str, feature: str) -> Decision:
+    allowed, message = check_feature_access(tier, feature)
+    if allowed:
+        return Decision(allowed=True)
+    return Decision(
+        allowed=False,
+        status=403,
+        limit=FEATURE,
+        body={
+            "error": message,
+            "feature": feature,
+            "current_tier": tier,
+            "upgrade_url": UPGRADE_URL,
+        },
+    )
+
+
+def unauthorized(message: str) -> Decision:
+    return Decision(
+        allowed=False,
+        status=401,
+        limit=AUTH,
+        headers={"WWW-Authenticate": 'Bearer realm="continuum"'},
+        body={"error": message},
+    )
+
+
+def bad_request(message: str) -> Decision:
+    return Decision(allowed=False, status=400, limit=AUTH, body={"error": message})
+
+
+def unavailable(message: str, retry_after: int = 1) -> Decision:
+    return Decision(
+        allowed=False,
+        status=503,
+        limit=UNAVAILABLE,
+        headers={"Retry-After": str(retry_after)},
+        body={"error": message},
+    )

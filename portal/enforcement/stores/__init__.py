@@ -1,0 +1,1 @@
+"""Counter stores: in-process memory (the embedded default) and Redis (scale-out)."""

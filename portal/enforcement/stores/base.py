@@ -1,0 +1,86 @@
+"""What every counter store offers: admission, slot release, live counts and pending usage."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..engine import Admission
+
+#: (tenant id, metric, UTC day number) -> count not yet written to SQL.
+UsageRows = dict[tuple[int, str, int], int]
+
+_lease_numbers = itertools.count(1)
+_HOST_TAG = os.urandom(4).hex()
+
+
+def new_lease_token() -> str:
+    """A token unique across processes and hosts sharing one store (random tag, pid, counter)."""
+    return f"{_HOST_TAG}:{os.getpid()}:{next(_lease_numbers)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """The three numbers a store checks atomically for one call."""
+
+    per_minute: int
+    per_day: int
+    concurrent: int
+
+
+@dataclass(frozen=True, slots=True)
+class LiveCounts:
+    """What the dashboard shows as "now": calls this minute, today, and in flight."""
+
+    minute: int
+    day: int
+    concurrent: int
+
+
+@dataclass(slots=True)
+class UsageBatch:
+    """Usage taken from a store for one flush; acknowledged once SQL has it."""
+
+    rows: UsageRows = field(default_factory=dict)
+    handles: list[str] = field(default_factory=list)
+
+
+class UsageSource(Protocol):
+    """Somewhere counted usage waits for the flusher."""
+
+    def take_usage(self) -> UsageBatch: ...
+
+    def ack_usage(self, batch: UsageBatch) -> None:
+        """SQL has the batch: forget it."""
+
+    def return_usage(self, batch: UsageBatch) -> None:
+        """SQL refused the batch: keep it for the next flush."""
+
+
+class CounterStore(Protocol):
+    @property
+    def usage_sources(self) -> tuple[UsageSource, ...]:
+        """Where this store's pending usage waits (the flusher drains each)."""
+
+    def acquire(
+        self, tenant_id: int, quota: Quota, now: float, lease_seconds: float, metrics: Iterable[str]
+    ) -> Admission:
+        """Check minute, day and concurrency together; if all allow, count the call everywhere."""
+
+    def release(self, tenant_id: int, lease: str) -> None:
+        """Give back a concurrency slot taken by ``acquire``."""
+
+    def live_counts(self, tenant_id: int, now: float) -> LiveCounts: ...
+
+    def add_usage(self, tenant_id: int, metric: str, day: int, amount: int) -> None: ...
+
+    def pending_usage(self, tenant_id: int, metric: str, days: Iterable[int]) -> int:
+        """Usage counted but not yet in SQL (taken batches included until acknowledged)."""
+
+    def bump_generation(self, tenant_id: int) -> None:
+        """Tell every process sharing this store that the tenant's tier or keys changed."""
+
+    def close(self) -> None: ...

@@ -1,0 +1,130 @@
+"""Redis behind a circuit breaker, with a configured choice for when it is down.
+
+``ENFORCEMENT_FAIL_MODE=closed`` (the default) refuses metered calls with 503 while Redis is
+unreachable; ``open`` admits them against per-process in-memory limits and logs a warning (at
+most every 30 s). Either way a dead Redis costs at most one 100 ms timeout per second per
+process: after a failure the breaker stays open for ``open_seconds`` and no call is tried.
+Usage is never dropped: while Redis is down it is counted in memory and flushed from there.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import replace
+
+import redis
+
+from ..engine import Admission
+from .base import LiveCounts, Quota
+from .memory import MemoryStore
+from .redis import RedisStore
+
+log = logging.getLogger("continuum.enforcement")
+
+FAIL_CLOSED, FAIL_OPEN = "closed", "open"
+WARN_EVERY_SECONDS = 30.0
+
+
+class StoreUnavailable(RuntimeError):
+    """The shared counter store cannot be reached and the fail mode is ``closed``."""
+
+
+class GuardedStore:
+    """A ``RedisStore`` that fails fast and falls back as configured."""
+
+    def __init__(
+        self, primary: RedisStore, fail_mode: str = FAIL_CLOSED, open_seconds: float = 1.0
+    ) -> None:
+        if fail_mode not in (FAIL_CLOSED, FAIL_OPEN):
+            raise ValueError(f"ENFORCEMENT_FAIL_MODE must be 'closed' or 'open', not {fail_mode!r}")
+        self.primary = primary
+        self.fallback = MemoryStore()
+        self.fail_open = fail_mode == FAIL_OPEN
+        self.open_seconds = open_seconds
+        self._open_until = 0.0
+        self._last_warning = 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def usage_sources(self) -> tuple[RedisStore, MemoryStore]:
+        return self.primary, self.fallback
+
+    def healthy(self) -> bool:
+        return time.monotonic() >= self._open_until
+
+    def _trip(self, error: Exception) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._open_until = now + self.open_seconds
+            warn = now - self._last_warning >= WARN_EVERY_SECONDS
+            if warn:
+                self._last_warning = now
+        if warn:
+            consequence = (
+                "admitting calls against per-process limits"
+                if self.fail_open
+                else "refusing metered calls with 503"
+            )
+            log.warning("Redis counter store unreachable (%s); %s", error, consequence)
+
+    def acquire(
+        self, tenant_id: int, quota: Quota, now: float, lease_seconds: float, metrics: Iterable[str]
+    ) -> Admission:
+        metrics = tuple(metrics)
+        if self.healthy():
+            try:
+                return self.primary.acquire(tenant_id, quota, now, lease_seconds, metrics)
+            except redis.RedisError as error:
+                self._trip(error)
+        if not self.fail_open:
+            raise StoreUnavailable("the Redis counter store is unreachable")
+        admission = self.fallback.acquire(tenant_id, quota, now, lease_seconds, metrics)
+        return replace(admission, fallback=True)
+
+    def release(self, tenant_id: int, lease: str) -> None:
+        self.fallback.release(tenant_id, lease)
+        if self.healthy():
+            try:
+                self.primary.release(tenant_id, lease)
+            except redis.RedisError as error:
+                self._trip(error)  # the lease expires on its own
+
+    def live_counts(self, tenant_id: int, now: float) -> LiveCounts:
+        if self.healthy():
+            try:
+                return self.primary.live_counts(tenant_id, now)
+            except redis.RedisError as error:
+                self._trip(error)
+        return self.fallback.live_counts(tenant_id, now)
+
+    def add_usage(self, tenant_id: int, metric: str, day: int, amount: int) -> None:
+        if self.healthy():
+            try:
+                self.primary.add_usage(tenant_id, metric, day, amount)
+                return
+            except redis.RedisError as error:
+                self._trip(error)
+        self.fallback.add_usage(tenant_id, metric, day, amount)
+
+    def pending_usage(self, tenant_id: int, metric: str, days: Iterable[int]) -> int:
+        days = tuple(days)
+        total = self.fallback.pending_usage(tenant_id, metric, days)
+        if self.healthy():
+            try:
+                total += self.primary.pending_usage(tenant_id, metric, days)
+            except redis.RedisError as error:
+                self._trip(error)
+        return total
+
+    def bump_generation(self, tenant_id: int) -> None:
+        if self.healthy():
+            try:
+                self.primary.bump_generation(tenant_id)
+            except redis.RedisError as error:
+                self._trip(error)
+
+    def close(self) -> None:
+        self.primary.close()

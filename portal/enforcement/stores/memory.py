@@ -1,0 +1,140 @@
+"""The embedded counter store: fixed windows and concurrency leases in this process's memory.
+
+It is exact for one process with any number of threads (one lock guards every check-and-count).
+Several processes each get their own counters; use the Redis store for those.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+
+from ..engine import CONCURRENT, DAY, MINUTE, Admission, day_window, minute_window
+from .base import LiveCounts, Quota, UsageBatch, UsageRows, new_lease_token
+
+#: Reads how many calls SQL already holds for (tenant id, day): restarts keep the day's count.
+DaySeed = Callable[[int, int], int]
+
+
+class _Windows:
+    __slots__ = ("minute", "minute_count", "day", "day_count", "leases")
+
+    def __init__(self) -> None:
+        self.minute = -1
+        self.minute_count = 0
+        self.day = -1
+        self.day_count = 0
+        self.leases: dict[str, float] = {}
+
+    def roll(self, minute: int, day: int, day_seed: int) -> None:
+        if self.minute != minute:
+            self.minute, self.minute_count = minute, 0
+        if self.day != day:
+            self.day, self.day_count = day, day_seed
+
+    def drop_expired_leases(self, now: float) -> None:
+        expired = [token for token, expiry in self.leases.items() if expiry <= now]
+        for token in expired:
+            del self.leases[token]
+
+
+class MemoryStore:
+    """Counters, leases and pending usage for one process."""
+
+    def __init__(self, day_seed: DaySeed | None = None) -> None:
+        self._lock = threading.Lock()
+        self._windows: dict[int, _Windows] = {}
+        self._pending: UsageRows = {}
+        self._taken: dict[str, UsageRows] = {}
+        self._day_seed = day_seed
+
+    @property
+    def usage_sources(self) -> tuple[MemoryStore]:
+        return (self,)
+
+    def acquire(
+        self, tenant_id: int, quota: Quota, now: float, lease_seconds: float, metrics: Iterable[str]
+    ) -> Admission:
+        minute, day = minute_window(now), day_window(now)
+        windows = self._windows.get(tenant_id)
+        seed = 0
+        if self._day_seed is not None and (windows is None or windows.day != day):
+            seed = self._day_seed(tenant_id, day)  # SQL, so outside the lock
+        with self._lock:
+            if windows is None:
+                windows = self._windows.setdefault(tenant_id, _Windows())
+            windows.roll(minute, day, seed)
+            leases = windows.leases
+            if len(leases) >= quota.concurrent:
+                windows.drop_expired_leases(now)
+            if windows.day_count >= quota.per_day:
+                refused = DAY
+            elif windows.minute_count >= quota.per_minute:
+                refused = MINUTE
+            elif len(leases) >= quota.concurrent:
+                refused = CONCURRENT
+            else:
+                windows.minute_count += 1
+                windows.day_count += 1
+                token = new_lease_token()
+                leases[token] = now + lease_seconds
+                pending = self._pending
+                for metric in metrics:
+                    key = (tenant_id, metric, day)
+                    pending[key] = pending.get(key, 0) + 1
+                return Admission(None, windows.minute_count, windows.day_count, len(leases), token)
+            return Admission(refused, windows.minute_count, windows.day_count, len(leases))
+
+    def release(self, tenant_id: int, lease: str) -> None:
+        with self._lock:
+            windows = self._windows.get(tenant_id)
+            if windows is not None:
+                windows.leases.pop(lease, None)
+
+    def live_counts(self, tenant_id: int, now: float) -> LiveCounts:
+        with self._lock:
+            windows = self._windows.get(tenant_id)
+            if windows is None:
+                return LiveCounts(0, 0, 0)
+            windows.drop_expired_leases(now)
+            return LiveCounts(
+                minute=windows.minute_count if windows.minute == minute_window(now) else 0,
+                day=windows.day_count if windows.day == day_window(now) else 0,
+                concurrent=len(windows.leases),
+            )
+
+    def add_usage(self, tenant_id: int, metric: str, day: int, amount: int) -> None:
+        key = (tenant_id, metric, day)
+        with self._lock:
+            self._pending[key] = self._pending.get(key, 0) + amount
+
+    def pending_usage(self, tenant_id: int, metric: str, days: Iterable[int]) -> int:
+        keys = [(tenant_id, metric, day) for day in days]
+        with self._lock:
+            sources = (self._pending, *self._taken.values())
+            return sum(rows.get(key, 0) for rows in sources for key in keys)
+
+    def take_usage(self) -> UsageBatch:
+        handle = new_lease_token()
+        with self._lock:
+            rows, self._pending = self._pending, {}
+            if rows:
+                self._taken[handle] = rows
+        return UsageBatch(rows, [handle] if rows else [])
+
+    def ack_usage(self, batch: UsageBatch) -> None:
+        with self._lock:
+            for handle in batch.handles:
+                self._taken.pop(handle, None)
+
+    def return_usage(self, batch: UsageBatch) -> None:
+        with self._lock:
+            for handle in batch.handles:
+                for key, amount in self._taken.pop(handle, {}).items():
+                    self._pending[key] = self._pending.get(key, 0) + amount
+
+    def bump_generation(self, tenant_id: int) -> None:
+        """Nothing to tell: in one process the caches are invalidated directly."""
+
+    def close(self) -> None:
+        """Nothing to close."""

@@ -1,0 +1,201 @@
+"""The scale-out counter store: Redis, shared by every process and host.
+
+A call costs one round trip (a Lua script checks and counts minute, day and a concurrency lease,
+and adds the call to the pending usage hash) plus one to release the lease. Leases are members of
+a sorted set scored by their expiry, so a worker killed mid-request frees its slot when the lease
+runs out. Pending usage lives in Redis until SQL has it, so killing a worker loses nothing.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from ..engine import Admission, day_window, minute_window
+from .base import LiveCounts, Quota, UsageBatch, UsageRows, new_lease_token
+
+#: Socket timeouts: a Redis that does not answer within this costs one request 100 ms, not seconds.
+SOCKET_TIMEOUT_SECONDS = 0.1
+#: A usage batch claimed by a flusher that has not acknowledged it after this long is retaken.
+STALE_BATCH_SECONDS = 30.0
+
+_ACQUIRE = """
+local now = tonumber(ARGV[4])
+local minute = tonumber(redis.call('GET', KEYS[1]) or '0')
+local day = tonumber(redis.call('GET', KEYS[2]) or '0')
+local generation = tonumber(redis.call('GET', KEYS[4]) or '0')
+local in_flight = redis.call('ZCARD', KEYS[3])
+if in_flight >= tonumber(ARGV[3]) then
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+  in_flight = redis.call('ZCARD', KEYS[3])
+end
+local refused = ''
+if day >= tonumber(ARGV[2]) then
+  refused = 'day'
+elseif minute >= tonumber(ARGV[1]) then
+  refused = 'minute'
+elseif in_flight >= tonumber(ARGV[3]) then
+  refused = 'concurrent'
+else
+  minute = redis.call('INCR', KEYS[1])
+  if minute == 1 then redis.call('EXPIRE', KEYS[1], 120) end
+  day = redis.call('INCR', KEYS[2])
+  if day == 1 then redis.call('EXPIRE', KEYS[2], 172800) end
+  redis.call('ZADD', KEYS[3], ARGV[5], ARGV[6])
+  redis.call('EXPIRE', KEYS[3], ARGV[7])
+  in_flight = in_flight + 1
+  for i = 8, #ARGV do redis.call('HINCRBY', KEYS[5], ARGV[i], 1) end
+end
+return {refused, minute, day, in_flight, generation}
+"""
+
+# Renames the pending hash to a batch key (so new calls start a fresh hash) and claims every
+# batch that is new or whose flusher went quiet, re-scoring them with the claim time.
+_TAKE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('RENAME', KEYS[1], ARGV[1])
+  redis.call('ZADD', KEYS[2], 0, ARGV[1])
+end
+local out = {}
+for _, key in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])) do
+  redis.call('ZADD', KEYS[2], ARGV[2], key)
+  table.insert(out, key)
+  table.insert(out, redis.call('HGETALL', key))
+end
+return out
+"""
+
+_PENDING = """
+local keys = redis.call('ZRANGE', KEYS[2], 0, -1)
+table.insert(keys, 1, KEYS[1])
+local total = 0
+for _, key in ipairs(keys) do
+  for i = 1, #ARGV do total = total + tonumber(redis.call('HGET', key, ARGV[i]) or '0') end
+end
+return total
+"""
+
+
+def usage_field(tenant_id: int, metric: str, day: int) -> str:
+    return f"{tenant_id}|{metric}|{day}"
+
+
+def parse_usage_field(raw: bytes) -> tuple[int, str, int]:
+    tenant, rest = raw.decode().split("|", 1)
+    metric, day = rest.rsplit("|", 1)
+    return int(tenant), metric, int(day)
+
+
+def connect(url: str) -> redis.Redis:
+    """A client with short timeouts and no retries: failing fast is the circuit breaker's job."""
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=SOCKET_TIMEOUT_SECONDS,
+        socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
+        retry=Retry(NoBackoff(), 0),
+        health_check_interval=0,
+    )
+
+
+class RedisStore:
+    """Counters, leases and pending usage in Redis under ``prefix``."""
+
+    def __init__(self, client: redis.Redis, prefix: str = "continuum:") -> None:
+        self.client = client
+        self.prefix = prefix
+        self._pending_key = f"{prefix}usage:pending"
+        self._batches_key = f"{prefix}usage:batches"
+        self._acquire = client.register_script(_ACQUIRE)
+        self._take = client.register_script(_TAKE)
+        self._pending = client.register_script(_PENDING)
+
+    def _tenant_key(self, tenant_id: int, name: str) -> str:
+        # The hash tag keeps one tenant's keys in one slot, should this ever move to a cluster.
+        return f"{self.prefix}{{t{tenant_id}}}:{name}"
+
+    @property
+    def usage_sources(self) -> tuple[RedisStore]:
+        return (self,)
+
+    def acquire(
+        self, tenant_id: int, quota: Quota, now: float, lease_seconds: float, metrics: Iterable[str]
+    ) -> Admission:
+        minute, day = minute_window(now), day_window(now)
+        token = new_lease_token()
+        keys = [
+            self._tenant_key(tenant_id, f"m:{minute}"),
+            self._tenant_key(tenant_id, f"d:{day}"),
+            self._tenant_key(tenant_id, "leases"),
+            self._tenant_key(tenant_id, "gen"),
+            self._pending_key,
+        ]
+        args: list[str | int | float] = [
+            quota.per_minute,
+            quota.per_day,
+            quota.concurrent,
+            now,
+            now + lease_seconds,
+            token,
+            int(lease_seconds) + 60,
+        ]
+        args.extend(usage_field(tenant_id, metric, day) for metric in metrics)
+        refused, minute_count, day_count, in_flight, generation = self._acquire(keys, args)
+        if refused:
+            return Admission(refused.decode(), minute_count, day_count, in_flight, None, generation)
+        return Admission(None, minute_count, day_count, in_flight, token, generation)
+
+    def release(self, tenant_id: int, lease: str) -> None:
+        self.client.zrem(self._tenant_key(tenant_id, "leases"), lease)
+
+    def live_counts(self, tenant_id: int, now: float) -> LiveCounts:
+        pipe = self.client.pipeline(transaction=False)
+        pipe.get(self._tenant_key(tenant_id, f"m:{minute_window(now)}"))
+        pipe.get(self._tenant_key(tenant_id, f"d:{day_window(now)}"))
+        pipe.zcount(self._tenant_key(tenant_id, "leases"), f"({now}", "+inf")
+        minute, day, concurrent = pipe.execute()
+        return LiveCounts(int(minute or 0), int(day or 0), int(concurrent))
+
+    def add_usage(self, tenant_id: int, metric: str, day: int, amount: int) -> None:
+        self.client.hincrby(self._pending_key, usage_field(tenant_id, metric, day), amount)
+
+    def pending_usage(self, tenant_id: int, metric: str, days: Iterable[int]) -> int:
+        fields = [usage_field(tenant_id, metric, day) for day in days]
+        return int(self._pending([self._pending_key, self._batches_key], fields))
+
+    def take_usage(self) -> UsageBatch:
+        now = time.time()
+        batch_key = f"{self.prefix}usage:batch:{uuid.uuid4().hex}"
+        reply = self._take(
+            [self._pending_key, self._batches_key], [batch_key, now, now - STALE_BATCH_SECONDS]
+        )
+        batch = UsageBatch()
+        rows: UsageRows = batch.rows
+        for key, flat in zip(reply[::2], reply[1::2], strict=True):
+            batch.handles.append(key.decode())
+            for raw_field, raw_value in zip(flat[::2], flat[1::2], strict=True):
+                row = parse_usage_field(raw_field)
+                rows[row] = rows.get(row, 0) + int(raw_value)
+        return batch
+
+    def ack_usage(self, batch: UsageBatch) -> None:
+        if not batch.handles:
+            return
+        pipe = self.client.pipeline(transaction=True)
+        pipe.delete(*batch.handles)
+        pipe.zrem(self._batches_key, *batch.handles)
+        pipe.execute()
+
+    def return_usage(self, batch: UsageBatch) -> None:
+        if batch.handles:
+            self.client.zadd(self._batches_key, dict.fromkeys(batch.handles, 0))
+
+    def bump_generation(self, tenant_id: int) -> None:
+        self.client.incr(self._tenant_key(tenant_id, "gen"))
+
+    def close(self) -> None:
+        self.client.close()

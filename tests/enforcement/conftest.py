@@ -1,0 +1,82 @@
+"""Fixtures for the enforcement tests: the example API served beside the portal, tenants with
+keys, a clock to travel in time, and Redis settings private to each test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+from flask import Flask
+
+from examples.continuum_api import create_api_app
+from portal import create_app
+from portal.api_keys import create_api_key
+from portal.enforcement import Enforcement, enforcement_for
+from portal.extensions import db
+from portal.models import Tenant
+from tests.enforcement.support import Account, FakeClock
+
+
+@pytest.fixture
+def redis_settings(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
+    """REDIS_URL plus a key prefix used by this test only; its keys are deleted afterwards."""
+    url: str = request.getfixturevalue("redis_url")
+    prefix = f"test:{uuid.uuid4().hex[:12]}:"
+    yield {"REDIS_URL": url, "ENFORCEMENT_REDIS_PREFIX": prefix}
+    client = redis.Redis.from_url(url)
+    keys = list(client.scan_iter(f"{prefix}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
+def portal_app(app_config: dict[str, Any]) -> Iterator[Flask]:
+    portal = create_app(app_config)
+    yield portal
+    enforcement_for(portal).stop()
+    with portal.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def app(portal_app: Flask, app_config: dict[str, Any]) -> Iterator[Flask]:
+    """The example CONTINUUM API, sharing the portal's enforcement runtime and database."""
+    api = create_api_app(app_config, enforcement=enforcement_for(portal_app))
+    yield api
+    with api.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def enforcement(app: Flask) -> Enforcement:
+    return enforcement_for(app)
+
+
+@pytest.fixture
+def clock(enforcement: Enforcement) -> FakeClock:
+    fake = FakeClock()
+    enforcement.clock = fake
+    return fake
+
+
+@pytest.fixture
+def make_account(app: Flask) -> Callable[..., Account]:
+    """Create a tenant on ``tier`` (with enterprise ``overrides``) and one API key for it."""
+
+    def make(tier: str = "free", overrides: dict[str, int] | None = None) -> Account:
+        with app.app_context():
+            tenant = Tenant(name=f"{tier} tenant", tier=tier, limit_overrides=overrides)
+            db.session.add(tenant)
+            db.session.commit()
+            api_key, raw = create_api_key(tenant, "tests")
+            account = Account(tenant.id, raw, api_key.id)
+            db.session.remove()
+        return account
+
+    return make

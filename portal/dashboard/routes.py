@@ -10,6 +10,7 @@ from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_block
 
 from .. import usage
+from ..enforcement import current_usage_snapshot
 from ..extensions import db
 from ..models import Tenant
 from ..plans import PLANS, PricingTier
@@ -89,9 +90,9 @@ def _bars_context(tenant: Tenant, now: datetime) -> dict[str, Any]:
 
 def live_usage(tenant_id: int) -> usage.LiveUsage:
     """The enforcement store's counts for this tenant right now."""
-    from ..enforcement import current_usage_snapshot
-
     snapshot = current_usage_snapshot(tenant_id)
     return usage.LiveUsage(
-        calls_this_minute=snapshot.minute, calls_today=snapshot.day, concurrent=snapshot.concurrent
+        calls_this_minute=snapshot["minute"],
+        calls_today=snapshot["day"],
+        concurrent=snapshot["concurrent"],
     )

@@ -1,4 +1,4 @@
-"""Customers and their payment methods."""
+"""Customers, their payment methods and setup intents."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from stripe.params import (
     PaymentMethodDetachParams,
     PaymentMethodListParams,
     PaymentMethodRetrieveParams,
+    SetupIntentRetrieveParams,
 )
 
 from portal.stripe_sim import billing, customers, objects
@@ -155,3 +156,8 @@ def _payment_method(sim: Sim, pm_id: str, customer: dict[str, Any], param: str) 
         card = card_details(MAGIC_PAYMENT_METHODS[pm_id], 12, 2034)
         return customers.new_payment_method(sim, customer_time(sim.store, customer), card)
     return load(sim, "payment_method", pm_id, "PaymentMethod", param)
+
+
+@endpoint("GET", "/v1/setup_intents/<intent_id>", SetupIntentRetrieveParams)
+def retrieve_setup_intent(sim: Sim, params: dict[str, Any], intent_id: str) -> dict[str, Any]:
+    return load(sim, "setup_intent", intent_id, "setup_intent")

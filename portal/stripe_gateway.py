@@ -734,6 +734,8 @@ class StripeGateway:
             raise WebhookRejected(f"Invalid Stripe signature: {error.user_message}") from error
         except ValueError as error:
             raise WebhookRejected("The body is not a Stripe event (malformed JSON).") from error
+        except (AttributeError, KeyError, TypeError) as error:
+            raise WebhookRejected("The body is signed but is not a Stripe event.") from error
         try:
             data_object = event.data.object
             return WebhookEvent(

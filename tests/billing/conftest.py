@@ -126,8 +126,10 @@ class Billing:
         signature: str | None = "sign",
         path: str = "/billing/webhook",
     ) -> TestResponse:
-        payload = body if isinstance(body, bytes) else (
-            body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        payload = (
+            body
+            if isinstance(body, bytes)
+            else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
         )
         headers = {"Content-Type": "application/json"}
         if signature == "sign":

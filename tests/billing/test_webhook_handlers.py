@@ -64,8 +64,9 @@ def test_an_old_event_cannot_regress_newer_state(
     billing.stripe.v1.subscriptions.cancel(sub_id)
     billing.send("customer.subscription.deleted", billing.subscription_json(sub_id))
     # The older "active" update arrives late: the handler re-fetches, Stripe says canceled.
-    late = billing.send("customer.subscription.updated", active_snapshot,
-                        created=int(time.time()) - 60)
+    late = billing.send(
+        "customer.subscription.updated", active_snapshot, created=int(time.time()) - 60
+    )
     assert late.status_code == 200
     assert billing.state(tenant_id) == ("free", [(sub_id, "canceled", False)])
 
@@ -76,8 +77,9 @@ def test_trial_will_end_emails_the_owner(
     billing.app.config["STRIPE_TRIAL_DAYS"] = 14
     tenant_id = billing.tenant()
     sub_id = billing.subscribe(tenant_id)
-    response = billing.send("customer.subscription.trial_will_end",
-                            billing.subscription_json(sub_id))
+    response = billing.send(
+        "customer.subscription.trial_will_end", billing.subscription_json(sub_id)
+    )
     assert response.status_code == 200
     assert billing.state(tenant_id) == ("pro", [(sub_id, "trialing", False)])
     [mail] = smtp_server.wait_for(1)
@@ -99,8 +101,7 @@ def test_paid_invoices_sync_the_period(
 
         row = db.session.query(Subscription).one()
         remote = billing.stripe.v1.subscriptions.retrieve(sub_id)
-        assert int(row.current_period_end.timestamp()) == \
-            remote.items.data[0].current_period_end
+        assert int(row.current_period_end.timestamp()) == remote.items.data[0].current_period_end
 
 
 def test_payment_failed_emails_a_link_to_the_payment_method_page(
@@ -194,17 +195,24 @@ def test_events_for_a_customer_not_in_our_database_do_nothing(
     tenant_id, sub_id = subscribed
     stranger = billing.stripe.v1.customers.create({"email": "stranger@example.com"})
     objects = {
-        "checkout": {"id": "cs_test_stranger", "object": "checkout.session",
-                     "customer": stranger.id, "mode": "subscription",
-                     "subscription": sub_id},
+        "checkout": {
+            "id": "cs_test_stranger",
+            "object": "checkout.session",
+            "customer": stranger.id,
+            "mode": "subscription",
+            "subscription": sub_id,
+        },
         "customer": billing.customer_json(stranger.id),
         "subscription": {**billing.subscription_json(sub_id), "customer": stranger.id},
         "invoice": {**billing.latest_invoice_json(sub_id), "customer": stranger.id},
-        "payment_method": {"id": "pm_stranger", "object": "payment_method",
-                           "customer": stranger.id, "type": "card"},
+        "payment_method": {
+            "id": "pm_stranger",
+            "object": "payment_method",
+            "customer": stranger.id,
+            "type": "card",
+        },
     }
-    family = kind.split(".")[0] if not kind.startswith("customer.subscription") else \
-        "subscription"
+    family = kind.split(".")[0] if not kind.startswith("customer.subscription") else "subscription"
     response = billing.send(kind, objects[family])
     assert response.status_code == 200
     assert billing.state(tenant_id) == ("free", [])

@@ -15,8 +15,9 @@ from .conftest import Billing, event_json, sign
 def customer_event(billing: Billing) -> bytes:
     tenant_id = billing.tenant()
     sub_id = billing.subscribe(tenant_id)
-    return json.dumps(event_json("customer.subscription.updated",
-                                 billing.subscription_json(sub_id))).encode()
+    return json.dumps(
+        event_json("customer.subscription.updated", billing.subscription_json(sub_id))
+    ).encode()
 
 
 @pytest.mark.parametrize(
@@ -43,8 +44,9 @@ def test_unverifiable_events_get_400_and_change_nothing(
 
 
 def test_a_signature_within_tolerance_is_accepted(billing: Billing, customer_event: bytes) -> None:
-    response = billing.post(customer_event, signature=sign(customer_event,
-                                                           timestamp=int(time.time()) - 250))
+    response = billing.post(
+        customer_event, signature=sign(customer_event, timestamp=int(time.time()) - 250)
+    )
     assert response.status_code == 200
     assert billing.state(1)[0] == "pro"
 
@@ -83,8 +85,9 @@ def test_without_a_secret_everything_is_refused(
 
 
 def test_the_v1_alias_verifies_too(billing: Billing, customer_event: bytes) -> None:
-    assert billing.post(customer_event, signature=None, path="/v1/billing/webhook").status_code \
-        == 400
+    assert (
+        billing.post(customer_event, signature=None, path="/v1/billing/webhook").status_code == 400
+    )
     assert billing.post(customer_event, path="/v1/billing/webhook").status_code == 200
     assert billing.state(1)[0] == "pro"
 

@@ -56,7 +56,8 @@ def changed(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
         if new == old:
             continue
         if isinstance(old, dict) and isinstance(new, dict) and "object" not in old:
-            previous[key] = {k: v for k, v in old.items() if new.get(k) != v}
+            previous[key] = {k: old.get(k) for k in sorted(old.keys() | new.keys())
+                             if old.get(k) != new.get(k)}
         else:
             previous[key] = old
     return previous

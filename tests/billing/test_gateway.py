@@ -1,0 +1,105 @@
+"""The Stripe gateway: the only importer of ``stripe``, typed, and every error made actionable."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from portal.errors import BillingUnavailable, Conflict, PortalError
+from portal.stripe_gateway import StripeGateway, StripeObjectMissing, gateway_for
+from portal.stripe_sim.testing import SimulatorProcess
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_mypy_strict_passes_on_the_gateway() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "portal/stripe_gateway.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_only_the_gateway_imports_stripe() -> None:
+    importers = [
+        path.relative_to(ROOT).as_posix()
+        for path in (ROOT / "portal").rglob("*.py")
+        if "stripe_sim" not in path.parts
+        and re.search(r"^\s*(import stripe|from stripe[ .])", path.read_text(), re.M)
+    ]
+    assert importers == ["portal/stripe_gateway.py"]
+
+
+def test_unreachable_stripe_is_billing_unavailable(sim: SimulatorProcess) -> None:
+    gateway = StripeGateway(sim.api_key, sim.url)
+    sim.stop()
+    try:
+        with pytest.raises(BillingUnavailable) as caught:
+            gateway.retrieve_customer("cus_anything")
+    finally:
+        sim.start()
+    assert caught.value.status_code == 503
+    assert "could not reach our payment provider" in caught.value.message
+    assert "Nothing was charged" in caught.value.message
+
+
+def test_a_missing_object_is_a_404_portal_error(sim: SimulatorProcess) -> None:
+    with pytest.raises(StripeObjectMissing) as caught:
+        StripeGateway(sim.api_key, sim.url).retrieve_subscription("sub_doesnotexist")
+    assert caught.value.status_code == 404
+    assert "no record" in caught.value.message
+
+
+def test_a_refused_api_key_is_reported_as_misconfiguration(sim: SimulatorProcess) -> None:
+    with pytest.raises(BillingUnavailable) as caught:
+        StripeGateway("sk_test_wrong", sim.url).retrieve_customer("cus_1")
+    assert "misconfigured" in caught.value.message
+    assert "sk_test_wrong" not in caught.value.message
+
+
+def test_reusing_an_idempotency_key_with_other_details_is_a_conflict(
+    sim: SimulatorProcess,
+) -> None:
+    gateway = StripeGateway(sim.api_key, sim.url)
+    first = gateway.create_customer(7, "a@example.com", "A")
+    assert gateway.create_customer(7, "a@example.com", "A").id == first.id
+    with pytest.raises(Conflict):
+        gateway.create_customer(7, "b@example.com", "B")
+
+
+def test_an_invalid_request_names_the_problem(sim: SimulatorProcess) -> None:
+    gateway = StripeGateway(sim.api_key, sim.url)
+    with pytest.raises(PortalError) as caught:
+        gateway.create_price("prod_x", "continuum_pro_weekly", 100, "week")
+    assert "per month or per year" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("key", "base", "clock", "words"),
+    [
+        ("", "", "", "STRIPE_SECRET_KEY is not set"),
+        ("sk_live_abc", "http://127.0.0.1:9", "", "never used with the simulator"),
+        ("sk_live_abc", "", "clock_123", "test clock"),
+    ],
+)
+def test_unsafe_configurations_are_refused(key: str, base: str, clock: str, words: str) -> None:
+    with pytest.raises(BillingUnavailable) as caught:
+        StripeGateway(key, base, clock)
+    assert words in caught.value.message
+    assert "sk_live_abc" not in caught.value.message
+
+
+def test_the_app_gateway_is_rebuilt_when_its_settings_change(app: Flask) -> None:
+    app.config.update(STRIPE_SECRET_KEY="sk_test_one", STRIPE_API_BASE="http://127.0.0.1:9")
+    first = gateway_for(app)
+    assert gateway_for(app) is first
+    app.config["STRIPE_SECRET_KEY"] = "sk_test_two"
+    assert gateway_for(app) is not first

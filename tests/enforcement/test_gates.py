@@ -1,0 +1,212 @@
+"""Feature gates, storage quotas (memories and bytes) and the API keys the decorators accept."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from portal.api_keys import revoke_api_key
+from portal.enforcement import record_storage_usage
+from portal.extensions import db
+from portal.models import Tenant
+from portal.plans import TIER_LIMITS, Feature, PricingTier
+from tests.enforcement.support import Account, FakeClock
+
+FEATURE_ROUTES = {
+    Feature.SEMANTIC_SEARCH: ("GET", "/api/search?q=hello", None),
+    Feature.FEDERATION: ("POST", "/api/federation", {"memory_ids": []}),
+    Feature.REALTIME_SYNC: ("GET", "/api/realtime", None),
+}
+
+
+def open_route(client: FlaskClient, account: Account, feature: Feature) -> Any:
+    method, path, body = FEATURE_ROUTES[feature]
+    return client.open(path, method=method, json=body, headers=account.headers, buffered=True)
+
+
+@pytest.mark.parametrize("tier", list(PricingTier))
+@pytest.mark.parametrize("feature", list(Feature))
+def test_each_feature_on_each_tier(
+    client: FlaskClient,
+    make_account: Callable[..., Account],
+    clock: FakeClock,
+    tier: PricingTier,
+    feature: Feature,
+) -> None:
+    response = open_route(client, make_account(tier.value), feature)
+    if TIER_LIMITS[tier].has_feature(feature):
+        assert response.status_code in (200, 202)
+    else:
+        assert response.status_code == 403
+        assert response.get_json() == {
+            "error": f"Feature '{feature.value}' not available on {tier.value} tier",
+            "feature": feature.value,
+            "current_tier": tier.value,
+            "upgrade_url": "/billing/upgrade",
+        }
+        assert response.headers["X-Tier"] == tier.value
+
+
+def set_storage(app: Flask, account: Account, memories: int, bytes_used: int) -> None:
+    with app.app_context():
+        record_storage_usage(account.tenant_id, memories, memories, bytes_used)
+
+
+def add_memory(client: FlaskClient, account: Account, content: str = "abc") -> Any:
+    return client.post("/api/memories", json={"content": content}, headers=account.headers)
+
+
+@pytest.mark.parametrize("tier", list(PricingTier))
+def test_memories_quota_boundary(
+    app: Flask,
+    client: FlaskClient,
+    make_account: Callable[..., Account],
+    clock: FakeClock,
+    tier: PricingTier,
+) -> None:
+    limits = TIER_LIMITS[tier]
+    account = make_account(tier.value)
+    set_storage(app, account, limits.memories - 1, 10)
+    created = add_memory(client, account)
+    assert created.status_code == 201
+    assert created.get_json()["storage"] == {
+        "memories": limits.memories,
+        "embeddings": limits.memories,
+        "bytes": 13,
+    }
+    refused = add_memory(client, account)
+    assert refused.status_code == 507
+    assert refused.get_json() == {
+        "error": f"Storage limit exceeded ({limits.memories} memories)",
+        "current_usage": {"memories": limits.memories, "embeddings": limits.memories, "bytes": 13},
+        "tier": tier.value,
+        "upgrade_url": "/billing/upgrade",
+    }
+    assert refused.headers["X-Tier"] == tier.value
+    assert client.get("/api/memories", headers=account.headers).status_code == 200
+
+
+@pytest.mark.parametrize("tier", list(PricingTier))
+def test_bytes_quota_boundary(
+    app: Flask,
+    client: FlaskClient,
+    make_account: Callable[..., Account],
+    clock: FakeClock,
+    tier: PricingTier,
+) -> None:
+    limits = TIER_LIMITS[tier]
+    account = make_account(tier.value)
+    set_storage(app, account, 5, limits.storage_bytes - 1)
+    assert add_memory(client, account, "x").status_code == 201
+    refused = add_memory(client, account, "y")
+    assert refused.status_code == 507
+    body = refused.get_json()
+    assert body["error"] == f"Storage limit exceeded ({limits.storage_mb} MB)"
+    assert body["current_usage"] == {
+        "memories": 6,
+        "embeddings": 6,
+        "bytes": limits.storage_bytes,
+    }
+
+
+def test_pro_storage_body_matches_the_spec(
+    app: Flask, client: FlaskClient, make_account: Callable[..., Account], clock: FakeClock
+) -> None:
+    account = make_account("pro")
+    set_storage(app, account, 10, 10_000 * 1_000_000)
+    body = add_memory(client, account).get_json()
+    assert body["error"] == "Storage limit exceeded (10000 MB)"
+    assert set(body) == {"error", "current_usage", "tier", "upgrade_url"}
+
+
+# --- keys ------------------------------------------------------------------------------------
+
+VALID_SHAPE = "ck_test_" + "A" * 43
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-API-Key": ""},
+        {"X-API-Key": "   "},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Basic dXNlcjpwYXNz"},
+        {"Authorization": "Token " + VALID_SHAPE},
+        {"X-API-Key": "not-a-key"},
+        {"X-API-Key": VALID_SHAPE[:-1]},
+        {"X-API-Key": VALID_SHAPE + "A"},
+        {"X-API-Key": "ck_test_" + "A" * 42 + "é"},
+        {"X-API-Key": "ck_test_" + "A" * 42 + "\x00"},
+        {"X-API-Key": "k" * 16_384},
+        {"Authorization": "Bearer " + "k" * 16_384},
+        {"X-API-Key": VALID_SHAPE},  # the right shape, but no such key
+        {"Authorization": "Bearer " + VALID_SHAPE},
+    ],
+    ids=lambda headers: repr(headers)[:40],
+)
+def test_bad_keys_get_401_json(client: FlaskClient, headers: dict[str, str]) -> None:
+    response = client.get("/api/memories", headers=headers)
+    assert response.status_code == 401
+    assert response.is_json
+    assert response.get_json()["error"]
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_both_header_forms_work(
+    client: FlaskClient, make_account: Callable[..., Account], clock: FakeClock
+) -> None:
+    account = make_account("free")
+    assert client.get("/api/memories", headers={"X-API-Key": account.key}).status_code == 200
+    bearer = {"Authorization": f"Bearer {account.key}"}
+    assert client.get("/api/memories", headers=bearer).status_code == 200
+
+
+def test_a_revoked_key_is_refused_at_once(
+    app: Flask, client: FlaskClient, make_account: Callable[..., Account], clock: FakeClock
+) -> None:
+    account = make_account("free")
+    assert client.get("/api/memories", headers=account.headers).status_code == 200
+    with app.app_context():
+        revoke_api_key(db.session.get(Tenant, account.tenant_id), account.key_id)
+    response = client.get("/api/memories", headers=account.headers)
+    assert response.status_code == 401
+    assert "revoked" in response.get_json()["error"]
+
+
+def test_the_key_of_a_deleted_tenant_is_refused(
+    app: Flask, client: FlaskClient, make_account: Callable[..., Account], clock: FakeClock
+) -> None:
+    account = make_account("free")
+    assert client.get("/api/memories", headers=account.headers).status_code == 200
+    with app.app_context():
+        db.session.delete(db.session.get(Tenant, account.tenant_id))
+        db.session.commit()
+    assert client.get("/api/memories", headers=account.headers).status_code == 401
+
+
+def test_a_client_sent_tenant_id_is_ignored(
+    client: FlaskClient, make_account: Callable[..., Account], clock: FakeClock
+) -> None:
+    free, pro = make_account("free"), make_account("pro")
+    headers = {**free.headers, "X-Tenant-Id": str(pro.tenant_id)}
+    response = client.get(f"/api/memories?tenant_id={pro.tenant_id}", headers=headers)
+    assert response.headers["X-Tier"] == "free"
+
+
+def test_bad_bodies_get_400_not_500(
+    client: FlaskClient, make_account: Callable[..., Account], clock: FakeClock
+) -> None:
+    account = make_account("pro")
+    for body in ("not json", {"content": 5}, {"content": ""}, {"content": "x" * 10_001}):
+        kwargs: dict[str, Any] = {"data": body} if isinstance(body, str) else {"json": body}
+        response = client.post("/api/memories", headers=account.headers, **kwargs)
+        assert response.status_code == 400
+        assert response.get_json()["error"]
+        assert "X-RateLimit-Remaining-Minute" in response.headers
+    federation = client.post("/api/federation", json={"memory_ids": "1"}, headers=account.headers)
+    assert federation.status_code == 400

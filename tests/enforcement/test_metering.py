@@ -1,0 +1,154 @@
+"""Durable usage: batched upserts into usage_counter, read back flushed plus pending."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from portal.enforcement import (
+    Enforcement,
+    check_rate_limit,
+    check_storage_limit,
+    current_usage_snapshot,
+    get_storage_usage,
+    get_usage,
+    record_api_call,
+    record_federation_contribution,
+    record_storage_usage,
+)
+from portal.enforcement.metering import write_usage
+from portal.extensions import db
+from portal.models import Tenant, UsageCounter
+from tests.enforcement.support import Account, FakeClock
+
+TODAY = int(FakeClock()()) // 86_400
+
+
+def counters(enforcement: Enforcement, tenant_id: int) -> dict[str, int]:
+    query = sa.select(UsageCounter.metric, UsageCounter.value).where(
+        UsageCounter.tenant_id == tenant_id
+    )
+    with enforcement.engine.connect() as connection:
+        return {metric: value for metric, value in connection.execute(query)}
+
+
+@pytest.mark.both_dbs
+def test_batched_upserts_add_up(
+    enforcement: Enforcement, make_account: Callable[..., Account]
+) -> None:
+    account = make_account("free")
+    rows = {(account.tenant_id, "api_calls", TODAY): 3, (account.tenant_id, "x", TODAY): 1}
+    assert write_usage(enforcement.engine, rows) == 2
+    assert write_usage(enforcement.engine, rows) == 2
+    assert counters(enforcement, account.tenant_id) == {"api_calls": 6, "x": 2}
+
+
+@pytest.mark.both_dbs
+def test_usage_of_a_deleted_tenant_is_dropped_not_retried_forever(
+    app: Flask, enforcement: Enforcement, make_account: Callable[..., Account]
+) -> None:
+    gone, kept = make_account("free"), make_account("free")
+    with app.app_context():
+        db.session.execute(sa.delete(Tenant).where(Tenant.id == gone.tenant_id))
+        db.session.commit()
+    rows = {(gone.tenant_id, "api_calls", TODAY): 1, (kept.tenant_id, "api_calls", TODAY): 2}
+    write_usage(enforcement.engine, rows)
+    assert counters(enforcement, kept.tenant_id) == {"api_calls": 2}
+
+
+@pytest.mark.both_dbs
+def test_admitted_calls_are_flushed_within_a_second(
+    client: FlaskClient, enforcement: Enforcement, make_account: Callable[..., Account]
+) -> None:
+    account = make_account("pro")
+    for _ in range(7):
+        assert client.get("/api/memories", headers=account.headers).status_code == 200
+    client.get("/api/search?q=a", headers=account.headers)
+    deadline = time.monotonic() + 2.5
+    while counters(enforcement, account.tenant_id).get("api_calls") != 8:
+        assert time.monotonic() < deadline, "not flushed in time"
+        time.sleep(0.05)
+    assert counters(enforcement, account.tenant_id) == {
+        "api_calls": 8,
+        "api_calls:/api/memories": 7,
+        "api_calls:/api/search": 1,
+    }
+
+
+def test_stop_flushes_everything(
+    client: FlaskClient, enforcement: Enforcement, make_account: Callable[..., Account]
+) -> None:
+    enforcement.flusher.interval = 3600
+    account = make_account("pro")
+    for _ in range(5):
+        client.get("/api/memories", headers=account.headers)
+    enforcement.stop()
+    assert counters(enforcement, account.tenant_id)["api_calls"] == 5
+
+
+def test_the_plain_functions(
+    app: Flask,
+    client: FlaskClient,
+    enforcement: Enforcement,
+    make_account: Callable[..., Account],
+    clock: FakeClock,
+) -> None:
+    account = make_account("free")
+    for _ in range(10):
+        client.get("/api/memories", headers=account.headers)
+    with app.app_context():
+        assert get_usage(account.tenant_id, "api_calls", "minute") == 10
+        assert get_usage(account.tenant_id, "api_calls", "day") == 10  # pending
+        enforcement.flusher.flush()
+        assert get_usage(account.tenant_id, "api_calls", "day") == 10  # flushed
+        record_api_call(account.tenant_id, "/api/batch", count=2)
+        assert get_usage(account.tenant_id, "api_calls:/api/batch") == 2
+        assert get_usage(account.tenant_id, "api_calls", "month") == 12
+        assert check_rate_limit(account.tenant_id, "free") == (
+            False,
+            "Rate limit exceeded (10 calls/minute)",
+        )
+        assert check_rate_limit(account.tenant_id, "pro") == (True, None)
+        assert current_usage_snapshot(account.tenant_id) == {
+            "minute": 10,
+            "day": 10,
+            "concurrent": 0,
+        }
+        record_federation_contribution(account.tenant_id, 4)
+        assert get_usage(account.tenant_id, "federation_contributions") == 4
+        record_storage_usage(account.tenant_id, 1000, 900, 5)
+        assert get_storage_usage(account.tenant_id).as_body() == {
+            "memories": 1000,
+            "embeddings": 900,
+            "bytes": 5,
+        }
+        assert check_storage_limit(account.tenant_id, "free") == (
+            False,
+            "Storage limit exceeded (1000 memories)",
+        )
+        assert check_storage_limit(account.tenant_id, "pro") == (True, None)
+        with pytest.raises(ValueError, match="period"):
+            get_usage(account.tenant_id, "api_calls", "week")
+    clock.advance(60)
+    with app.app_context():
+        assert check_rate_limit(account.tenant_id, "free") == (True, None)
+
+
+def test_federation_contributions_are_metered(
+    app: Flask, client: FlaskClient, enforcement: Enforcement, make_account: Callable[..., Account]
+) -> None:
+    account = make_account("pro")
+    for text in ("alpha", "beta", "gamma"):
+        client.post("/api/memories", json={"content": text}, headers=account.headers)
+    response = client.post(
+        "/api/federation", json={"memory_ids": [1, 3, 99]}, headers=account.headers
+    )
+    assert response.status_code == 202
+    assert response.get_json() == {"shared": [1, 3], "priority": "normal"}
+    enforcement.flusher.flush()
+    assert counters(enforcement, account.tenant_id)["federation_contributions"] == 2

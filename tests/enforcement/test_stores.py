@@ -1,0 +1,105 @@
+"""The counter store contract, on the in-process store and on Redis alike."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from portal.enforcement.engine import CONCURRENT, DAY, MINUTE, day_window
+from portal.enforcement.stores.base import CounterStore, Quota
+from portal.enforcement.stores.memory import MemoryStore
+from portal.enforcement.stores.redis import RedisStore, connect
+from tests.enforcement.support import START
+
+QUOTA = Quota(per_minute=3, per_day=5, concurrent=2)
+LEASE = 30.0
+TODAY = day_window(START)
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store(request: pytest.FixtureRequest) -> Iterator[CounterStore]:
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    settings: dict[str, Any] = request.getfixturevalue("redis_settings")
+    redis_store = RedisStore(connect(settings["REDIS_URL"]), settings["ENFORCEMENT_REDIS_PREFIX"])
+    yield redis_store
+    redis_store.close()
+
+
+def admit(store: CounterStore, now: float = START, tenant: int = 1) -> Any:
+    return store.acquire(tenant, QUOTA, now, LEASE, ["api_calls", "api_calls:/x"])
+
+
+def test_minute_day_and_concurrency_in_one_check(store: CounterStore) -> None:
+    first, second = admit(store), admit(store)
+    assert (first.refused, first.minute_count, first.day_count, first.in_flight) == (
+        None,
+        1,
+        1,
+        1,
+    )
+    assert second.in_flight == 2
+    refused = admit(store)
+    assert refused.refused == CONCURRENT
+    assert refused.lease is None
+    store.release(1, first.lease)
+    third = admit(store)
+    assert third.refused is None and third.minute_count == 3
+    store.release(1, second.lease)
+    store.release(1, third.lease)
+    assert admit(store).refused == MINUTE
+    later = admit(store, START + 60)
+    assert (later.refused, later.minute_count, later.day_count) == (None, 1, 4)
+    store.release(1, later.lease)
+    store.release(1, admit(store, START + 61).lease)
+    assert admit(store, START + 120).refused == DAY
+    assert admit(store, START + 86_400).refused is None
+
+
+def test_refusals_count_nothing(store: CounterStore) -> None:
+    for _ in range(3):
+        store.release(1, admit(store).lease)
+    for _ in range(5):
+        assert admit(store).refused == MINUTE
+    counts = store.live_counts(1, START)
+    assert (counts.minute, counts.day, counts.concurrent) == (3, 3, 0)
+    assert store.pending_usage(1, "api_calls", [TODAY]) == 3
+
+
+def test_leases_expire(store: CounterStore) -> None:
+    admit(store)
+    admit(store)
+    assert admit(store, START + LEASE - 1).refused == CONCURRENT
+    assert store.live_counts(1, START + LEASE).concurrent == 0
+    assert admit(store, START + LEASE).refused is None
+
+
+def test_tenants_are_separate(store: CounterStore) -> None:
+    for _ in range(2):
+        admit(store, tenant=1)
+    assert admit(store, tenant=1).refused == CONCURRENT
+    assert admit(store, tenant=2).refused is None
+
+
+def test_usage_is_taken_acknowledged_or_returned(store: CounterStore) -> None:
+    source = store.usage_sources[0]
+    store.release(1, admit(store).lease)
+    store.add_usage(1, "federation_contributions", TODAY, 7)
+    batch = source.take_usage()
+    assert batch.rows == {
+        (1, "api_calls", TODAY): 1,
+        (1, "api_calls:/x", TODAY): 1,
+        (1, "federation_contributions", TODAY): 7,
+    }
+    # Until acknowledged, taken usage still shows as pending.
+    assert store.pending_usage(1, "federation_contributions", [TODAY]) == 7
+    store.add_usage(1, "federation_contributions", TODAY, 1)
+    source.return_usage(batch)
+    retried = source.take_usage()
+    assert retried.rows[(1, "federation_contributions", TODAY)] == 8
+    source.ack_usage(retried)
+    assert store.pending_usage(1, "federation_contributions", [TODAY]) == 0
+    assert source.take_usage().rows == {}

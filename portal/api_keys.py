@@ -33,7 +33,6 @@ KEY_LENGTH = len(KEY_PREFIXES[0]) + SECRET_LENGTH
 #: The display prefix shows the environment and the first four secret characters.
 DISPLAY_PREFIX_LENGTH = len(KEY_PREFIXES[0]) + 4
 NAME_MAX_LENGTH = 100
-DEFAULT_FLUSH_SECONDS = 30.0
 
 _KEY_SHAPE = re.compile(r"ck_(?:test|live)_[A-Za-z0-9_-]{43}")
 
@@ -163,7 +162,7 @@ def _tracker(app: Flask) -> LastUsedTracker:
     # One tracker per app: each app (and each test) has its own database.
     tracker = app.extensions.get("api_key_last_used")
     if tracker is None:
-        interval = float(app.config.get("API_KEY_LAST_USED_FLUSH_SECONDS", DEFAULT_FLUSH_SECONDS))
+        interval = app.config["API_KEY_LAST_USED_FLUSH_SECONDS"]
         tracker = app.extensions.setdefault("api_key_last_used", LastUsedTracker(interval))
     return tracker
 

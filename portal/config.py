@@ -46,6 +46,7 @@ class Config:
         self.RATELIMIT_HEADERS_ENABLED = True
         self.ENFORCEMENT_FAIL_MODE = env("ENFORCEMENT_FAIL_MODE", "closed")
         self.USAGE_FLUSH_SECONDS = float(env("USAGE_FLUSH_SECONDS", "1.0"))
+        self.API_KEY_LAST_USED_FLUSH_SECONDS = float(env("API_KEY_LAST_USED_FLUSH_SECONDS", "30"))
 
         self.SMTP_HOST = env("SMTP_HOST", "127.0.0.1")
         self.SMTP_PORT = _env_int("SMTP_PORT", 25)

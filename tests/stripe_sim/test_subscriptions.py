@@ -88,7 +88,8 @@ def test_preview_shows_prorations_for_a_proposed_swap(stripe_client, prices, sub
     fraction = 11 / 31
     assert (credit.amount, charge.amount) == (-round(1900 * fraction), round(4900 * fraction))
     assert credit.period.start == at and "Unused time" in credit.description
-    assert next_period.amount == 4900 and next_period.period.start == item_of(sub).current_period_end
+    assert next_period.amount == 4900
+    assert next_period.period.start == item_of(sub).current_period_end
     assert preview.amount_due == credit.amount + charge.amount + 4900
     unchanged = stripe_client.v1.subscriptions.retrieve(sub.id)
     assert item_of(unchanged).price.id == prices["continuum_starter_monthly"].id

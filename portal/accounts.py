@@ -14,7 +14,7 @@ be done without an email-confirmation step:
 
 from __future__ import annotations
 
-import hashlib
+import hmac
 import logging
 import threading
 from datetime import UTC, datetime
@@ -204,13 +204,9 @@ def _reset_serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=RESET_SALT)
 
 
-def _password_fingerprint(user: User) -> str:
-    # The token carries this; any password change alters it, so a used token dies.
-    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:32]
-
-
 def make_reset_token(user: User) -> str:
-    return _reset_serializer().dumps({"user": user.id, "pw": _password_fingerprint(user)})
+    # The token carries the password fingerprint; setting a new password makes it stale.
+    return _reset_serializer().dumps({"user": user.id, "pw": user.password_fingerprint})
 
 
 def request_password_reset(email: str) -> None:
@@ -246,7 +242,7 @@ def user_for_reset_token(token: str) -> User:
     if not isinstance(payload, dict) or not isinstance(payload.get("user"), int):
         raise invalid
     user = db.session.get(User, payload["user"])
-    if user is None or payload.get("pw") != _password_fingerprint(user):
+    if user is None or payload.get("pw") != user.password_fingerprint:
         raise invalid
     return user
 
@@ -286,7 +282,12 @@ def _send_in_background(to: str, subject: str, body: str) -> None:
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
+def load_user(session_id: str) -> User | None:
+    """The user a session names, if the password has not changed since it signed in."""
+    user_id, _, fingerprint = session_id.partition(":")
     if not user_id.isdigit():
         return None
-    return db.session.get(User, int(user_id))
+    user = db.session.get(User, int(user_id))
+    if user is None or not hmac.compare_digest(user.password_fingerprint, fingerprint):
+        return None
+    return user

@@ -5,6 +5,7 @@ The schema is created and changed only through the Alembic migrations in ``migra
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -95,6 +96,15 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="user")
+
+    @property
+    def password_fingerprint(self) -> str:
+        """A short digest of the password hash; it changes whenever the password does."""
+        return hashlib.sha256(self.password_hash.encode()).hexdigest()[:32]
+
+    def get_id(self) -> str:
+        # The session names the password too, so changing the password ends every session.
+        return f"{self.id}:{self.password_fingerprint}"
 
     @property
     def tenant(self) -> Tenant:

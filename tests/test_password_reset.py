@@ -129,3 +129,18 @@ def test_reset_requests_are_throttled_per_address(member):
     response = request_reset(member, member.email)
     assert response.status_code == 429
     assert "Too many attempts" in response.get_data(as_text=True)
+
+
+def test_a_new_password_signs_out_every_other_session(smtp_server, member, app):
+    other_device = app.test_client()
+    other = type(member)(other_device)
+    assert other.login().status_code == 302
+    assert other_device.get("/keys").status_code == 200
+
+    request_reset(member, member.email)
+    path = reset_link_path(smtp_server.wait_for(1)[0])
+    assert choose_password(member, path).status_code == 302
+
+    response = other_device.get("/keys")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login")

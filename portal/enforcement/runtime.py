@@ -66,17 +66,19 @@ class Enforcement:
         with app.app_context():
             engine = db.engine
         config = app.config
+
+        def calls_in_sql(tenant_id: int, day: int) -> int:
+            return sql_usage(engine, tenant_id, API_CALLS, day_to_date(day), day_to_date(day))
+
         store: CounterStore
         if config.get("REDIS_URL"):
-            redis_store = RedisStore(
-                connect(config["REDIS_URL"]), config.get("ENFORCEMENT_REDIS_PREFIX", "continuum:")
+            prefix = config.get("ENFORCEMENT_REDIS_PREFIX", "continuum:")
+            client = connect(
+                config["REDIS_URL"], float(config.get("ENFORCEMENT_REDIS_TIMEOUT", 0.1))
             )
+            redis_store = RedisStore(client, prefix, calls_in_sql)
             store = GuardedStore(redis_store, config.get("ENFORCEMENT_FAIL_MODE", "closed"))
         else:
-
-            def calls_in_sql(tenant_id: int, day: int) -> int:
-                return sql_usage(engine, tenant_id, API_CALLS, day_to_date(day), day_to_date(day))
-
             store = MemoryStore(day_seed=calls_in_sql)
         return cls(
             engine,

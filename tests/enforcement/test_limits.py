@@ -16,6 +16,15 @@ from portal.models import UsageCounter
 from portal.plans import TIER_LIMITS, PricingTier
 from tests.enforcement.support import Account, FakeClock
 
+
+@pytest.fixture(params=["memory", "redis"])
+def app_config(request: pytest.FixtureRequest, app_config: dict[str, Any]) -> dict[str, Any]:
+    """Every test here runs on the embedded store and on Redis."""
+    if request.param == "redis":
+        app_config.update(request.getfixturevalue("redis_settings"))
+    return app_config
+
+
 RATE_HEADERS = (
     "X-RateLimit-Limit-Day",
     "X-RateLimit-Limit-Minute",

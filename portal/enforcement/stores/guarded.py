@@ -2,8 +2,9 @@
 
 ``ENFORCEMENT_FAIL_MODE=closed`` (the default) refuses metered calls with 503 while Redis is
 unreachable; ``open`` admits them against per-process in-memory limits and logs a warning (at
-most every 30 s). Either way a dead Redis costs at most one 100 ms timeout per second per
-process: after a failure the breaker stays open for ``open_seconds`` and no call is tried.
+most every 30 s). Either way a dead Redis costs little: a refused connection opens the breaker at
+once, three timeouts in a row (100 ms each) do too, and while it is open (``open_seconds``) no
+call is tried.
 Usage is never dropped: while Redis is down it is counted in memory and flushed from there.
 """
 
@@ -36,7 +37,11 @@ class GuardedStore:
     """A ``RedisStore`` that fails fast and falls back as configured."""
 
     def __init__(
-        self, primary: RedisStore, fail_mode: str = FAIL_CLOSED, open_seconds: float = 1.0
+        self,
+        primary: RedisStore,
+        fail_mode: str = FAIL_CLOSED,
+        open_seconds: float = 1.0,
+        failures_to_open: int = 3,
     ) -> None:
         if fail_mode not in (FAIL_CLOSED, FAIL_OPEN):
             raise ValueError(f"ENFORCEMENT_FAIL_MODE must be 'closed' or 'open', not {fail_mode!r}")
@@ -44,6 +49,8 @@ class GuardedStore:
         self.fallback = MemoryStore()
         self.fail_open = fail_mode == FAIL_OPEN
         self.open_seconds = open_seconds
+        self.failures_to_open = failures_to_open
+        self._failures = 0
         self._open_until = 0.0
         self._last_warning = 0.0
         self._lock = threading.Lock()
@@ -56,9 +63,13 @@ class GuardedStore:
         return time.monotonic() >= self._open_until
 
     def _trip(self, error: Exception) -> None:
+        """Count a failure: a refused connection, or a few timeouts in a row, open the breaker."""
         now = time.monotonic()
         with self._lock:
-            self._open_until = now + self.open_seconds
+            self._failures += 1
+            if isinstance(error, redis.ConnectionError) or self._failures >= self.failures_to_open:
+                self._open_until = now + self.open_seconds
+                self._failures = 0
             warn = now - self._last_warning >= WARN_EVERY_SECONDS
             if warn:
                 self._last_warning = now
@@ -76,7 +87,9 @@ class GuardedStore:
         metrics = tuple(metrics)
         if self.healthy():
             try:
-                return self.primary.acquire(tenant_id, quota, now, lease_seconds, metrics)
+                admission = self.primary.acquire(tenant_id, quota, now, lease_seconds, metrics)
+                self._failures = 0
+                return admission
             except redis.RedisError as error:
                 self._trip(error)
         if not self.fail_open:

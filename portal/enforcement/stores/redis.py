@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterable
 
 import redis
@@ -18,9 +19,12 @@ from redis.retry import Retry
 
 from ..engine import Admission, day_window, minute_window
 from .base import LiveCounts, Quota, UsageBatch, UsageRows, new_lease_token
+from .memory import DaySeed
 
 #: Socket timeouts: a Redis that does not answer within this costs one request 100 ms, not seconds.
 SOCKET_TIMEOUT_SECONDS = 0.1
+#: Day counters outlive their day by a day, so a late reader still finds them.
+DAY_KEY_SECONDS = 2 * 86_400
 #: A usage batch claimed by a flusher that has not acknowledged it after this long is retaken.
 STALE_BATCH_SECONDS = 30.0
 
@@ -45,13 +49,24 @@ else
   minute = redis.call('INCR', KEYS[1])
   if minute == 1 then redis.call('EXPIRE', KEYS[1], 120) end
   day = redis.call('INCR', KEYS[2])
-  if day == 1 then redis.call('EXPIRE', KEYS[2], 172800) end
+  if day == 1 then redis.call('EXPIRE', KEYS[2], ARGV[8]) end
   redis.call('ZADD', KEYS[3], ARGV[5], ARGV[6])
   redis.call('EXPIRE', KEYS[3], ARGV[7])
   in_flight = in_flight + 1
-  for i = 8, #ARGV do redis.call('HINCRBY', KEYS[5], ARGV[i], 1) end
+  for i = 9, #ARGV do redis.call('HINCRBY', KEYS[5], ARGV[i], 1) end
 end
 return {refused, minute, day, in_flight, generation}
+"""
+
+# Undoes an admission whose reply never arrived (a timeout): if its lease is there, the script
+# ran, so the call was counted although the caller was told otherwise.
+_UNDO = """
+if redis.call('ZREM', KEYS[3], ARGV[1]) == 1 then
+  redis.call('DECR', KEYS[1])
+  redis.call('DECR', KEYS[2])
+  for i = 2, #ARGV do redis.call('HINCRBY', KEYS[4], ARGV[i], -1) end
+end
+return 0
 """
 
 # Renames the pending hash to a batch key (so new calls start a fresh hash) and claims every
@@ -91,12 +106,12 @@ def parse_usage_field(raw: bytes) -> tuple[int, str, int]:
     return int(tenant), metric, int(day)
 
 
-def connect(url: str) -> redis.Redis:
+def connect(url: str, timeout: float = SOCKET_TIMEOUT_SECONDS) -> redis.Redis:
     """A client with short timeouts and no retries: failing fast is the circuit breaker's job."""
     return redis.Redis.from_url(
         url,
-        socket_timeout=SOCKET_TIMEOUT_SECONDS,
-        socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
         retry=Retry(NoBackoff(), 0),
         health_check_interval=0,
     )
@@ -105,14 +120,22 @@ def connect(url: str) -> redis.Redis:
 class RedisStore:
     """Counters, leases and pending usage in Redis under ``prefix``."""
 
-    def __init__(self, client: redis.Redis, prefix: str = "continuum:") -> None:
+    def __init__(
+        self, client: redis.Redis, prefix: str = "continuum:", day_seed: DaySeed | None = None
+    ) -> None:
         self.client = client
         self.prefix = prefix
+        self._day_seed = day_seed
+        #: (tenant, day) whose day counter this process made sure exists (see ``_seed_day``).
+        self._seeded: set[tuple[int, int]] = set()
+        #: Admissions whose reply timed out: undo-script (keys, args), run once Redis answers.
+        self._unsure: deque[tuple[list[str], list[str]]] = deque()
         self._pending_key = f"{prefix}usage:pending"
         self._batches_key = f"{prefix}usage:batches"
         self._acquire = client.register_script(_ACQUIRE)
         self._take = client.register_script(_TAKE)
         self._pending = client.register_script(_PENDING)
+        self._undo = client.register_script(_UNDO)
 
     def _tenant_key(self, tenant_id: int, name: str) -> str:
         # The hash tag keeps one tenant's keys in one slot, should this ever move to a cluster.
@@ -122,10 +145,22 @@ class RedisStore:
     def usage_sources(self) -> tuple[RedisStore]:
         return (self,)
 
+    def _seed_day(self, tenant_id: int, day: int, key: str) -> None:
+        """Start a missing day counter from SQL, so a Redis that lost its data keeps the day."""
+        if self._day_seed is None or (tenant_id, day) in self._seeded:
+            return
+        if any(seeded_day != day for _, seeded_day in self._seeded):
+            self._seeded.clear()
+        self.client.set(key, self._day_seed(tenant_id, day), nx=True, ex=DAY_KEY_SECONDS)
+        self._seeded.add((tenant_id, day))
+
     def acquire(
         self, tenant_id: int, quota: Quota, now: float, lease_seconds: float, metrics: Iterable[str]
     ) -> Admission:
         minute, day = minute_window(now), day_window(now)
+        if self._unsure:
+            self.settle()
+        self._seed_day(tenant_id, day, self._tenant_key(tenant_id, f"d:{day}"))
         token = new_lease_token()
         keys = [
             self._tenant_key(tenant_id, f"m:{minute}"),
@@ -142,12 +177,29 @@ class RedisStore:
             now + lease_seconds,
             token,
             int(lease_seconds) + 60,
+            DAY_KEY_SECONDS,
         ]
-        args.extend(usage_field(tenant_id, metric, day) for metric in metrics)
-        refused, minute_count, day_count, in_flight, generation = self._acquire(keys, args)
+        fields = [usage_field(tenant_id, metric, day) for metric in metrics]
+        args.extend(fields)
+        try:
+            reply = self._acquire(keys, args)
+        except redis.TimeoutError:
+            self._unsure.append(([*keys[:3], self._pending_key], [token, *fields]))
+            raise
+        refused, minute_count, day_count, in_flight, generation = reply
         if refused:
             return Admission(refused.decode(), minute_count, day_count, in_flight, None, generation)
         return Admission(None, minute_count, day_count, in_flight, token, generation)
+
+    def settle(self) -> None:
+        """Undo admissions whose reply was lost, so counted always equals admitted."""
+        while self._unsure:
+            keys, args = self._unsure.popleft()
+            try:
+                self._undo(keys, args)
+            except redis.RedisError:
+                self._unsure.appendleft((keys, args))
+                raise
 
     def release(self, tenant_id: int, lease: str) -> None:
         self.client.zrem(self._tenant_key(tenant_id, "leases"), lease)
@@ -168,6 +220,8 @@ class RedisStore:
         return int(self._pending([self._pending_key, self._batches_key], fields))
 
     def take_usage(self) -> UsageBatch:
+        if self._unsure:
+            self.settle()
         now = time.time()
         batch_key = f"{self.prefix}usage:batch:{uuid.uuid4().hex}"
         reply = self._take(

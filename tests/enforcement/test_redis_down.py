@@ -1,0 +1,57 @@
+"""Redis down: fail closed with a 503 or open to per-process limits, never slow, never a 500."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from portal.enforcement import Enforcement, get_usage
+from tests.enforcement.support import Account, FakeClock
+
+
+def dead_redis_url() -> str:
+    """A local port nothing listens on (bound, then closed)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"redis://127.0.0.1:{port}/0"
+
+
+@pytest.fixture(params=["closed", "open"])
+def app_config(request: pytest.FixtureRequest, app_config: dict[str, Any]) -> dict[str, Any]:
+    app_config.update(REDIS_URL=dead_redis_url(), ENFORCEMENT_FAIL_MODE=request.param)
+    return app_config
+
+
+def test_redis_down_is_fast_and_follows_the_fail_mode(
+    app: Flask,
+    client: FlaskClient,
+    enforcement: Enforcement,
+    make_account: Callable[..., Account],
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    account = make_account("free")
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="continuum.enforcement"):
+        responses = [client.get("/api/memories", headers=account.headers) for _ in range(12)]
+    assert time.monotonic() - started < 1.0
+    statuses = [response.status_code for response in responses]
+    if app.config["ENFORCEMENT_FAIL_MODE"] == "closed":
+        assert statuses == [503] * 12
+        assert "unreachable" in responses[0].get_json()["error"]
+        assert responses[0].headers["Retry-After"] == "1"
+    else:
+        assert statuses == [200] * 10 + [429] * 2
+        assert responses[0].headers["X-RateLimit-Remaining-Minute"] == "9"
+        with app.app_context():
+            assert get_usage(account.tenant_id) == 10  # counted in memory meanwhile
+    warnings = [r for r in caplog.records if "unreachable" in r.getMessage()]
+    assert len(warnings) == 1  # one warning, not one per request

@@ -9,7 +9,7 @@ from typing import Any
 from flask import current_app
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, StringField, TextAreaField
-from wtforms.validators import Email, InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional, ValidationError
 
 from ..extensions import db
 from ..mail import MailError, send_email
@@ -46,10 +46,6 @@ class CallVolumeField(IntegerField):
         if valuelist and isinstance(valuelist[0], str):
             valuelist = [re.sub(r"[,_\s]", "", valuelist[0])]
         super().process_formdata(valuelist)
-        if self.process_errors:
-            self.process_errors = [
-                "Enter the expected API calls per day as a whole number, e.g. 2,000,000."
-            ]
 
 
 class EnterpriseInquiryForm(FlaskForm):
@@ -57,7 +53,7 @@ class EnterpriseInquiryForm(FlaskForm):
         "Your name",
         filters=[_strip],
         validators=[
-            InputRequired("Tell us your name."),
+            DataRequired("Tell us your name."),
             Length(max=200, message="Your name can be at most 200 characters."),
             _single_line,
         ],
@@ -66,7 +62,7 @@ class EnterpriseInquiryForm(FlaskForm):
         "Work email",
         filters=[_strip],
         validators=[
-            InputRequired("Tell us where to reply."),
+            DataRequired("Tell us where to reply."),
             Length(max=254, message="An email address can be at most 254 characters."),
             Email("Enter a valid email address, like you@company.com.", check_deliverability=False),
         ],
@@ -75,13 +71,15 @@ class EnterpriseInquiryForm(FlaskForm):
         "Company",
         filters=[_strip],
         validators=[
-            InputRequired("Tell us your company's name."),
+            DataRequired("Tell us your company's name."),
             Length(max=200, message="The company name can be at most 200 characters."),
             _single_line,
         ],
     )
     expected_calls_per_day = CallVolumeField(
         "Expected API calls per day (optional)",
+        invalid_value_message="Enter the expected API calls per day as a whole number, "
+        "e.g. 2,000,000.",
         validators=[
             Optional(),
             NumberRange(
@@ -95,7 +93,7 @@ class EnterpriseInquiryForm(FlaskForm):
         "What do you need?",
         filters=[_strip],
         validators=[
-            InputRequired("Tell us a little about what you need."),
+            DataRequired("Tell us a little about what you need."),
             Length(
                 min=10,
                 max=MESSAGE_MAX_LENGTH,

@@ -129,3 +129,26 @@ def give_customer(account: Account, sim: Any, cards: int = 1) -> list[str]:
             customer_id, {"invoice_settings": {"default_payment_method": card_ids[0]}}
         )
     return card_ids
+
+
+def upgrade_through_checkout(account: Account, sim: Any, interval: str = "month") -> str:
+    """Pay for Pro at the simulator's hosted Checkout with 4242, as a person would.
+
+    Returns the Stripe subscription id; the tenant's mirror is synced by the success page.
+    """
+    from portal.stripe_setup import bootstrap_catalog
+
+    with account.app.app_context():
+        bootstrap_catalog()
+    started = account.post("/billing/checkout", {"interval": interval})
+    assert started.status_code == 303, started.get_data(as_text=True)
+    paid = sim.pay_checkout(started.headers["Location"], "4242424242424242")
+    assert paid.location, paid.body
+    back = account.client.get(paid.location.replace(account.app.config["PORTAL_BASE_URL"], ""))
+    assert back.status_code == 303, back.get_data(as_text=True)
+    with account.app.app_context():
+        sub = db.session.scalar(
+            db.select(Subscription).where(Subscription.tenant_id == account.tenant_id)
+        )
+        assert sub is not None and sub.status == "active"
+        return sub.stripe_subscription_id

@@ -41,8 +41,9 @@ def period_line(sim: Sim, sub: Obj, item: Obj) -> Obj:
 def start_subscription(sim: Sim, customer: Obj, prices: list[tuple[Obj, int]], pm_id: str | None,
                        now: int, *, trial_days: int | None = None,
                        metadata: dict[str, str] | None = None,
-                       authenticated: bool = False) -> Obj:
-    """Create a subscription and its first invoice, charging it (Checkout already confirmed)."""
+                       authenticated: bool = False, charge: bool = True) -> Obj:
+    """Create a subscription and its first invoice, then charge it (unless ``charge`` is off,
+    Stripe's ``default_incomplete``). Paid starts go incomplete → active, as in Stripe."""
     sub_id = new_id("sub")
     trial_end = now + trial_days * DAY if trial_days else None
     items = []
@@ -67,7 +68,7 @@ def start_subscription(sim: Sim, customer: Obj, prices: list[tuple[Obj, int]], p
         "next_pending_invoice_item_invoice": None, "on_behalf_of": None,
         "pause_collection": None, "pending_invoice_item_interval": None,
         "pending_setup_intent": None, "pending_update": None, "schedule": None,
-        "start_date": now, "status": "trialing" if trial_end else "active",
+        "start_date": now, "status": "trialing" if trial_end else "incomplete",
         "test_clock": customer["test_clock"], "transfer_data": None, "trial_end": trial_end,
         "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
         "trial_start": now if trial_end else None,
@@ -89,8 +90,9 @@ def start_subscription(sim: Sim, customer: Obj, prices: list[tuple[Obj, int]], p
     invoice = invoicing.create_and_finalize(sim, customer, sub, lines, "subscription_create", now)
     sub["latest_invoice"] = invoice["id"]
     sim.store.put(sub)
-    pm = sim.store.get(pm_id, "payment_method") if pm_id else None
-    invoicing.charge(sim, invoice, pm, now, authenticated=authenticated)
+    if charge:
+        pm = sim.store.get(pm_id, "payment_method") if pm_id else None
+        collect(sim, sub, invoice, customer, now, pm, authenticated=authenticated)
     return sub
 
 
@@ -117,6 +119,18 @@ def collect(sim: Sim, sub: Obj | None, invoice: Obj, customer: Obj, now: int,
     if outcome != PAID and invoice["next_payment_attempt"] is None and sub["status"] == "past_due":
         finish_dunning(sim, sub, now)
     return outcome
+
+
+def expire_incomplete(sim: Sim, sub: Obj, now: int) -> None:
+    """The first invoice stayed unpaid for 23 hours: Stripe voids it and ends the start."""
+    invoice = sim.store.get(sub["latest_invoice"], "invoice")
+    if invoice is not None and invoice["status"] == "open":
+        invoice.update(status="void", next_payment_attempt=None,
+                       status_transitions=dict(invoice["status_transitions"], voided_at=now))
+        sim.store.put(invoice)
+        emit(sim, "invoice.voided", invoice, now)
+    sub["ended_at"] = now
+    set_status(sim, sub, "incomplete_expired", now)
 
 
 def finish_dunning(sim: Sim, sub: Obj, now: int) -> None:

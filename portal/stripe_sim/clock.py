@@ -1,7 +1,8 @@
 """Test clock advancement: replay everything that falls due between the old and new time.
 
 Due work, earliest first: trial_will_end notices (3 days before a trial ends), period ends
-(renewal invoices, or cancellation at period end), and payment retries of open invoices. Each
+(renewal invoices, or cancellation at period end), payment retries of open invoices, and the
+expiry of subscriptions left incomplete for 23 hours. Each
 runs with the clock set to the moment it falls due, so events carry that simulated time.
 """
 
@@ -19,6 +20,7 @@ Obj = dict[str, Any]
 Due = tuple[int, int, Callable[[int], None]]
 
 _MAX_STEPS = 10_000
+INCOMPLETE_SECONDS = 23 * 3600
 
 
 def advance(sim: Sim, clock: Obj, target: int) -> Obj:
@@ -51,6 +53,9 @@ def _due(sim: Sim, clock_id: str) -> list[Due]:
 
 
 def _subscription_due(sim: Sim, sub: Obj) -> list[Due]:
+    if sub["status"] == "incomplete":
+        return [(sub["created"] + INCOMPLETE_SECONDS, 1,
+                 lambda now: billing.expire_incomplete(sim, sub, now))]
     if sub["status"] not in ("trialing", "active", "past_due"):
         return []
     period_end = min(item["current_period_end"] for item in sub["items"]["data"])

@@ -10,6 +10,8 @@ from portal.stripe_sim.simtime import DAY, new_id
 from portal.stripe_sim.webhooks import emit
 
 PAID, FAILED, REQUIRES_ACTION_OUTCOME = "paid", "failed", "requires_action"
+# Invoices that Smart Retries retries; a subscription's first invoice instead waits 23 hours.
+RETRIED = ("subscription_cycle", "subscription_update")
 
 Obj = dict[str, Any]
 
@@ -147,7 +149,7 @@ def charge(sim: Sim, invoice: Obj, pm: Obj | None, now: int, *,
     failures = invoice["attempt_count"]
     invoice["next_payment_attempt"] = (
         invoice["_first_failed_at"] + retry_days[failures - 1] * DAY
-        if invoice["billing_reason"] != "manual" and failures <= len(retry_days) else None
+        if invoice["billing_reason"] in RETRIED and failures <= len(retry_days) else None
     )
     sim.store.put(invoice)
     if outcome == REQUIRES_ACTION_OUTCOME:

@@ -67,7 +67,11 @@ def test_4242_creates_customer_subscription_paid_invoice_and_redirects(stripe_cl
     assert [e.type for e in events] == [
         "customer.created", "payment_method.attached", "customer.updated",
         "customer.subscription.created", "invoice.created", "invoice.finalized",
-        "invoice.paid", "invoice.payment_succeeded", "checkout.session.completed"]
+        "invoice.paid", "invoice.payment_succeeded", "customer.subscription.updated",
+        "checkout.session.completed"]
+    assert events[3].data.object.status == "incomplete"
+    assert events[8].data.object.status == "active"
+    assert events[8].data.previous_attributes.status == "incomplete"
     completed = events[-1]
     assert completed.data.object.id == session.id
     assert completed.data.object.subscription == sub.id

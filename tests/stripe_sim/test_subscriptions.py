@@ -35,8 +35,9 @@ def test_swap_with_prorations_bills_them_on_the_next_invoice(stripe_client, pric
     assert amounts == [-round(1900 * fraction), round(4900 * fraction), 4900]
     assert renewal.lines.data[0].parent.subscription_item_details.proration is True
     assert renewal.status == "paid" and renewal.amount_paid == sum(amounts)
-    events = hooks.wait_for(lambda e: "invoice.paid" in [x.type for x in e][9:])
-    update = next(e for e in events if e.type == "customer.subscription.updated")
+    events = hooks.wait_for(lambda e: [x.type for x in e].count("invoice.paid") == 2)
+    update = next(e for e in events if e.type == "customer.subscription.updated"
+                  and "items" in e.data.previous_attributes)
     assert update.data.previous_attributes["items"].data[0].price.id == \
         prices["continuum_starter_monthly"].id
 
@@ -111,7 +112,8 @@ def test_cancel_at_period_end_resume_and_end(stripe_client, prices, subscribe, h
     assert ended.status == "canceled" and ended.ended_at == item_of(sub).current_period_end
     assert len(stripe_client.v1.invoices.list({"subscription": sub.id}).data) == 1
     events = hooks.wait_for(lambda e: "customer.subscription.deleted" in [x.type for x in e])
-    updates = [e for e in events if e.type == "customer.subscription.updated"]
+    updates = [e for e in events if e.type == "customer.subscription.updated"
+               and "cancel_at_period_end" in e.data.previous_attributes]
     assert updates[0].data.previous_attributes.cancel_at_period_end is False
     assert updates[1].data.previous_attributes.cancel_at_period_end is True
 
@@ -158,3 +160,52 @@ def test_update_rejects_foreign_items_and_bad_behaviour(stripe_client, prices, s
     with pytest.raises(stripe.InvalidRequestError) as behaviour:
         stripe_client.v1.subscriptions.update(sub.id, {"proration_behavior": "sometimes"})
     assert behaviour.value.param == "proration_behavior"
+
+
+def customer_with_card(client, magic):
+    clock = client.v1.test_helpers.test_clocks.create({"frozen_time": 1767225600})
+    customer = client.v1.customers.create({"email": "api@example.com", "test_clock": clock.id})
+    card = client.v1.payment_methods.attach(magic, {"customer": customer.id})
+    return clock, customer, card
+
+
+def test_api_created_subscription_starts_active_with_a_good_card(stripe_client, prices):
+    _clock, customer, card = customer_with_card(stripe_client, "pm_card_visa")
+    sub = stripe_client.v1.subscriptions.create({
+        "customer": customer.id, "items": [{"price": prices["continuum_pro_monthly"].id}],
+        "default_payment_method": card.id, "expand": ["latest_invoice"]})
+    assert sub.status == "active" and sub.latest_invoice.status == "paid"
+
+
+def test_failed_first_payment_is_incomplete_then_expires(stripe_client, prices):
+    clock, customer, card = customer_with_card(stripe_client, "pm_card_chargeCustomerFail")
+    sub = stripe_client.v1.subscriptions.create({
+        "customer": customer.id, "items": [{"price": prices["continuum_pro_monthly"].id}],
+        "default_payment_method": card.id, "expand": ["latest_invoice"]})
+    assert sub.status == "incomplete"
+    assert sub.latest_invoice.status == "open"
+    assert sub.latest_invoice.next_payment_attempt is None
+    stripe_client.v1.test_helpers.test_clocks.advance(
+        clock.id, {"frozen_time": clock.frozen_time + 24 * 3600})
+    expired = stripe_client.v1.subscriptions.retrieve(sub.id, {"expand": ["latest_invoice"]})
+    assert expired.status == "incomplete_expired" and expired.latest_invoice.status == "void"
+
+
+def test_default_incomplete_waits_for_the_invoice_to_be_paid(stripe_client, prices):
+    _clock, customer, card = customer_with_card(stripe_client, "pm_card_visa")
+    sub = stripe_client.v1.subscriptions.create({
+        "customer": customer.id, "items": [{"price": prices["continuum_pro_monthly"].id}],
+        "payment_behavior": "default_incomplete"})
+    assert sub.status == "incomplete"
+    stripe_client.v1.invoices.pay(sub.latest_invoice, {"payment_method": card.id})
+    assert stripe_client.v1.subscriptions.retrieve(sub.id).status == "active"
+
+
+def test_error_if_incomplete_creates_nothing(stripe_client, prices):
+    _clock, customer, card = customer_with_card(stripe_client, "pm_card_chargeCustomerFail")
+    with pytest.raises(stripe.CardError):
+        stripe_client.v1.subscriptions.create({
+            "customer": customer.id, "items": [{"price": prices["continuum_pro_monthly"].id}],
+            "default_payment_method": card.id, "payment_behavior": "error_if_incomplete"})
+    assert stripe_client.v1.subscriptions.list({"customer": customer.id,
+                                                "status": "all"}).data == []

@@ -10,6 +10,7 @@ from stripe.params import (
     InvoicePayParams,
     InvoiceRetrieveParams,
     SubscriptionCancelParams,
+    SubscriptionCreateParams,
     SubscriptionListParams,
     SubscriptionRetrieveParams,
     SubscriptionUpdateParams,
@@ -138,3 +139,39 @@ def preview_invoice(sim: Sim, params: dict[str, Any]) -> dict[str, Any]:
         raise StripeError("The Stripe simulator does not implement subscription_details"
                           f"[{sorted(unsupported)[0]}].", param="subscription_details")
     return changes.preview(sim, sub, details, customer_time(sim.store, sub["customer"]))
+
+
+@endpoint("POST", "/v1/subscriptions", SubscriptionCreateParams,
+          {"customer", "items", "default_payment_method", "payment_behavior",
+           "trial_period_days", "metadata"})
+def create_subscription(sim: Sim, params: dict[str, Any]) -> dict[str, Any]:
+    customer = load(sim, "customer", params["customer"], param="customer")
+    behaviour = params.get("payment_behavior", "allow_incomplete")
+    if behaviour not in ("allow_incomplete", "default_incomplete", "error_if_incomplete"):
+        raise StripeError("The Stripe simulator supports payment_behavior allow_incomplete, "
+                          "default_incomplete and error_if_incomplete.", param="payment_behavior")
+    prices = []
+    for index, item in enumerate(params.get("items", [])):
+        if set(item) - {"price", "quantity"} or "price" not in item:
+            raise StripeError("The Stripe simulator needs items[][price] (and optionally "
+                              "quantity).", param=f"items[{index}]")
+        price = load(sim, "price", item["price"], param=f"items[{index}][price]")
+        if price["recurring"] is None:
+            raise StripeError("The price must be recurring.", param=f"items[{index}][price]")
+        prices.append((price, item.get("quantity", 1)))
+    if not prices:
+        raise StripeError("Missing required param: items.", code="parameter_missing",
+                          param="items")
+    pm_id = params.get("default_payment_method")
+    if pm_id:
+        pm = load(sim, "payment_method", pm_id, "PaymentMethod", "default_payment_method")
+        if pm["customer"] != customer["id"]:
+            raise StripeError("The payment method must be attached to the customer.",
+                              param="default_payment_method")
+    sub = billing.start_subscription(
+        sim, customer, prices, pm_id, customer_time(sim.store, customer),
+        trial_days=params.get("trial_period_days"), metadata=params.get("metadata"),
+        charge=behaviour != "default_incomplete")
+    if behaviour == "error_if_incomplete" and sub["status"] == "incomplete":
+        raise card_declined(rollback=True)
+    return sub

@@ -118,9 +118,11 @@ def test_bootstrap_is_idempotent(app: Flask, runner: FlaskCliRunner, sim: Any) -
     assert "$278.40 per year" in first.output
     second = runner.invoke(args=["stripe", "bootstrap"])
     assert second.output.count("found") == 2 and "created" not in second.output
-    prices = sim.client().v1.prices.list(
-        {"lookup_keys": ["continuum_pro_monthly", "continuum_pro_yearly"]}
-    ).data
+    prices = (
+        sim.client()
+        .v1.prices.list({"lookup_keys": ["continuum_pro_monthly", "continuum_pro_yearly"]})
+        .data
+    )
     assert len(prices) == 2 and len({price.product for price in prices}) == 1
     products = sim.client().v1.products.list().data
     assert [product.name for product in products] == ["CONTINUUM Pro"]

@@ -119,7 +119,7 @@ def reset_request() -> BaseResponse | tuple[str, int]:
 @limiter.limit(RESET_CONFIRM_LIMIT, methods=["POST"])
 def reset_password(token: str) -> BaseResponse | tuple[str, int]:
     try:
-        accounts.user_for_reset_token(token)
+        user = accounts.user_for_reset_token(token)
     except AccountError as error:
         request_form = ResetRequestForm(formdata=None)
         request_form.form_errors.append(error.message)
@@ -136,4 +136,4 @@ def reset_password(token: str) -> BaseResponse | tuple[str, int]:
             return redirect(url_for("auth.login"))
     # The token is in this page's URL; the site-wide strict-origin-when-cross-origin policy
     # (portal.security) keeps it out of Referer headers sent to other sites.
-    return _render("auth/reset_password.html", form)
+    return _render("auth/reset_password.html", form, account_email=user.email)

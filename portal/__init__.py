@@ -58,12 +58,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def _register_blueprints(app: Flask) -> None:
     from .auth import bp as auth_bp
+    from .billing import bp as billing_bp
     from .dashboard import bp as dashboard_bp
     from .keys import bp as keys_bp
     from .stripe_setup import stripe_cli
     from .webhooks import webhooks_bp
 
     app.register_blueprint(auth_bp)
+    app.register_blueprint(billing_bp)
     app.register_blueprint(dashboard_bp)
     app.register_blueprint(keys_bp)
     app.register_blueprint(webhooks_bp)

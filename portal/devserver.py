@@ -106,7 +106,7 @@ def main() -> None:
         from wsgi import app, application
 
         with app.app_context():
-            from .stripe_bootstrap import bootstrap_catalog
+            from .stripe_setup import bootstrap_catalog
 
             for line in bootstrap_catalog():
                 log.info("stripe bootstrap: %s", line)

@@ -27,8 +27,9 @@ def _cents(amount: Decimal | None) -> int:
     return int(amount * 100)
 
 
-def bootstrap_catalog() -> list[tuple[str, StripePrice]]:
-    """Find or create the Pro product and its prices; returns (found|created, price) pairs."""
+def bootstrap_catalog() -> list[str]:
+    """Find or create the Pro product and its prices; returns one line per price and what
+    happened to it."""
     gateway = get_gateway()
     wanted = {
         key: interval
@@ -37,29 +38,31 @@ def bootstrap_catalog() -> list[tuple[str, StripePrice]]:
     }
     existing = gateway.prices_by_lookup_key(list(wanted))
     product_id = next((price.product_id for price in existing.values()), None)
-    outcome = []
+    lines = []
     for lookup_key, interval in wanted.items():
-        if lookup_key in existing:
-            outcome.append(("found", existing[lookup_key]))
-            continue
-        product_id = product_id or gateway.create_product(PRODUCT_NAME, "continuum_pro")
-        plan = PLANS[PricingTier.PRO]
-        amount = plan.monthly_price if interval == BillingInterval.MONTH else plan.yearly_price
-        price = gateway.create_price(product_id, lookup_key, _cents(amount), interval.value)
-        outcome.append(("created", price))
-    return outcome
+        price = existing.get(lookup_key)
+        what = "found"
+        if price is None:
+            product_id = product_id or gateway.create_product(PRODUCT_NAME, "continuum_pro")
+            plan = PLANS[PricingTier.PRO]
+            amount = plan.monthly_price if interval == BillingInterval.MONTH else plan.yearly_price
+            price = gateway.create_price(product_id, lookup_key, _cents(amount), interval.value)
+            what = "created"
+        lines.append(f"{what:7} {lookup_key}: {price.id} ({_describe(price)})")
+    lines.append("Enterprise is sales-led: no self-serve price.")
+    return lines
+
+
+def _describe(price: StripePrice) -> str:
+    amount = (price.unit_amount or 0) / 100
+    return f"${amount:.2f} per {price.interval}, product {price.product_id}"
 
 
 @stripe_cli.command("bootstrap")
 def bootstrap_command() -> None:
     """Create or find the CONTINUUM Pro product and its monthly and yearly prices."""
-    for what, price in bootstrap_catalog():
-        amount = f"${(price.unit_amount or 0) / 100:.2f}"
-        click.echo(
-            f"{what:7} {price.lookup_key}: {price.id} ({amount} per {price.interval}, "
-            f"product {price.product_id})"
-        )
-    click.echo("Enterprise is sales-led: no self-serve price.")
+    for line in bootstrap_catalog():
+        click.echo(line)
 
 
 @stripe_cli.command("expire-grace")

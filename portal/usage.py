@@ -270,8 +270,8 @@ def usage_chart(
     plot_height = height - top - bottom
     peak = max((point.calls for point in series), default=0)
     # Scale to the limit when usage comes near it; otherwise to the usage, so small bars show.
-    near_limit = peak * 4 >= daily_limit
-    scale_max = _nice_ceiling(max(peak, daily_limit) if near_limit else max(peak, 1))
+    near_limit = peak == 0 or peak * 4 >= daily_limit
+    scale_max = _nice_ceiling(max(peak, daily_limit) if near_limit else peak)
     slot = (width - left - right) / max(len(series), 1)
     bars = []
     for index, point in enumerate(series):
@@ -290,7 +290,7 @@ def usage_chart(
         top + plot_height * (1 - daily_limit / scale_max) if daily_limit <= scale_max else None
     )
     ticks = [
-        (round(top + plot_height * (1 - share), 2), _compact(int(scale_max * share)))
+        (round(top + plot_height * (1 - share), 2), _compact(scale_max * share))
         for share in (0, 0.5, 1)
     ]
     return Chart(width, height, left, width - right, scale_max, bars, limit_y, ticks)
@@ -306,12 +306,12 @@ def _nice_ceiling(value: int) -> int:
         magnitude *= 10
 
 
-def _compact(value: int) -> str:
-    """Axis labels that fit a narrow chart: 2500 -> 2.5k, 1000000 -> 1M."""
+def _compact(value: float) -> str:
+    """Axis labels that fit a narrow chart: 2500 -> 2.5k, 1000000 -> 1M, 2.5 -> 2.5."""
     for suffix, size in (("M", 1_000_000), ("k", 1_000)):
         if value >= size:
             return f"{value / size:g}{suffix}"
-    return str(value)
+    return f"{value:g}"
 
 
 def _days(first: date, last: date) -> list[date]:

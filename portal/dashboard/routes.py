@@ -28,7 +28,6 @@ def index() -> str:
     now = datetime.now(UTC)
     context = _bars_context(tenant, now)
     series = usage.daily_series(db.session, tenant.id, now.date())
-    month_total = usage.month_calls(db.session, tenant.id, now.date())
     return render_template(
         "dashboard/index.html",
         tenant=tenant,
@@ -36,9 +35,6 @@ def index() -> str:
         limits=tenant.limits,
         features=sorted(feature.label for feature in tenant.limits.features),
         chart=usage.usage_chart(series, tenant.limits.api_calls_per_day),
-        month_projection=usage.monthly_share(
-            month_total, tenant.limits.api_calls_per_day, now.date()
-        ),
         **context,
     )
 
@@ -73,16 +69,18 @@ def usage_page() -> str:
 
 
 def _bars_context(tenant: Tenant, now: datetime) -> dict[str, Any]:
-    """What the ``usage_bars`` block needs: a few primary-key reads and the live snapshot."""
+    """What the ``usage_bars`` block needs: primary-key reads and the live snapshot."""
     limits = tenant.limits
     stored_today = usage.stored_count(db.session, tenant.id, usage.CALLS_METRIC, now.date())
     live = live_usage(tenant.id)
     storage = usage.storage_detail(db.session, tenant.id)
+    today = usage.calls_today(stored_today, live)
+    # The month's flushed rows, with today's stored count swapped for the live one.
+    month = usage.month_calls(db.session, tenant.id, now.date()) - stored_today + today
     return {
         "bars": usage.usage_bars(limits, stored_today, live, storage),
-        "day_projection": usage.daily_limit_projection(
-            usage.calls_today(stored_today, live), limits.api_calls_per_day, now
-        ),
+        "day_projection": usage.daily_limit_projection(today, limits.api_calls_per_day, now),
+        "month_projection": usage.monthly_share(month, limits.api_calls_per_day, now.date()),
         "updated_at": now,
         "poll_seconds": POLL_SECONDS,
     }

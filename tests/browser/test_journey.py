@@ -254,6 +254,11 @@ def upgrade_with_4242(j: Journey, app: Flask, sim: Any, clock: str) -> None:
     page = j.page
     page.get_by_role("link", name="Plans").click()
     page.wait_for_url(j.base + "/billing/upgrade")
+    tops = {
+        round(box["y"])
+        for box in (card.bounding_box() for card in page.locator(".plan-card").all())
+    }
+    assert len(tops) == 1, "Free, Pro and Enterprise should sit side by side"
     j.shoot("plans-monthly")
     page.locator("label[for=interval-year]").click()
     j.shoot("plans-yearly-toggle")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -65,6 +66,8 @@ def test_fragment_endpoint_returns_only_the_bars_block(
 ) -> None:
     client = signed_in("Acme")
     record("Acme", "api_calls", 42)
+    record("Acme", "api_calls", 100, day=datetime.now(UTC).date().replace(day=1) - timedelta(1))
+    live[client.tenant_id] = LiveUsage(calls_today=45)
     page = client.get("/").get_data(as_text=True)
     response = client.get("/dashboard/usage-bars", headers={"HX-Request": "true"})
     fragment = response.get_data(as_text=True).strip()
@@ -72,6 +75,10 @@ def test_fragment_endpoint_returns_only_the_bars_block(
     assert fragment.startswith('<div id="usage-bars"') and fragment.endswith("</div>")
     assert "<html" not in fragment and "<nav" not in fragment and "Your plan" not in fragment
     assert fragment.count("<progress") == 5
+    # The month's share is live too: today's live calls count, last month's do not.
+    today = datetime.now(UTC).date()
+    allowance = 100 * calendar.monthrange(today.year, today.month)[1]
+    assert f"monthly calls: 45 of {allowance:,} (100 a day)" in fragment
     assert 'hx-trigger="every 3s, portal:visible"' in fragment and "data-poll-while-visible" in page
     # The same markup serves both: the page holds the fragment's opening tag verbatim.
     assert fragment.splitlines()[0] in page

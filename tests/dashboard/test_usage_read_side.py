@@ -135,3 +135,11 @@ def test_chart_scales_to_the_limit_near_it_and_to_usage_far_below() -> None:
     far = [DayCount(TODAY, 30)]
     chart = usage.usage_chart(far, daily_limit=10_000)
     assert chart.scale_max == 50 and chart.limit_y is None and chart.peak == 30
+    assert [label for _, label in chart.ticks] == ["0", "25", "50"]
+
+    small = usage.usage_chart([DayCount(TODAY, 3)], daily_limit=10_000)
+    assert [label for _, label in small.ticks] == ["0", "2.5", "5"]
+
+    empty = usage.usage_chart([DayCount(TODAY, 0)], daily_limit=10_000)
+    assert empty.scale_max == 10_000 and empty.limit_y is not None
+    assert [label for _, label in empty.ticks] == ["0", "5k", "10k"]

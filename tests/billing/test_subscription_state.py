@@ -1,0 +1,122 @@
+"""The lifecycle table: which tier each subscription state gives, and grace-period expiry."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskCliRunner
+
+from portal.extensions import db
+from portal.models import Subscription, Tenant
+from portal.plans import PricingTier
+from portal.subscriptions import (
+    ended,
+    on_grace_period,
+    on_trial,
+    past_due,
+    refresh_tenant_tier,
+    tier_for,
+    valid,
+)
+
+NOW = datetime(2026, 6, 15, 12, tzinfo=UTC)
+DAY = timedelta(days=1)
+
+
+def _sub(status: str, **fields: Any) -> Subscription:
+    values: dict[str, Any] = {
+        "stripe_subscription_id": "sub_x",
+        "status": status,
+        "tier": "pro",
+        "cancel_at_period_end": False,
+        "current_period_start": NOW - 10 * DAY,
+        "current_period_end": NOW + 20 * DAY,
+    }
+    return Subscription(**(values | fields))
+
+
+@pytest.mark.parametrize(
+    ("sub", "tier"),
+    [
+        (_sub("active"), "pro"),
+        (_sub("trialing", trial_end=NOW + 3 * DAY), "pro"),
+        (_sub("active", cancel_at_period_end=True), "pro"),
+        (_sub("active", cancel_at_period_end=True, current_period_end=NOW - DAY), "free"),
+        (_sub("past_due", past_due_since=NOW - 2 * DAY), "pro"),
+        (_sub("past_due", past_due_since=NOW - 8 * DAY), "free"),
+        (_sub("unpaid"), "free"),
+        (_sub("canceled"), "free"),
+        (_sub("incomplete"), "free"),
+        (_sub("incomplete_expired"), "free"),
+        (_sub("paused"), "free"),
+    ],
+)
+def test_each_state_gives_its_tier(app: Flask, sub: Subscription, tier: str) -> None:
+    with app.app_context():
+        assert tier_for(sub, NOW) == PricingTier(tier)
+        assert valid(sub, NOW) is (tier == "pro")
+
+
+def test_the_vocabulary(app: Flask) -> None:
+    with app.app_context():
+        assert on_trial(_sub("trialing", trial_end=NOW + DAY), NOW)
+        assert not on_trial(_sub("trialing", trial_end=NOW - DAY), NOW)
+        assert on_grace_period(_sub("active", cancel_at_period_end=True), NOW)
+        assert not on_grace_period(_sub("active"), NOW)
+        assert past_due(_sub("past_due")) and not past_due(_sub("active"))
+        assert ended(_sub("canceled"), NOW) and ended(_sub("unpaid"), NOW)
+        assert not ended(_sub("past_due"), NOW)
+
+
+def _tenant_with(app: Flask, tier: str, sub: Subscription | None) -> int:
+    with app.app_context():
+        tenant = Tenant(name="t", tier=tier)
+        db.session.add(tenant)
+        db.session.flush()
+        if sub is not None:
+            sub.tenant_id = tenant.id
+            db.session.add(sub)
+        db.session.commit()
+        return tenant.id
+
+
+def test_enterprise_is_never_changed_by_a_sync(app: Flask) -> None:
+    tenant_id = _tenant_with(app, "enterprise", _sub("canceled"))
+    with app.app_context():
+        tenant = db.session.get(Tenant, tenant_id)
+        assert refresh_tenant_tier(tenant) == PricingTier.ENTERPRISE
+        assert tenant.tier == "enterprise"
+
+
+def test_expire_grace_downgrades_and_emails_only_the_expired(
+    smtp_server: Any, app: Flask, runner: FlaskCliRunner
+) -> None:
+    from portal.accounts import sign_up
+
+    now = datetime.now(UTC)
+    with app.app_context():
+        expired = sign_up("late@example.com", "violet harbour lantern 42").tenant
+        fresh = sign_up("recent@example.com", "violet harbour lantern 42").tenant
+        for tenant, since, sub_id in [(expired, now - 9 * DAY, "sub_a"), (fresh, now, "sub_b")]:
+            tenant.tier = "pro"
+            db.session.add(
+                _sub(
+                    "past_due",
+                    tenant_id=tenant.id,
+                    past_due_since=since,
+                    stripe_subscription_id=sub_id,
+                )
+            )
+        db.session.commit()
+        expired_id, fresh_id = expired.id, fresh.id
+    result = runner.invoke(args=["stripe", "expire-grace"])
+    assert result.exit_code == 0, result.output
+    assert f"tenant {expired_id}" in result.output and f"tenant {fresh_id}" not in result.output
+    with app.app_context():
+        assert db.session.get(Tenant, expired_id).tier == "free"
+        assert db.session.get(Tenant, fresh_id).tier == "pro"
+    [mail] = smtp_server.wait_for(1)
+    assert mail["To"] == "late@example.com" and "Free tier" in mail["Subject"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from typing import Any
+from urllib.parse import unquote
 
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
@@ -57,7 +58,7 @@ def _start_timer() -> None:
 
 def _log_request(response: Response) -> Response:
     elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
-    log.info("%s %s %s %.0fms%s", request.method, request.full_path.rstrip("?"),
+    log.info("%s %s %s %.0fms%s", request.method, unquote(request.full_path.rstrip("?")),
              response.status_code, elapsed,
              f" {g.request_id}" if "request_id" in g else "")
     return response

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 from portal.stripe_sim import invoicing, objects
 from portal.stripe_sim.context import Sim
 from portal.stripe_sim.invoicing import PAID
+from portal.stripe_sim.objects import Obj
 from portal.stripe_sim.simtime import DAY, add_interval, customer_time, new_id
 from portal.stripe_sim.webhooks import changed, emit
 
-Obj = dict[str, Any]
 LIVE = ("trialing", "active", "past_due", "unpaid", "incomplete")
 
 

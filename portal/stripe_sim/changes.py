@@ -4,16 +4,15 @@ invoice preview of a proposed change."""
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 from portal.stripe_sim import billing, invoicing, objects
 from portal.stripe_sim.context import Sim
 from portal.stripe_sim.errors import StripeError, card_declined
 from portal.stripe_sim.invoicing import PAID
+from portal.stripe_sim.objects import Obj
 from portal.stripe_sim.simtime import add_interval, iso_date, new_id
 from portal.stripe_sim.webhooks import changed, emit
 
-Obj = dict[str, Any]
 BEHAVIOURS = ("create_prorations", "none", "always_invoice")
 
 

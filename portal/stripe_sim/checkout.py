@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 from portal.stripe_sim import billing, customers, objects
 from portal.stripe_sim.context import Sim
+from portal.stripe_sim.objects import Obj
 from portal.stripe_sim.simtime import DAY, customer_time, new_id
 from portal.stripe_sim.webhooks import changed, emit
-
-Obj = dict[str, Any]
 
 
 def build_session(sim: Sim, params: Obj, customer: Obj | None, prices: list[tuple[Obj, int]],

@@ -9,14 +9,13 @@ runs with the clock set to the moment it falls due, so events carry that simulat
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from portal.stripe_sim import billing
 from portal.stripe_sim.context import Sim
+from portal.stripe_sim.objects import Obj
 from portal.stripe_sim.simtime import DAY
 from portal.stripe_sim.webhooks import emit
 
-Obj = dict[str, Any]
 Due = tuple[int, int, Callable[[int], None]]
 
 _MAX_STEPS = 10_000

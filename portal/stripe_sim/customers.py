@@ -50,7 +50,7 @@ def attach(sim: Sim, pm: dict[str, Any], customer: dict[str, Any]) -> dict[str, 
             "This PaymentMethod was previously used without being attached to a Customer or was "
             "detached from a Customer, and may not be used again.", param="payment_method")
     if pm["_behaviour"] == DECLINES:
-        raise card_declined()
+        raise card_declined(rollback=True)
     pm["customer"] = customer["id"]
     sim.store.put(pm)
     emit(sim, "payment_method.attached", pm, customer_time(sim.store, customer))

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from portal.stripe_sim.cards import CHARGE_FAILS, DECLINES, REQUIRES_ACTION
 from portal.stripe_sim.context import Sim
+from portal.stripe_sim.objects import Obj
 from portal.stripe_sim.simtime import DAY, new_id
 from portal.stripe_sim.webhooks import emit
 
@@ -13,7 +12,6 @@ PAID, FAILED, REQUIRES_ACTION_OUTCOME = "paid", "failed", "requires_action"
 # Invoices that Smart Retries retries; a subscription's first invoice instead waits 23 hours.
 RETRIED = ("subscription_cycle", "subscription_update")
 
-Obj = dict[str, Any]
 
 
 def line(*, amount: int, currency: str, description: str, period: tuple[int, int],

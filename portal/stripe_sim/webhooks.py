@@ -118,6 +118,9 @@ class Deliverer(threading.Thread):
                 return None
             job = dict(row)
             job["event"] = store.get(job["event_id"], "event")
+            if job["event"] is None:  # forgotten by a reset while queued
+                store.execute("DELETE FROM deliveries WHERE seq = ?", (job["seq"],))
+                return None
         return job
 
     def _idle_seconds(self) -> float:
@@ -168,7 +171,7 @@ class Deliverer(threading.Thread):
             if ok and event is not None:
                 event["pending_webhooks"] = max(event["pending_webhooks"] - 1, 0)
                 store.put(event)
-        log.info("webhook %s %s -> %s %s (attempt %d, %s)", job["event_id"], job["event_type"],
-                 job["url"], status if status is not None else "no response", attempts,
-                 state if ok or state == "failed" else f"retry in {next_at - time.time():.2f}s"
-                 + (f": {error}" if error else ""))
+        outcome = f"retry in {next_at - time.time():.2f}s" if state == "pending" else state
+        log.info("webhook %s %s -> %s %s%s (attempt %d, %s)", job["event_id"], job["event_type"],
+                 job["url"], status or "no response", f" {error}" if error else "", attempts,
+                 outcome)

@@ -46,9 +46,11 @@ def retrieve_product(sim: Sim, params: dict[str, Any], product_id: str) -> dict[
           {"name", "description", "metadata", "active", "default_price"})
 def update_product(sim: Sim, params: dict[str, Any], product_id: str) -> dict[str, Any]:
     product = load(sim, "product", product_id)
-    for field in ("name", "description", "active", "default_price"):
+    for field in ("name", "description", "default_price"):
         if field in params:
-            product[field] = params[field] or None if field != "active" else params[field]
+            product[field] = params[field] or None
+    if "active" in params:
+        product["active"] = params["active"]
     if "metadata" in params:
         product["metadata"] = objects.merge_metadata(product["metadata"], params["metadata"])
     product["updated"] = real_now()

@@ -127,8 +127,20 @@ def complete_setup(tenant: Tenant, session_id: str | None) -> str:
     session = _own_session(tenant, session_id, "setup")
     if not session.setup_intent_id:
         raise PortalError("That checkout saved no card. Please add the card again.")
-    intent = get_gateway().retrieve_setup_intent(session.setup_intent_id)
+    return adopt_setup_intent(tenant, session.setup_intent_id)
+
+
+def adopt_setup_intent(tenant: Tenant, setup_intent_id: str) -> str:
+    """Make the card a succeeded setup intent saved the default; returns its id."""
+    intent = get_gateway().retrieve_setup_intent(setup_intent_id)
     if intent.status != "succeeded" or not intent.payment_method_id:
         raise PortalError("The new card was not confirmed. Please add it again.")
     set_default_payment_method(tenant, intent.payment_method_id)
     return intent.payment_method_id
+
+
+def open_billing_portal(tenant: Tenant, return_url: str) -> str:
+    """The URL of Stripe's hosted billing portal for the tenant, coming back to ``return_url``."""
+    if not tenant.stripe_customer_id:
+        raise Conflict("The billing portal opens once you have upgraded.")
+    return get_gateway().create_billing_portal_session(tenant.stripe_customer_id, return_url)

@@ -15,15 +15,14 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from .. import dunning
+from ..checkout import adopt_setup_intent
 from ..extensions import db
 from ..models import Subscription, Tenant, utcnow
-from ..payment_methods import set_default_payment_method
 from ..stripe_gateway import (
     StripeCheckoutSession,
     StripeCustomer,
     StripeInvoice,
     WebhookEvent,
-    get_gateway,
 )
 from ..subscriptions import (
     SyncResult,
@@ -65,9 +64,7 @@ def checkout_completed(delivery: Delivery) -> None:
     if session.mode == "subscription":
         delivery.sync(session.subscription_id)
     elif session.mode == "setup" and session.setup_intent_id:
-        intent = get_gateway().retrieve_setup_intent(session.setup_intent_id)
-        if intent.status == "succeeded" and intent.payment_method_id:
-            set_default_payment_method(delivery.tenant, intent.payment_method_id)
+        adopt_setup_intent(delivery.tenant, session.setup_intent_id)
 
 
 def customer_changed(delivery: Delivery) -> None:

@@ -110,6 +110,13 @@ def test_another_customers_card_is_not_found(billing: Billing, pro: Tenant) -> N
         payment_methods.set_default_payment_method(pro, theirs.id)
 
 
+def test_the_hosted_billing_portal_needs_a_customer(billing: Billing, pro: Tenant) -> None:
+    url = checkout.open_billing_portal(pro, "http://portal.test/billing/")
+    assert url.startswith(billing.sim.url)
+    with pytest.raises(Conflict, match="once you have upgraded"):
+        checkout.open_billing_portal(Tenant(name="new"), "http://portal.test/billing/")
+
+
 def test_bootstrap_is_idempotent(app: Flask, runner: FlaskCliRunner, sim: Any) -> None:
     first = runner.invoke(args=["stripe", "bootstrap"])
     assert first.exit_code == 0, first.output

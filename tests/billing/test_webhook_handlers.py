@@ -29,6 +29,25 @@ def test_checkout_session_completed_syncs_the_new_subscription(
     assert billing.state(tenant_id) == ("pro", [(sub_id, "active", False)])
 
 
+def test_checkout_session_completed_in_setup_mode_makes_the_card_default(
+    billing: Billing, subscribed: tuple[int, str]
+) -> None:
+    from portal.checkout import start_add_payment_method
+    from portal.extensions import db
+    from portal.models import Tenant
+
+    tenant_id, _ = subscribed
+    with billing.app.test_request_context():
+        started = start_add_payment_method(db.session.get(Tenant, tenant_id))
+    billing.sim.pay_checkout(started.url, "4000000000000341")
+    session = billing.stripe.v1.checkout.sessions.retrieve(started.session_id)
+    response = billing.send("checkout.session.completed", session.to_dict(for_json=True))
+    assert response.status_code == 200
+    intent = billing.stripe.v1.setup_intents.retrieve(str(session.setup_intent))
+    customer = billing.stripe.v1.customers.retrieve(str(billing.customer_id(tenant_id)))
+    assert customer.invoice_settings.default_payment_method == intent.payment_method
+
+
 @pytest.mark.parametrize(
     "kind",
     ["customer.subscription.created", "customer.subscription.updated"],

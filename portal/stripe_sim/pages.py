@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, redirect, render_template, request
 
-from portal.stripe_sim import checkout
+from portal.stripe_sim import billing, checkout, customers
 from portal.stripe_sim.cards import (
     CHARGE_FAILS,
     DECLINES,
@@ -16,7 +16,7 @@ from portal.stripe_sim.cards import (
 )
 from portal.stripe_sim.context import Sim, current_sim
 from portal.stripe_sim.pdf import text_pdf
-from portal.stripe_sim.simtime import iso_date
+from portal.stripe_sim.simtime import customer_time, iso_date
 
 bp = Blueprint("stripe_sim_pages", __name__, template_folder="templates")
 
@@ -130,11 +130,44 @@ def _invoice(invoice_id: str) -> dict[str, Any]:
     return invoice
 
 
+def _render_invoice(invoice: dict[str, Any], error: str | None = None,
+                    status: int = 200) -> tuple[str, int]:
+    html = render_template("stripe_sim/invoice.html", invoice=invoice, error=error,
+                           money=lambda amount: money(amount, invoice["currency"]))
+    return html, status
+
+
 @bp.get("/invoice/<invoice_id>")
 def invoice_page(invoice_id: str) -> Any:
-    invoice = _invoice(invoice_id)
-    return render_template("stripe_sim/invoice.html", invoice=invoice,
-                           money=lambda amount: money(amount, invoice["currency"]))
+    return _render_invoice(_invoice(invoice_id))
+
+
+@bp.post("/invoice/<invoice_id>")
+def invoice_pay(invoice_id: str) -> Any:
+    """The payer settles an open invoice on the page (3-D Secure counts as completed here)."""
+    sim = current_sim()
+    with sim.store.transaction():
+        invoice = _invoice(invoice_id)
+        if invoice["status"] != "open":
+            return _render_invoice(invoice, f"This invoice is {invoice['status']}.", 409)
+        form = request.form
+        try:
+            card = read_card(form.get("card_number", ""), form.get("expiry", ""),
+                             form.get("cvc", ""))
+        except CardInputError as error:
+            return _render_invoice(invoice, str(error), 400)
+        if card["behaviour"] in (DECLINES, CHARGE_FAILS):
+            return _render_invoice(invoice, DECLINED, 402)
+        customer = sim.store.get(invoice["customer"], "customer")
+        now = customer_time(sim.store, customer)
+        pm = customers.new_payment_method(sim, now, card, form.get("name", "").strip() or None,
+                                          customer["email"])
+        customers.attach(sim, pm, customer)
+        parent = invoice["parent"]
+        sub = sim.store.get(parent["subscription_details"]["subscription"], "subscription") \
+            if parent else None
+        billing.collect(sim, sub, invoice, customer, now, pm, authenticated=True)
+    return redirect(f"/invoice/{invoice_id}", 303)
 
 
 @bp.get("/invoice/<invoice_id>/pdf")

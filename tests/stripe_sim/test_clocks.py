@@ -136,3 +136,20 @@ def test_settings_are_validated(sim):
     with pytest.raises(Exception, match="400"):
         sim.settings(dunning_final_state="paused")
     assert sim.settings()["dunning_final_state"] == "canceled"
+
+
+def test_open_invoice_can_be_paid_on_the_hosted_page(sim, stripe_client, prices, subscribe):
+    clock, customer, sub = subscribe(prices["continuum_pro_monthly"], card="4000002760003184")
+    advance_to(stripe_client, clock, sub["items"].data[0].current_period_end + 60)
+    open_invoice = invoices(stripe_client, sub)[-1]
+    page = sim.submit_page(open_invoice.hosted_invoice_url)
+    assert page.status == 200 and "Pay this invoice" in page.body
+    form = {"card_number": "4000000000000002", "expiry": "12 / 34", "cvc": "123"}
+    declined = sim.submit_page(open_invoice.hosted_invoice_url, form)
+    assert declined.status == 402 and "card_declined" in declined.body
+    paid = sim.submit_page(open_invoice.hosted_invoice_url,
+                           {**form, "card_number": "4242424242424242"})
+    assert paid.status == 303
+    assert stripe_client.v1.invoices.retrieve(open_invoice.id).status == "paid"
+    assert stripe_client.v1.subscriptions.retrieve(sub.id).status == "active"
+    assert len(stripe_client.v1.customers.payment_methods.list(customer.id).data) == 2

@@ -26,6 +26,8 @@ WARN_PERCENT = 80
 FULL_PERCENT = 100
 #: Below this much of the day, a pace is mostly noise; the projection waits for more data.
 MIN_PACE_WINDOW = timedelta(minutes=5)
+#: The chart's smallest scale, so a few calls do not get axis labels like 2.5.
+MIN_CHART_SCALE = 10
 
 
 @dataclass(frozen=True)
@@ -271,7 +273,7 @@ def usage_chart(
     peak = max((point.calls for point in series), default=0)
     # Scale to the limit when usage comes near it; otherwise to the usage, so small bars show.
     near_limit = peak == 0 or peak * 4 >= daily_limit
-    scale_max = _nice_ceiling(max(peak, daily_limit) if near_limit else peak)
+    scale_max = _nice_ceiling(max(peak, daily_limit) if near_limit else max(peak, MIN_CHART_SCALE))
     slot = (width - left - right) / max(len(series), 1)
     bars = []
     for index, point in enumerate(series):

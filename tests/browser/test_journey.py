@@ -374,6 +374,7 @@ def cancel_again_and_advance_to_free(j: Journey, app: Flask, sim: Any, clock: st
 def declined_card_then_past_due(j: Journey, app: Flask, sim: Any, clock: str) -> None:
     page = j.page
     j.go("/billing/upgrade")
+    page.locator("label[for=interval-month]").click()
     page.get_by_role("button", name="Upgrade to Pro").click()
     page.wait_for_url(re.compile(re.escape(sim.url) + r"/checkout/.*"))
     j.pay(CARD_DECLINED, expect_back=False)
@@ -415,6 +416,8 @@ def phone_width_and_error_pages(j: Journey, app: Flask, sim: Any, clock: str) ->
         ("/keys", "keys"),
     ):
         j.go(path)
+        width = j.page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"{path} scrolls sideways at phone width ({width}px)"
         j.shoot(f"phone-{name}")
     j.page.set_viewport_size({"width": 1280, "height": 900})
     j.go("/no-such-page")

@@ -138,7 +138,7 @@ def test_chart_scales_to_the_limit_near_it_and_to_usage_far_below() -> None:
     assert [label for _, label in chart.ticks] == ["0", "25", "50"]
 
     small = usage.usage_chart([DayCount(TODAY, 3)], daily_limit=10_000)
-    assert [label for _, label in small.ticks] == ["0", "2.5", "5"]
+    assert [label for _, label in small.ticks] == ["0", "5", "10"]
 
     empty = usage.usage_chart([DayCount(TODAY, 0)], daily_limit=10_000)
     assert empty.scale_max == 10_000 and empty.limit_y is not None

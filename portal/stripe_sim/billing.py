@@ -8,10 +8,8 @@ from portal.stripe_sim import invoicing, objects
 from portal.stripe_sim.context import Sim
 from portal.stripe_sim.invoicing import PAID
 from portal.stripe_sim.objects import Obj
-from portal.stripe_sim.simtime import DAY, add_interval, customer_time, new_id
+from portal.stripe_sim.simtime import DAY, add_interval, customer_time, new_id, next_period_end
 from portal.stripe_sim.webhooks import changed, emit
-
-LIVE = ("trialing", "active", "past_due", "unpaid", "incomplete")
 
 
 def new_item(sub_id: str, price: Obj, quantity: int, start: int, end: int) -> Obj:
@@ -171,9 +169,8 @@ def renew(sim: Sim, sub: Obj, now: int) -> None:
     for item in sub["items"]["data"]:
         recurring = item["price"]["recurring"]
         item["current_period_start"] = item["current_period_end"]
-        item["current_period_end"] = add_interval(
-            sub["billing_cycle_anchor"], recurring["interval"],
-            recurring["interval_count"] * _periods_since_anchor(sub, item, now))
+        item["current_period_end"] = next_period_end(
+            sub["billing_cycle_anchor"], recurring["interval"], recurring["interval_count"], now)
     if sub["status"] == "trialing":
         sub["status"] = "active"
     pending = sim.store.all("invoiceitem", _subscription=sub["id"], invoice=None)
@@ -188,12 +185,3 @@ def renew(sim: Sim, sub: Obj, now: int) -> None:
     emit(sim, "customer.subscription.updated", sub, now, changed(before, sub))
     collect(sim, sub, invoice, customer, now)
 
-
-def _periods_since_anchor(sub: Obj, item: Obj, now: int) -> int:
-    """How many whole intervals from the billing anchor the new period end lies."""
-    recurring = item["price"]["recurring"]
-    n = 1
-    while add_interval(sub["billing_cycle_anchor"], recurring["interval"],
-                       recurring["interval_count"] * n) <= now:
-        n += 1
-    return n

@@ -65,35 +65,35 @@ def _proration_lines(sim: Sim, sub: Obj, swaps: list[tuple[Obj, Obj, int]], at: 
     return lines
 
 
-def _apply_swaps(sub: Obj, swaps: list[tuple[Obj, Obj, int]], now: int) -> bool:
-    """Put the new prices on the items; an interval change restarts the cycle at ``now``."""
-    resets = False
+def _interval(price: Obj) -> tuple[str, int]:
+    return price["recurring"]["interval"], price["recurring"]["interval_count"]
+
+
+def _apply_swaps(sub: Obj, swaps: list[tuple[Obj, Obj, int]], restart_at: int | None) -> None:
+    """Put the new prices on the items; ``restart_at`` starts a new cycle there."""
     for item, price, quantity in swaps:
-        old, new = item["price"]["recurring"], price["recurring"]
-        if (old["interval"], old["interval_count"]) != (new["interval"], new["interval_count"]):
-            resets = True
         item.update(price=price, plan=objects.plan_of(price), quantity=quantity)
-    if resets and sub["status"] != "trialing":
-        sub["billing_cycle_anchor"] = now
+    if restart_at is not None:
+        sub["billing_cycle_anchor"] = restart_at
         for item in sub["items"]["data"]:
-            recurring = item["price"]["recurring"]
-            item["current_period_start"] = now
-            item["current_period_end"] = add_interval(now, recurring["interval"],
-                                                      recurring["interval_count"])
-    return resets and sub["status"] != "trialing"
+            interval, count = _interval(item["price"])
+            item["current_period_start"] = restart_at
+            item["current_period_end"] = add_interval(restart_at, interval, count)
 
 
 def plan_change(sim: Sim, sub: Obj, items: list[Obj], behaviour: str, at: int,
                 now: int) -> tuple[list[Obj], bool]:
     """Swap prices on ``sub`` (in place); returns the proration lines and whether the change
-    must be invoiced now (an interval change, or ``always_invoice``)."""
+    must be invoiced now (an interval change, or ``always_invoice``).
+
+    During a trial nothing is prorated and the trial's period stays."""
     swaps = _swaps(sim, sub, items)
     changing = [s for s in swaps if s[1]["id"] != s[0]["price"]["id"] or s[2] != s[0]["quantity"]]
-    prorate = behaviour != "none" and sub["status"] != "trialing" and changing
-    resets = any(s[1]["recurring"]["interval"] != s[0]["price"]["recurring"]["interval"]
-                 for s in changing)
+    trialing = sub["status"] == "trialing"
+    resets = not trialing and any(_interval(s[0]["price"]) != _interval(s[1]) for s in changing)
+    prorate = behaviour != "none" and not trialing and bool(changing)
     lines = _proration_lines(sim, sub, changing, at, credit_only=resets) if prorate else []
-    resets = _apply_swaps(sub, swaps, now)
+    _apply_swaps(sub, swaps, now if resets else None)
     if resets:
         lines += [billing.period_line(sim, sub, item) for item in sub["items"]["data"]]
     return lines, resets or (behaviour == "always_invoice" and bool(lines))

@@ -19,7 +19,7 @@ from ..api_keys import looks_like_key, note_key_used
 from ..plans import Feature, TierLimits
 from .directory import TenantPolicy
 from .engine import Decision, decide_feature, decide_storage, unauthorized
-from .runtime import API_CALLS, endpoint_metric, enforcement_for
+from .runtime import API_CALLS, Enforcement, endpoint_metric, enforcement_for
 from .storage import read_storage
 
 View = TypeVar("View", bound=Callable[..., Any])
@@ -63,30 +63,30 @@ def current_caller() -> ApiCaller:
     return caller
 
 
-def _presented_key() -> str | Decision:
-    authorization = request.headers.get("Authorization")
+def _presented_key(environ: dict[str, Any]) -> str | Decision:
+    authorization = environ.get("HTTP_AUTHORIZATION")
     if authorization is not None:
         scheme, _, token = authorization.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return unauthorized(BAD_AUTHORIZATION)
         raw = token.strip()
     else:
-        header = request.headers.get("X-API-Key")
+        header = environ.get("HTTP_X_API_KEY")
         if header is None or not header.strip():
             return unauthorized(MISSING_KEY)
         raw = header.strip()
     return raw if looks_like_key(raw) else unauthorized(MALFORMED_KEY)
 
 
-def _identify() -> ApiCaller | Decision:
+def _identify(enforcement: Enforcement) -> ApiCaller | Decision:
     """The caller by API key, never by anything else the client says (once per request)."""
     caller: ApiCaller | None = g.get("continuum_caller")
     if caller is not None:
         return caller
-    raw = _presented_key()
+    raw = _presented_key(request.environ)
     if isinstance(raw, Decision):
         return raw
-    directory = enforcement_for().directory
+    directory = enforcement.directory
     entry = directory.key(raw)
     policy = directory.policy(entry.tenant_id) if entry is not None else None
     if entry is None or policy is None:
@@ -99,7 +99,7 @@ def _identify() -> ApiCaller | Decision:
 def _render(decision: Decision) -> Response:
     response = jsonify(decision.body)
     response.status_code = decision.status
-    response.headers.update(decision.headers)
+    response.headers.extend(decision.headers.items())
     return response
 
 
@@ -118,20 +118,22 @@ def metered(view: View) -> View:
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
         started = time.perf_counter()
-        caller = _identify()
+        enforcement = enforcement_for()
+        caller = _identify(enforcement)
         if isinstance(caller, Decision):
             response = _render(caller)
             response.headers["X-Request-Duration-Ms"] = _duration_ms(started)
             return response
-        enforcement = enforcement_for()
-        route = request.url_rule.rule if request.url_rule is not None else request.path
+        rule = request.url_rule
+        route = rule.rule if rule is not None else request.path
         decision, admission = enforcement.admit(caller.policy, _call_metrics(route))
         if admission is None or admission.lease is None:
             response = _render(decision)
             response.headers["X-Request-Duration-Ms"] = _duration_ms(started)
             return response
         release = partial(enforcement.release, caller.id, admission.lease)
-        note_key_used(caller.key_id)
+        if enforcement.directory.due_for_last_used(caller.key_id):
+            note_key_used(caller.key_id)
         try:
             try:
                 result = view(*args, **kwargs)
@@ -141,8 +143,9 @@ def metered(view: View) -> View:
         except BaseException:
             release()
             raise
-        response.headers.update(decision.headers)
-        response.headers["X-Request-Duration-Ms"] = _duration_ms(started)
+        headers = response.headers
+        headers.extend(decision.headers.items())
+        headers.add("X-Request-Duration-Ms", _duration_ms(started))
         if response.is_streamed:
             response.call_on_close(release)  # the slot is held until the stream ends
         else:
@@ -159,13 +162,12 @@ def requires_feature(feature: str) -> Callable[[View], View]:
     def decorator(view: View) -> View:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            caller = _identify()
+            caller = g.get("continuum_caller") or _identify(enforcement_for())
             if isinstance(caller, Decision):
                 return _render(caller)
-            decision = decide_feature(caller.tier, feature)
-            if not decision.allowed:
-                return _render(decision)
-            return view(*args, **kwargs)
+            if caller.limits.has_feature(feature):
+                return view(*args, **kwargs)
+            return _render(decide_feature(caller.tier, feature))
 
         return wrapper  # type: ignore[return-value]
 
@@ -177,10 +179,11 @@ def storage_quota(view: View) -> View:
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        caller = _identify()
+        enforcement = enforcement_for()
+        caller = _identify(enforcement)
         if isinstance(caller, Decision):
             return _render(caller)
-        usage = read_storage(enforcement_for().engine, caller.id)
+        usage = read_storage(enforcement.engine, caller.id)
         decision = decide_storage(caller.tier, caller.limits, usage)
         if not decision.allowed:
             return _render(decision)

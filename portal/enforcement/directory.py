@@ -25,6 +25,8 @@ from ..plans import TierLimits, get_tier_limits
 from .stores.base import CounterStore, Quota
 
 CACHE_SECONDS = 2.0
+#: How often one key's last-used time is passed on (the portal shows it to the minute at best).
+LAST_USED_EVERY_SECONDS = 1.0
 #: Bounds the key cache; past it the cache starts over (a cheap guard against key spraying).
 MAX_CACHED_KEYS = 50_000
 UNKNOWN_GENERATION = -1
@@ -56,6 +58,7 @@ class Directory:
         self.store = store
         self._keys: dict[str, KeyEntry] = {}
         self._policies: dict[int, TenantPolicy] = {}
+        self._last_used_noted: dict[int, float] = {}
         _directories.add(self)
 
     def key(self, raw: str) -> KeyEntry | None:
@@ -74,6 +77,16 @@ class Directory:
         entry = KeyEntry(api_key.id, api_key.tenant_id, now + CACHE_SECONDS)
         self._keys[digest] = entry
         return entry
+
+    def due_for_last_used(self, key_id: int) -> bool:
+        """Whether to note this key's use now (at most once a second per key)."""
+        now = time.monotonic()
+        if now - self._last_used_noted.get(key_id, 0.0) < LAST_USED_EVERY_SECONDS:
+            return False
+        if len(self._last_used_noted) >= MAX_CACHED_KEYS:
+            self._last_used_noted.clear()
+        self._last_used_noted[key_id] = now
+        return True
 
     def policy(self, tenant_id: int) -> TenantPolicy | None:
         """The tenant's tier and limits, or None when the tenant no longer exists."""

@@ -74,9 +74,16 @@ class Decision:
     body: dict[str, Any] | None = None
 
 
-@lru_cache(maxsize=256)
-def _policy_header(per_minute: int, per_day: int) -> str:
-    return f'"minute";q={per_minute};w={MINUTE_SECONDS}, "day";q={per_day};w={DAY_SECONDS}'
+@lru_cache(maxsize=1024)
+def _fixed_headers(tier: str, per_minute: int, per_day: int) -> dict[str, str]:
+    """The headers that depend only on the tenant's limits (built once per limits; copy it)."""
+    policy = f'"minute";q={per_minute};w={MINUTE_SECONDS}, "day";q={per_day};w={DAY_SECONDS}'
+    return {
+        "X-RateLimit-Limit-Day": str(per_day),
+        "X-RateLimit-Limit-Minute": str(per_minute),
+        "X-Tier": tier,
+        "RateLimit-Policy": policy,
+    }
 
 
 def rate_limit_message(limits: TierLimits, limit: str) -> str:
@@ -101,16 +108,11 @@ def decide_rate(tier: str, limits: TierLimits, admission: Admission, now: float)
         name, remaining, reset = MINUTE, remaining_minute, minute_reset
     else:
         name, remaining, reset = DAY, remaining_day, day_reset
-    headers = {
-        "X-RateLimit-Limit-Day": str(limits.api_calls_per_day),
-        "X-RateLimit-Limit-Minute": str(limits.api_calls_per_minute),
-        "X-RateLimit-Remaining-Day": str(remaining_day),
-        "X-RateLimit-Remaining-Minute": str(remaining_minute),
-        "X-RateLimit-Reset": str(reset),
-        "X-Tier": tier,
-        "RateLimit-Policy": _policy_header(limits.api_calls_per_minute, limits.api_calls_per_day),
-        "RateLimit": f'"{name}";r={remaining};t={reset - second}',
-    }
+    headers = _fixed_headers(tier, limits.api_calls_per_minute, limits.api_calls_per_day).copy()
+    headers["X-RateLimit-Remaining-Day"] = str(remaining_day)
+    headers["X-RateLimit-Remaining-Minute"] = str(remaining_minute)
+    headers["X-RateLimit-Reset"] = str(reset)
+    headers["RateLimit"] = f'"{name}";r={remaining};t={reset - second}'
     decision = Decision(
         allowed=admission.refused is None,
         limit=admission.refused,

@@ -99,12 +99,10 @@ class UsageFlusher:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: True until ``start`` (a plain attribute: it is read on every admitted call).
+        self.idle = True
         #: Batches SQL has but their store could not be told yet (acknowledged before any take).
         self._unacknowledged: list[tuple[UsageSource, UsageBatch]] = []
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None
 
     def start(self) -> None:
         with self._lock:
@@ -114,6 +112,7 @@ class UsageFlusher:
                 target=self._run, name="continuum-usage-flusher", daemon=True
             )
             self._thread.start()
+            self.idle = False
             atexit.register(self.stop)
 
     def _run(self) -> None:

@@ -91,7 +91,7 @@ class Enforcement:
         self, policy: TenantPolicy, metrics: Iterable[str]
     ) -> tuple[Decision, Admission | None]:
         """Check and count one call; the admission holds the lease to release when it ends."""
-        if not self.flusher.running:
+        if self.flusher.idle:
             self.flusher.start()
         now = self.clock()
         try:
@@ -110,7 +110,7 @@ class Enforcement:
         return self.store.live_counts(tenant_id, self.clock())
 
     def add_usage(self, tenant_id: int, metric: str, amount: int) -> None:
-        if not self.flusher.running:
+        if self.flusher.idle:
             self.flusher.start()
         day = day_window(self.clock())
         self.store.add_usage(tenant_id, metric[:METRIC_MAX_LENGTH], day, amount)

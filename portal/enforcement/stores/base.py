@@ -14,12 +14,21 @@ from ..engine import Admission
 UsageRows = dict[tuple[int, str, int], int]
 
 _lease_numbers = itertools.count(1)
-_HOST_TAG = os.urandom(4).hex()
+_token_prefix = ""
+
+
+def _new_token_prefix() -> None:
+    global _token_prefix
+    _token_prefix = f"{os.urandom(4).hex()}:{os.getpid()}:"
+
+
+_new_token_prefix()
+os.register_at_fork(after_in_child=_new_token_prefix)  # forked workers must not share tokens
 
 
 def new_lease_token() -> str:
     """A token unique across processes and hosts sharing one store (random tag, pid, counter)."""
-    return f"{_HOST_TAG}:{os.getpid()}:{next(_lease_numbers)}"
+    return f"{_token_prefix}{next(_lease_numbers)}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,125 @@
+"""Shared set-up for the enforcement benchmarks: a throwaway migrated database, the example API
+with benchmark routes, flask-limiter reference apps, and an interleaved throughput timer.
+
+Every figure is a ratio of two throughputs measured in the same run, through the same Flask test
+client, so the machine's speed cancels out.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, jsonify
+from flask.typing import ResponseReturnValue
+
+from examples.continuum_api import create_api_app
+from portal import create_app
+from portal.api_keys import create_api_key
+from portal.enforcement import enforcement_for, metered, requires_feature, storage_quota
+from portal.extensions import db
+from portal.models import Tenant
+
+#: Limits high enough that no benchmark call is ever refused.
+UNLIMITED = {
+    "api_calls_per_minute": 10**9,
+    "api_calls_per_day": 10**9,
+    "concurrent_requests": 10**6,
+    "memories": 10**9,
+}
+
+
+def throwaway_database() -> str:
+    """A migrated SQLite database in a temporary directory; returns its URL."""
+    from flask_migrate import upgrade
+
+    url = f"sqlite:///{Path(tempfile.mkdtemp(prefix='continuum-bench-')) / 'bench.sqlite3'}"
+    app = create_app(bench_config(url))
+    with app.app_context():
+        upgrade()
+    return url
+
+
+def bench_config(database_url: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "bench",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "REDIS_URL": "",
+        "MAIL_ENABLED": False,
+        **extra,
+    }
+
+
+def ok() -> ResponseReturnValue:
+    return jsonify(ok=True)
+
+
+def enforced_api(config: dict[str, Any]) -> tuple[Flask, dict[str, str]]:
+    """The example API plus /bench/plain (undecorated), /bench/read and /bench/write (decorated)."""
+    portal = create_app(config)
+    api = create_api_app(config, enforcement=enforcement_for(portal))
+    api.add_url_rule("/bench/plain", "plain", ok)
+    api.add_url_rule("/bench/read", "read", metered(requires_feature("semantic_search")(ok)))
+    api.add_url_rule("/bench/write", "write", metered(storage_quota(ok)), methods=["POST"])
+    with api.app_context():
+        tenant = Tenant(name="bench", tier="enterprise", limit_overrides=UNLIMITED)
+        db.session.add(tenant)
+        db.session.commit()
+        _, raw = create_api_key(tenant, "bench")
+    return api, {"X-API-Key": raw}
+
+
+def limiter_app(storage_uri: str) -> Flask:
+    """flask-limiter alone, with two limits (minute and day), on /bench/plain and /bench/limited."""
+    from flask_limiter import Limiter
+    from flask_limiter.util import get_remote_address
+
+    app = Flask("flask_limiter_reference")
+    limiter = Limiter(get_remote_address, app=app, storage_uri=storage_uri, strategy="fixed-window")
+    app.add_url_rule("/bench/plain", "plain", ok)
+    app.add_url_rule(
+        "/bench/limited", "limited", limiter.limit("1000000000/minute;1000000000/day")(ok)
+    )
+    return app
+
+
+def caller(
+    app: Flask, path: str, headers: dict[str, str] | None = None, method: str = "GET"
+) -> Callable[[], int]:
+    client = app.test_client()
+
+    def call() -> int:
+        return client.open(path, method=method, headers=headers).status_code
+
+    assert call() == 200, f"{path} did not answer 200"
+    return call
+
+
+def throughputs(
+    variants: dict[str, Callable[[], int]], calls: int, rounds: int
+) -> dict[str, float]:
+    """Requests/second of each variant: the best of ``rounds`` blocks of ``calls`` calls.
+
+    The variants are interleaved block by block, and the best block is kept (as ``timeit``
+    does), so other load on the machine disturbs the ratios as little as possible.
+    """
+    best: dict[str, float] = dict.fromkeys(variants, 0.0)
+    for _ in range(rounds):
+        for name, call in variants.items():
+            started = time.perf_counter()
+            for _ in range(calls):
+                call()
+            best[name] = max(best[name], calls / (time.perf_counter() - started))
+    return best
+
+
+def report(title: str, rates: dict[str, float], ratios: dict[str, tuple[str, str]]) -> None:
+    print(title)
+    for name, rate in rates.items():
+        print(f"  {name:<34} {rate:9.0f} req/s")
+    for label, (numerator, denominator) in ratios.items():
+        print(f"  ratio {label:<28} {rates[numerator] / rates[denominator]:9.2f}")

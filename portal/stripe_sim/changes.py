@@ -179,7 +179,7 @@ def preview(sim: Sim, sub: Obj, details: Obj, now: int) -> Obj:
     if "items" in details:
         lines, invoice_now = plan_change(sim, proposal, details["items"], behaviour, at, now)
     if invoice_now:
-        return invoicing.build(sim, customer, proposal, lines, "subscription_update", now,
+        return invoicing.build(customer, proposal, lines, "subscription_update", now,
                                f"upcoming_{new_id('in')}")
     pending = [e["_line"] for e in sim.store.all("invoiceitem", _subscription=sub["id"],
                                                    invoice=None)]
@@ -193,7 +193,7 @@ def preview(sim: Sim, sub: Obj, details: Obj, now: int) -> Obj:
     if details.get("cancel_at_period_end") or (
             sub["cancel_at_period_end"] and "cancel_at_period_end" not in details):
         renewal = []
-    invoice = invoicing.build(sim, customer, proposal, list(reversed(pending)) + lines + renewal,
+    invoice = invoicing.build(customer, proposal, list(reversed(pending)) + lines + renewal,
                               "upcoming", now, f"upcoming_{new_id('in')}")
     invoice["next_payment_attempt"] = min(i["current_period_end"]
                                           for i in sub["items"]["data"])

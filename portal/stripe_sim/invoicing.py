@@ -38,7 +38,7 @@ def line(*, amount: int, currency: str, description: str, period: tuple[int, int
     }
 
 
-def build(sim: Sim, customer: Obj, subscription: Obj | None, lines: list[Obj],
+def build(customer: Obj, subscription: Obj | None, lines: list[Obj],
           billing_reason: str, created: int, invoice_id: str | None = None) -> Obj:
     """A draft invoice (not stored): totals from the lines, period from the subscription lines."""
     invoice_id = invoice_id or new_id("in")
@@ -72,7 +72,7 @@ def build(sim: Sim, customer: Obj, subscription: Obj | None, lines: list[Obj],
         "on_behalf_of": None,
         "payment_settings": {"default_mandate": None, "payment_method_options": None,
                              "payment_method_types": None},
-        "period_end": min(ends) if billing_reason == "upcoming" else max(ends),
+        "period_end": max(ends),
         "period_start": min(starts),
         "post_payment_credit_notes_amount": 0, "pre_payment_credit_notes_amount": 0,
         "receipt_number": None, "rendering": None, "shipping_cost": None,
@@ -102,7 +102,7 @@ def _is_proration(entry: Obj) -> bool:
 def create_and_finalize(sim: Sim, customer: Obj, subscription: Obj | None, lines: list[Obj],
                         billing_reason: str, now: int) -> Obj:
     """Store a new invoice and finalize it (``invoice.created``, ``invoice.finalized``)."""
-    invoice = build(sim, customer, subscription, lines, billing_reason, now)
+    invoice = build(customer, subscription, lines, billing_reason, now)
     sim.store.put(invoice)
     emit(sim, "invoice.created", invoice, now)
     sequence = customer["next_invoice_sequence"]

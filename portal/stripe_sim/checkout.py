@@ -88,7 +88,7 @@ def complete(sim: Sim, session: Obj, card: Obj, name: str, email: str | None, *,
         sub = billing.start_subscription(
             sim, customer, prices, pm["id"], now, trial_days=data.get("trial_period_days"),
             metadata=data.get("metadata"), authenticated=authenticated)
-        session.update(subscription=sub["id"],
+        session.update(subscription=sub["id"], invoice=sub["latest_invoice"],
                        payment_status="no_payment_required" if sub["trial_end"] else "paid")
     else:
         intent = sim.store.put(objects.setup_intent(now, customer["id"], pm["id"]))

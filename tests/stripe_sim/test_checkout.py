@@ -56,6 +56,7 @@ def test_4242_creates_customer_subscription_paid_invoice_and_redirects(stripe_cl
     assert item.current_period_end > item.current_period_start
     invoice = sub.latest_invoice
     assert invoice.status == "paid" and invoice.amount_paid == 4900
+    assert done.invoice == invoice.id
     assert invoice.hosted_invoice_url.startswith(sim.url)
     pm = stripe_client.v1.payment_methods.retrieve(sub.default_payment_method)
     assert (pm.card.brand, pm.card.last4, pm.card.exp_month, pm.card.exp_year) == (

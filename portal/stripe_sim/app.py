@@ -67,7 +67,7 @@ def _log_request(response: Response) -> Response:
 def _http_error(error: HTTPException) -> Any:
     if request.path.startswith("/v1/"):
         message = (f"Unrecognized request URL ({request.method}: {request.path})."
-                   if error.code in (404, 405) else error.description)
+                   if error.code in (404, 405) else str(error.description))
         return json_response(StripeError(message, status=error.code or 400).body(),
                              error.code or 400)
     return pages.render_message(error.name, error.description or "", error.code or 500)

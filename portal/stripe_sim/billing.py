@@ -164,7 +164,7 @@ def renew(sim: Sim, sub: Obj, now: int) -> None:
     if sub["cancel_at_period_end"] or (sub["cancel_at"] and sub["cancel_at"] <= now):
         cancel_now(sim, sub, "cancellation_requested", now)
         return
-    customer = sim.store.get(sub["customer"], "customer")
+    customer = sim.store.fetch(sub["customer"], "customer")
     before = copy.deepcopy(sub)
     for item in sub["items"]["data"]:
         recurring = item["price"]["recurring"]

@@ -111,9 +111,10 @@ def update(sim: Sim, sub: Obj, params: Obj, now: int) -> Obj:
     if payment_behavior not in ("allow_incomplete", "error_if_incomplete"):
         raise StripeError("The Stripe simulator supports payment_behavior allow_incomplete and "
                           "error_if_incomplete.", param="payment_behavior")
-    customer = sim.store.get(sub["customer"], "customer")
+    customer = sim.store.fetch(sub["customer"], "customer")
     before = copy.deepcopy(sub)
-    lines, invoice_now = [], False
+    lines: list[Obj] = []
+    invoice_now = False
     if "items" in params:
         lines, invoice_now = plan_change(sim, sub, params["items"], behaviour,
                                          params.get("proration_date", now), now)
@@ -172,10 +173,11 @@ def preview(sim: Sim, sub: Obj, details: Obj, now: int) -> Obj:
     """The invoice a proposed change would produce: the immediate one when the change is
     invoiced at once, else the next renewal with its prorations."""
     proposal = copy.deepcopy(sub)
-    customer = sim.store.get(sub["customer"], "customer")
+    customer = sim.store.fetch(sub["customer"], "customer")
     behaviour = details.get("proration_behavior", "create_prorations")
     at = details.get("proration_date", now)
-    lines, invoice_now = [], False
+    lines: list[Obj] = []
+    invoice_now = False
     if "items" in details:
         lines, invoice_now = plan_change(sim, proposal, details["items"], behaviour, at, now)
     if invoice_now:

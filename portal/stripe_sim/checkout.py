@@ -82,7 +82,7 @@ def complete(sim: Sim, session: Obj, card: Obj, name: str, email: str | None, *,
     if customer["invoice_settings"]["default_payment_method"] is None:
         customers.set_default_payment_method(sim, customer, pm["id"])
     if session["mode"] == "subscription":
-        prices = [(sim.store.get(li["price"], "price"), li["quantity"])
+        prices = [(sim.store.fetch(li["price"], "price"), li["quantity"])
                   for li in session["_line_items"]]
         data = session["_subscription_data"]
         sub = billing.start_subscription(

@@ -75,7 +75,7 @@ def _retry(sim: Sim, invoice: Obj) -> Callable[[int], None]:
         parent = invoice["parent"]
         sub = sim.store.get(parent["subscription_details"]["subscription"], "subscription") \
             if parent else None
-        customer = sim.store.get(invoice["customer"], "customer")
+        customer = sim.store.fetch(invoice["customer"], "customer")
         if sub is not None and sub["status"] in ("canceled", "incomplete_expired"):
             invoice["next_payment_attempt"] = None
             sim.store.put(invoice)

@@ -47,7 +47,6 @@ def build(customer: Obj, subscription: Obj | None, lines: list[Obj],
     total = sum(entry["amount"] for entry in lines)
     starts = [e["period"]["start"] for e in lines if not _is_proration(e)] or [created]
     ends = [e["period"]["end"] for e in lines if not _is_proration(e)] or [created]
-    sub_id = subscription["id"] if subscription else None
     return {
         "id": invoice_id, "object": "invoice", "account_country": "US",
         "account_name": "CONTINUUM (Stripe simulator)", "account_tax_ids": None,
@@ -85,10 +84,10 @@ def build(customer: Obj, subscription: Obj | None, lines: list[Obj],
         "total_excluding_tax": total, "webhooks_delivered_at": None,
         "automatically_finalizes_at": None, "total_pretax_credit_amounts": [],
         "total_taxes": [], "amount_overpaid": 0, "customer_account": None,
-        "parent": None if sub_id is None else {
+        "parent": None if subscription is None else {
             "quote_details": None,
             "subscription_details": {"metadata": subscription["metadata"],
-                                     "subscription": sub_id},
+                                     "subscription": subscription["id"]},
             "type": "subscription_details",
         },
     }

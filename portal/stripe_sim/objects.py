@@ -153,7 +153,7 @@ def public(value: Any) -> Any:
 
 def merge_metadata(current: dict[str, str], update: dict[str, str] | str) -> dict[str, str]:
     """Stripe's metadata update: keys merge, an empty value unsets a key, ``""`` clears all."""
-    if update == "":
+    if isinstance(update, str):  # "" clears every key
         return {}
     merged = dict(current)
     for key, value in update.items():

@@ -40,9 +40,8 @@ def _render_checkout(sim: Sim, session: dict[str, Any], error: str | None = None
                      status: int = 200) -> tuple[str, int]:
     lines = []
     for item in session["_line_items"]:
-        price = sim.store.get(item["price"], "price")
-        product = sim.store.get(price["product"], "product")
-        lines.append({"name": product["name"] if product else price["product"],
+        price = sim.store.fetch(item["price"], "price")
+        lines.append({"name": billing.product_name(sim, price),
                       "quantity": item["quantity"],
                       "amount": money(price["unit_amount"] * item["quantity"], price["currency"]),
                       "interval": price["recurring"]["interval"]})
@@ -158,7 +157,7 @@ def invoice_pay(invoice_id: str) -> Any:
             return _render_invoice(invoice, str(error), 400)
         if card["behaviour"] in (DECLINES, CHARGE_FAILS):
             return _render_invoice(invoice, DECLINED, 402)
-        customer = sim.store.get(invoice["customer"], "customer")
+        customer = sim.store.fetch(invoice["customer"], "customer")
         now = customer_time(sim.store, customer)
         pm = customers.new_payment_method(sim, now, card, form.get("name", "").strip() or None,
                                           customer["email"])

@@ -37,7 +37,7 @@ def _fields(td: type, top: bool) -> tuple[dict[str, Any], frozenset[str]]:
         if top and name in _REQUEST_OPTIONS:
             continue
         fields[name] = _resolve(annotation, namespace)
-    required = frozenset(k for k in td.__required_keys__ if k in fields)
+    required = frozenset(k for k in td.__required_keys__ if k in fields)  # type: ignore[attr-defined]
     return fields, required
 
 
@@ -55,7 +55,7 @@ def _resolve(annotation: Any, namespace: dict[str, Any]) -> Any:
         return Union[options]  # noqa: UP007 - built at run time; one origin for every union
     if origin in (list, dict):
         args = tuple(_resolve(a, namespace) for a in typing.get_args(annotation))
-        return list[args[0]] if origin is list else dict[args[0], args[1]]
+        return list[args[0]] if origin is list else dict[args[0], args[1]]  # type: ignore[valid-type]
     return annotation
 
 

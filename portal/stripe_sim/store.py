@@ -100,6 +100,13 @@ class Store:
             return None
         return json.loads(row["data"])
 
+    def fetch(self, object_id: str, kind: str) -> dict[str, Any]:
+        """An object that must exist because another object refers to it."""
+        obj = self.get(object_id, kind)
+        if obj is None:
+            raise LookupError(f"{kind} {object_id} is referenced but missing")
+        return obj
+
     def put(self, obj: dict[str, Any], kind: str | None = None,
             object_id: str | None = None) -> dict[str, Any]:
         """Insert or replace an object (keyed by its ``id`` unless ``object_id`` is given),

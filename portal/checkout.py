@@ -19,7 +19,7 @@ from .models import Tenant
 from .payment_methods import set_default_payment_method
 from .plans import BillingInterval, PricingTier, get_stripe_price_id
 from .stripe_gateway import StripeCheckoutSession, get_gateway
-from .subscriptions import SyncResult, current_subscription, ended, sync_subscription
+from .subscriptions import SyncResult, current_subscription, past_due, sync_subscription, valid
 
 log = logging.getLogger("continuum.billing")
 
@@ -50,7 +50,12 @@ def start_upgrade(tenant: Tenant, interval: str | None) -> CheckoutStart:
     if tenant.tier == PricingTier.ENTERPRISE.value:
         raise Conflict("This account is on an Enterprise contract; talk to us to change it.")
     existing = current_subscription(tenant)
-    if existing is not None and not ended(existing):
+    if existing is not None and past_due(existing):
+        raise Conflict(
+            "The last payment for your plan failed. Update your card on the billing page "
+            "instead of starting a second subscription."
+        )
+    if existing is not None and valid(existing):
         raise Conflict(
             "This account already has a Pro subscription. Change its billing interval or "
             "resume it from the billing page instead."

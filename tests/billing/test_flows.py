@@ -137,3 +137,31 @@ def test_stripe_unreachable_shows_a_friendly_page_and_writes_nothing(
 
 def test_checkout_needs_a_signed_in_user(billing: Billing, client: FlaskClient) -> None:
     assert client.get("/billing/success?session_id=cs_x").status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("status", "allowed"), [("incomplete", True), ("canceled", True), ("past_due", False)]
+)
+def test_a_new_checkout_depends_on_the_old_subscription(
+    billing: Billing, signed_in, sim: SimulatorProcess, status: str, allowed: bool
+) -> None:
+    from portal.extensions import db
+    from portal.models import Subscription, utcnow
+
+    with billing.app.app_context():
+        db.session.add(
+            Subscription(
+                tenant_id=1,
+                stripe_subscription_id="sub_old",
+                status=status,
+                tier="pro",
+                past_due_since=utcnow() if status == "past_due" else None,
+            )
+        )
+        db.session.commit()
+    response = _start(signed_in)
+    assert response.status_code == 303
+    assert response.location.startswith(sim.url) is allowed
+    if not allowed:
+        page = billing.client.get(response.location).get_data(as_text=True)
+        assert "Update your card" in page

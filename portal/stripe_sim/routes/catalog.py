@@ -82,14 +82,7 @@ def create_price(sim: Sim, params: dict[str, Any]) -> dict[str, Any]:
         raise StripeError("Missing required param: unit_amount.", code="parameter_missing",
                           param="unit_amount")
     lookup_key = params.get("lookup_key")
-    if lookup_key:
-        for holder in sim.store.all("price", lookup_key=lookup_key):
-            if not params.get("transfer_lookup_key"):
-                raise StripeError(
-                    f"A price (`{holder['id']}`) already uses that lookup key.",
-                    param="lookup_key")
-            holder["lookup_key"] = None
-            sim.store.put(holder)
+    _claim_lookup_key(sim, lookup_key, params.get("transfer_lookup_key", False))
     price = objects.price(now, product_id, params["currency"].lower(), params["unit_amount"],
                           params.get("recurring"), lookup_key=lookup_key,
                           nickname=params.get("nickname"), metadata=params.get("metadata") or {},
@@ -113,14 +106,25 @@ def update_price(sim: Sim, params: dict[str, Any], price_id: str) -> dict[str, A
     if "metadata" in params:
         price["metadata"] = objects.merge_metadata(price["metadata"], params["metadata"])
     if "lookup_key" in params:
-        for holder in sim.store.all("price", lookup_key=params["lookup_key"]):
-            if holder["id"] != price_id and not params.get("transfer_lookup_key"):
-                raise StripeError(f"A price (`{holder['id']}`) already uses that lookup key.",
-                                  param="lookup_key")
-            holder["lookup_key"] = None
-            sim.store.put(holder)
+        _claim_lookup_key(sim, params["lookup_key"], params.get("transfer_lookup_key", False),
+                          price_id)
         price["lookup_key"] = params["lookup_key"] or None
     return sim.store.put(price)
+
+
+def _claim_lookup_key(sim: Sim, lookup_key: str | None, transfer: bool,
+                      owner_id: str | None = None) -> None:
+    """Free ``lookup_key`` for a price: taken elsewhere it is an error unless transferred."""
+    if not lookup_key:
+        return
+    for holder in sim.store.all("price", lookup_key=lookup_key):
+        if holder["id"] == owner_id:
+            continue
+        if not transfer:
+            raise StripeError(f"A price (`{holder['id']}`) already uses that lookup key.",
+                              param="lookup_key")
+        holder["lookup_key"] = None
+        sim.store.put(holder)
 
 
 @endpoint("GET", "/v1/prices", PriceListParams,

@@ -91,8 +91,8 @@ def cancel() -> ActionResult:
     def cancel_plan() -> str:
         result = plan_changes.cancel_at_period_end(current_tenant())
         return (
-            f"Your {result.subscription.tier.capitalize()} plan ends on {_period_end_words()}; "
-            "you can resume until then."
+            f"Cancellation scheduled: {result.subscription.tier.capitalize()} will not renew "
+            "and you will not be charged again."
         )
 
     return _answer("subscription", cancel_plan)

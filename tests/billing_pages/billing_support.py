@@ -19,6 +19,7 @@ from portal.models import Subscription, Tenant, User, utcnow
 from portal.plans import PricingTier
 
 CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+PASSWORD = "violet harbour lantern 42"
 
 
 def use_simulator(app_config: dict[str, Any], sim: Any) -> dict[str, Any]:
@@ -102,7 +103,7 @@ def sign_up(app: Flask, email: str) -> Account:
     assert token
     response = client.post(
         "/signup",
-        data={"email": email, "password": "violet harbour lantern 42", "csrf_token": token[1]},
+        data={"email": email, "password": PASSWORD, "csrf_token": token[1]},
     )
     assert response.status_code in (302, 303), response.get_data(as_text=True)
     with app.app_context():

@@ -1,0 +1,222 @@
+"""The plans and billing pages in a real browser, at desktop and phone widths, with and without JS.
+
+Screenshots land in ``screenshot_dir`` (tests/screenshots/) as billing-*.png; a person looks
+at them. The tests also check what the pictures should show: the toggle switches prices with
+CSS only, htmx swaps the preview step in place, and the no-JS path reaches the same states.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from billing_support import (
+    PASSWORD,
+    Account,
+    give_customer,
+    sign_up,
+    upgrade_through_checkout,
+    use_simulator,
+)
+from flask import Flask
+
+from portal.models import utcnow
+
+pytestmark = pytest.mark.browser
+
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture
+def app_config(app_config: dict[str, Any], sim: Any) -> dict[str, Any]:
+    return use_simulator(app_config, sim)
+
+
+class Shooter:
+    """Saves full-page screenshots of one browser page at both widths."""
+
+    def __init__(self, page: Any, directory: Path) -> None:
+        self.page = page
+        self.directory = directory
+
+    def both(self, name: str) -> None:
+        for label, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+            self.page.set_viewport_size(viewport)
+            self.page.screenshot(
+                path=str(self.directory / f"billing-{name}-{label}.png"), full_page=True
+            )
+        self.page.set_viewport_size(DESKTOP)
+
+
+@pytest.fixture
+def browser_page(browser: Any, live_server: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport=DESKTOP, base_url=live_server.url)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    # Script errors and CSP refusals fail the test (a missing favicon does not).
+    page.on(
+        "console",
+        lambda message: (
+            errors.append(message.text)
+            if message.type == "error" and not message.text.startswith("Failed to load resource")
+            else None
+        ),
+    )
+    yield page
+    context.close()
+    assert errors == [], errors
+
+
+def sign_in(page: Any, account: Account) -> None:
+    page.goto("/login")
+    page.get_by_label("Email").fill(account.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/")
+
+
+def test_plans_page_both_toggles(
+    app: Flask, browser_page: Any, screenshot_dir: Path, live_server: Any
+) -> None:
+    page = browser_page
+    shots = Shooter(page, screenshot_dir)
+    page.goto("/billing/upgrade")
+    monthly = page.locator(".plan-card.featured .price.when-month")
+    yearly = page.locator(".plan-card.featured .price.when-year")
+    assert monthly.is_visible() and not yearly.is_visible()
+    shots.both("plans-anonymous-monthly")
+
+    account = sign_up(app, "plans@example.com")
+    sign_in(page, account)
+    page.goto("/billing/upgrade")
+    shots.both("plans-free-monthly")
+    page.locator("label[for=interval-year]").click()
+    assert yearly.is_visible() and not monthly.is_visible()
+    assert page.locator("#interval-year").is_checked()
+    shots.both("plans-free-yearly")
+
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "interval-year"
+
+
+def test_enterprise_form_and_its_errors(browser_page: Any, screenshot_dir: Path) -> None:
+    page = browser_page
+    shots = Shooter(page, screenshot_dir)
+    page.goto("/billing/upgrade")
+    page.get_by_role("button", name="Contact sales").click()
+    page.wait_for_url("**/billing/enterprise")
+    shots.both("enterprise-form")
+    page.get_by_label("Your name").fill("Ada")
+    page.get_by_label("Work email").fill("not an email")
+    page.get_by_role("button", name="Send to sales").click()
+    page.get_by_text("Enter a valid email address").wait_for()
+    assert page.locator("[aria-invalid=true]").count() >= 2
+    shots.both("enterprise-form-errors")
+
+
+def test_billing_page_in_each_state(
+    app: Flask, sim: Any, browser_page: Any, screenshot_dir: Path
+) -> None:
+    page = browser_page
+    shots = Shooter(page, screenshot_dir)
+    now = utcnow()
+    states: list[tuple[str, dict[str, Any]]] = [
+        ("free", {}),
+        ("trialing", {"trial_end": now + timedelta(days=9), "period_end": now + timedelta(days=9)}),
+        ("active", {}),
+        ("canceling", {"cancel_at_period_end": True}),
+        ("past-due", {"past_due_since": now - timedelta(days=2)}),
+        ("canceled", {"ended_at": now - timedelta(days=3), "period_end": now - timedelta(days=3)}),
+    ]
+    status = {"canceling": "active", "past-due": "past_due"}
+    for name, fields in states:
+        account = sign_up(app, f"{name}@example.com")
+        if name != "free":
+            give_customer(account, sim, cards=2 if name == "active" else 1)
+            account.mirror(status.get(name, name), **fields)
+        page.context.clear_cookies()
+        sign_in(page, account)
+        page.goto("/billing/")
+        page.locator("#subscription").wait_for()
+        shots.both(f"page-{name}")
+        if name == "past-due":
+            page.goto("/")
+            page.locator(".past-due-banner").wait_for()
+            shots.both("dashboard-past-due-banner")
+
+
+def test_upgrade_switch_cancel_resume_with_htmx(
+    app: Flask, sim: Any, browser_page: Any, screenshot_dir: Path, live_server: Any
+) -> None:
+    from portal.stripe_setup import bootstrap_catalog
+
+    with app.app_context():
+        bootstrap_catalog()
+    page = browser_page
+    shots = Shooter(page, screenshot_dir)
+    account = sign_up(app, "journey@example.com")
+    sign_in(page, account)
+    page.goto("/billing/upgrade")
+    page.get_by_role("button", name="Upgrade to Pro").click()
+    page.wait_for_url(f"{sim.url}/checkout/**")
+    page.get_by_label("Card number").fill("4242424242424242")
+    page.get_by_label("Expiry").fill("12 / 34")
+    page.get_by_label("CVC").fill("123")
+    page.get_by_label("Name on card").fill("Journey Tester")
+    page.get_by_role("button", name="Subscribe").click()
+    page.wait_for_url(f"{live_server.url}/billing/**")
+    page.get_by_text("Welcome to Pro").wait_for()
+    shots.both("page-active-with-invoice")
+
+    page.get_by_role("button", name="Switch to yearly billing").click()
+    page.get_by_role("heading", name="Switch to yearly billing").wait_for()
+    assert page.url.endswith("/billing/"), "htmx swaps the step in place"
+    shots.both("switch-preview")
+    page.get_by_role("button", name="Confirm and pay").click()
+    page.get_by_text("now billed yearly").wait_for()
+    shots.both("switched-yearly")
+
+    page.get_by_role("button", name="Cancel plan").click()
+    page.get_by_role("heading", name="Cancel Pro at the end of this period?").wait_for()
+    shots.both("cancel-confirm")
+    page.get_by_role("button", name="Cancel at period end").click()
+    page.get_by_text("you can resume until then").first.wait_for()
+    shots.both("canceling-after-confirm")
+    page.get_by_role("button", name="Resume Pro").click()
+    page.get_by_text("Welcome back").wait_for()
+
+
+def test_without_javascript_the_same_steps_work(
+    app: Flask, sim: Any, browser: Any, live_server: Any, screenshot_dir: Path
+) -> None:
+    context = browser.new_context(
+        viewport=DESKTOP, base_url=live_server.url, java_script_enabled=False
+    )
+    page = context.new_page()
+    shots = Shooter(page, screenshot_dir)
+    account = sign_up(app, "nojs@example.com")
+    upgrade_through_checkout(account, sim)
+    give_customer(account, sim, cards=1)
+    sign_in(page, account)
+
+    page.goto("/billing/upgrade")
+    page.locator("label[for=interval-year]").click()
+    assert page.locator(".plan-card.featured .price.when-year").is_visible()
+    shots.both("nojs-plans-yearly")
+
+    page.goto("/billing/")
+    page.get_by_role("button", name="Cancel plan").click()
+    page.wait_for_url("**/billing/?confirm=cancel*")
+    shots.both("nojs-cancel-step")
+    page.get_by_role("button", name="Keep Pro").click()
+    page.get_by_role("button", name="Make default").click()
+    page.get_by_text("is now your default card").wait_for()
+    assert page.url.endswith("/billing/#payment-methods")
+    shots.both("nojs-card-default")
+    context.close()

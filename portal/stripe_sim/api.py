@@ -13,7 +13,7 @@ from flask import Blueprint, Response, g, request
 
 from portal.stripe_sim import objects
 from portal.stripe_sim.context import Sim, current_sim
-from portal.stripe_sim.errors import StripeError, not_simulated, resource_missing
+from portal.stripe_sim.errors import StripeError, missing_param, not_simulated, resource_missing
 from portal.stripe_sim.forms import decode
 from portal.stripe_sim.params import check
 from portal.stripe_sim.simtime import new_id
@@ -176,6 +176,13 @@ def paginate(items: list[dict[str, Any]], params: dict[str, Any], url: str) -> d
     else:
         page, has_more = items[:limit], len(items) > limit
     return objects.list_object(page, url, has_more)
+
+
+def required(params: dict[str, Any], name: str) -> Any:
+    """A parameter the SDK types leave optional but this endpoint needs, as Stripe does."""
+    if params.get(name) in (None, "", []):
+        raise missing_param(name)
+    return params[name]
 
 
 def load(sim: Sim, kind: str, object_id: str, label: str | None = None,

@@ -59,3 +59,8 @@ def not_simulated(param: str) -> StripeError:
         f"The Stripe simulator does not implement the parameter `{param}` for this endpoint.",
         param=param,
     )
+
+
+def missing_param(name: str) -> StripeError:
+    """Stripe's 400 ``parameter_missing``."""
+    return StripeError(f"Missing required param: {name}.", code="parameter_missing", param=name)

@@ -17,7 +17,7 @@ from stripe._request_options import RequestOptions
 from stripe._stripe_object import UntypedStripeObject
 from typing_extensions import is_typeddict
 
-from portal.stripe_sim.errors import StripeError
+from portal.stripe_sim.errors import StripeError, missing_param
 
 _REQUEST_OPTIONS = frozenset(RequestOptions.__annotations__)
 _INT = re.compile(r"^-?\d+$")
@@ -77,9 +77,7 @@ def _check_typeddict(td: type, value: Any, where: str, top: bool = False) -> dic
         result[key] = _check_value(fields[key], raw, name)
     for key in sorted(required - value.keys()):
         name = _name(where, key)
-        raise StripeError(
-            f"Missing required param: {name}.", code="parameter_missing", param=name
-        )
+        raise missing_param(name)
     return result
 
 

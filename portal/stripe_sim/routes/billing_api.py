@@ -17,9 +17,9 @@ from stripe.params import (
 )
 
 from portal.stripe_sim import billing, changes, invoicing
-from portal.stripe_sim.api import endpoint, load, paginate
+from portal.stripe_sim.api import endpoint, load, paginate, required
 from portal.stripe_sim.context import Sim
-from portal.stripe_sim.errors import StripeError, card_declined
+from portal.stripe_sim.errors import StripeError, card_declined, missing_param
 from portal.stripe_sim.simtime import customer_time
 
 
@@ -127,8 +127,7 @@ def pay_invoice(sim: Sim, params: dict[str, Any], invoice_id: str) -> dict[str, 
           {"customer", "subscription", "subscription_details"})
 def preview_invoice(sim: Sim, params: dict[str, Any]) -> dict[str, Any]:
     if "subscription" not in params:
-        raise StripeError("The Stripe simulator previews changes to an existing subscription: "
-                          "pass `subscription`.", code="parameter_missing", param="subscription")
+        raise missing_param("subscription")
     sub = load(sim, "subscription", params["subscription"], param="subscription")
     if params.get("customer", sub["customer"]) != sub["customer"]:
         raise StripeError("The subscription belongs to another customer.", param="customer")
@@ -151,7 +150,7 @@ def create_subscription(sim: Sim, params: dict[str, Any]) -> dict[str, Any]:
         raise StripeError("The Stripe simulator supports payment_behavior allow_incomplete, "
                           "default_incomplete and error_if_incomplete.", param="payment_behavior")
     prices = []
-    for index, item in enumerate(params.get("items", [])):
+    for index, item in enumerate(required(params, "items")):
         if set(item) - {"price", "quantity"} or "price" not in item:
             raise StripeError("The Stripe simulator needs items[][price] (and optionally "
                               "quantity).", param=f"items[{index}]")
@@ -159,9 +158,6 @@ def create_subscription(sim: Sim, params: dict[str, Any]) -> dict[str, Any]:
         if price["recurring"] is None:
             raise StripeError("The price must be recurring.", param=f"items[{index}][price]")
         prices.append((price, item.get("quantity", 1)))
-    if not prices:
-        raise StripeError("Missing required param: items.", code="parameter_missing",
-                          param="items")
     pm_id = params.get("default_payment_method")
     if pm_id:
         pm = load(sim, "payment_method", pm_id, "PaymentMethod", "default_payment_method")

@@ -16,9 +16,9 @@ from stripe.params import (
 )
 
 from portal.stripe_sim import objects
-from portal.stripe_sim.api import endpoint, load, paginate
+from portal.stripe_sim.api import endpoint, load, paginate, required
 from portal.stripe_sim.context import Sim
-from portal.stripe_sim.errors import StripeError
+from portal.stripe_sim.errors import StripeError, missing_param
 from portal.stripe_sim.simtime import real_now
 
 
@@ -76,11 +76,8 @@ def create_price(sim: Sim, params: dict[str, Any]) -> dict[str, Any]:
     elif "product_data" in params:
         product_id = sim.store.put(objects.product(now, params["product_data"]["name"]))["id"]
     else:
-        raise StripeError("Missing required param: product.", code="parameter_missing",
-                          param="product")
-    if "unit_amount" not in params:
-        raise StripeError("Missing required param: unit_amount.", code="parameter_missing",
-                          param="unit_amount")
+        raise missing_param("product")
+    required(params, "unit_amount")
     lookup_key = params.get("lookup_key")
     _claim_lookup_key(sim, lookup_key, params.get("transfer_lookup_key", False))
     price = objects.price(now, product_id, params["currency"].lower(), params["unit_amount"],

@@ -13,17 +13,10 @@ from stripe.params.checkout import (
 )
 
 from portal.stripe_sim import checkout
-from portal.stripe_sim.api import endpoint, load, paginate
+from portal.stripe_sim.api import endpoint, load, paginate, required
 from portal.stripe_sim.context import Sim
 from portal.stripe_sim.errors import StripeError
 from portal.stripe_sim.simtime import customer_time, new_id, real_now
-
-
-def _required(params: dict[str, Any], name: str) -> Any:
-    if name not in params or params[name] in ("", None):
-        raise StripeError(f"Missing required param: {name}.", code="parameter_missing",
-                          param=name)
-    return params[name]
 
 
 @endpoint("POST", "/v1/checkout/sessions", SessionCreateParams,
@@ -31,11 +24,11 @@ def _required(params: dict[str, Any], name: str) -> Any:
            "metadata", "subscription_data", "allow_promotion_codes", "success_url",
            "cancel_url", "payment_method_types", "currency"})
 def create_session(sim: Sim, params: dict[str, Any]) -> dict[str, Any]:
-    mode = _required(params, "mode")
+    mode = required(params, "mode")
     if mode not in ("subscription", "setup"):
         raise StripeError(f"The Stripe simulator supports Checkout modes `subscription` and "
                           f"`setup`, not `{mode}`.", param="mode")
-    _required(params, "success_url")
+    required(params, "success_url")
     if params.get("customer") and params.get("customer_email"):
         raise StripeError("You may only specify one of these parameters: customer, "
                           "customer_email.", code="parameters_exclusive", param="customer_email")
@@ -48,7 +41,7 @@ def create_session(sim: Sim, params: dict[str, Any]) -> dict[str, Any]:
                           f"[{sorted(unsupported)[0]}].", param="subscription_data")
     prices = []
     if mode == "subscription":
-        for index, item in enumerate(_required(params, "line_items")):
+        for index, item in enumerate(required(params, "line_items")):
             if "price" not in item:
                 raise StripeError("The Stripe simulator needs line_items[][price].",
                                   code="parameter_missing", param=f"line_items[{index}][price]")
@@ -91,7 +84,7 @@ def expire_session(sim: Sim, params: dict[str, Any], session_id: str) -> dict[st
 @endpoint("POST", "/v1/billing_portal/sessions", PortalSessionCreateParams,
           {"customer", "return_url"})
 def create_portal_session(sim: Sim, params: dict[str, Any]) -> dict[str, Any]:
-    customer = load(sim, "customer", _required(params, "customer"), param="customer")
+    customer = load(sim, "customer", required(params, "customer"), param="customer")
     session_id = new_id("bps")
     session = {
         "id": session_id, "object": "billing_portal.session", "configuration": "bpc_simulator",

@@ -20,7 +20,7 @@ from stripe.params import (
 )
 
 from portal.stripe_sim import billing, customers, objects
-from portal.stripe_sim.api import endpoint, load, paginate
+from portal.stripe_sim.api import endpoint, load, paginate, required
 from portal.stripe_sim.cards import MAGIC_PAYMENT_METHODS, card_details
 from portal.stripe_sim.context import Sim
 from portal.stripe_sim.errors import StripeError
@@ -122,10 +122,7 @@ def retrieve_customer_payment_method(sim: Sim, params: dict[str, Any], customer_
 @endpoint("GET", "/v1/payment_methods", PaymentMethodListParams,
           {"customer", "type", "limit", "starting_after", "ending_before"})
 def list_payment_methods(sim: Sim, params: dict[str, Any]) -> dict[str, Any]:
-    if "customer" not in params:
-        raise StripeError("The simulator lists payment methods per customer: pass `customer`.",
-                          code="parameter_missing", param="customer")
-    pms = sim.store.all("payment_method", customer=params["customer"])
+    pms = sim.store.all("payment_method", customer=required(params, "customer"))
     if "type" in params:
         pms = [pm for pm in pms if pm["type"] == params["type"]]
     return paginate(pms, params, "/v1/payment_methods")
@@ -138,10 +135,7 @@ def retrieve_payment_method(sim: Sim, params: dict[str, Any], pm_id: str) -> dic
 
 @endpoint("POST", "/v1/payment_methods/<pm_id>/attach", PaymentMethodAttachParams, {"customer"})
 def attach_payment_method(sim: Sim, params: dict[str, Any], pm_id: str) -> dict[str, Any]:
-    if "customer" not in params:
-        raise StripeError("Missing required param: customer.", code="parameter_missing",
-                          param="customer")
-    customer = load(sim, "customer", params["customer"], param="customer")
+    customer = load(sim, "customer", required(params, "customer"), param="customer")
     return customers.attach(sim, _payment_method(sim, pm_id, customer, "id"), customer)
 
 

@@ -184,6 +184,7 @@ def test_upgrade_switch_cancel_resume_with_htmx(
 
     page.get_by_role("button", name="Cancel plan").click()
     page.get_by_role("heading", name="Cancel Pro at the end of this period?").wait_for()
+    page.wait_for_function("document.activeElement.classList.contains('step')")
     shots.both("cancel-confirm")
     page.get_by_role("button", name="Cancel at period end").click()
     page.get_by_text("you can resume until then").first.wait_for()

@@ -142,3 +142,25 @@ def test_invoices_table_lists_the_first_invoice(account: Account, pro: str) -> N
     assert "$29.00" in table and ">Paid<" in table
     assert re.search(r'href="http://127\.0\.0\.1:\d+/invoice/[^"]+"', table)
     assert re.search(r'href="http://127\.0\.0\.1:\d+/invoice/[^"]+/pdf"', table)
+
+
+def test_actions_while_stripe_is_unreachable_explain_and_change_nothing(
+    account: Account, pro: str, sim: Any
+) -> None:
+    token = account.csrf("/billing/")
+    sim.stop()
+    try:
+        plain = account.client.post("/billing/cancel", data={"csrf_token": token})
+        htmx = account.client.post("/billing/cancel", data={"csrf_token": token}, headers=HTMX)
+        preview = account.client.get("/billing/?change=year", headers=HTMX)
+    finally:
+        sim.start()
+    assert plain.status_code == 503
+    assert "could not reach our payment provider" in plain.get_data(as_text=True)
+    assert "Some billing details are unavailable." in plain.get_data(as_text=True)
+    assert htmx.status_code == 503
+    body = htmx.get_data(as_text=True)
+    assert body.lstrip().startswith('<section id="subscription"') and 'role="alert"' in body
+    assert preview.status_code == 200
+    assert "could not reach our payment provider" in preview.get_data(as_text=True)
+    assert _mirror(account.app, account.tenant_id).cancel_at_period_end is False

@@ -42,8 +42,7 @@ def endpoint(method: str, rule: str, params_type: type,
                 pairs = request.form.items(multi=True) if method == "POST" else \
                     request.args.items(multi=True)
                 params = check(params_type, decode(pairs))
-                for name in sorted(set(params) - set(supports) - {"expand"}):
-                    raise not_simulated(name)
+                simulated_only(params, {*supports, "expand"})
             except StripeError as error:
                 return json_response(error.body(), error.status)
             return _run(sim, view, params, path_args, method)
@@ -176,6 +175,13 @@ def paginate(items: list[dict[str, Any]], params: dict[str, Any], url: str) -> d
     else:
         page, has_more = items[:limit], len(items) > limit
     return objects.list_object(page, url, has_more)
+
+
+def simulated_only(params: dict[str, Any], supported: set[str] | frozenset[str],
+                   where: str = "") -> None:
+    """Refuse parameters Stripe knows but the simulator does not implement."""
+    for name in sorted(set(params) - set(supported)):
+        raise not_simulated(f"{where}[{name}]" if where else name)
 
 
 def required(params: dict[str, Any], name: str) -> Any:

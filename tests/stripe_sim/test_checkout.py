@@ -186,6 +186,11 @@ def test_session_param_errors(stripe_client, prices):
         stripe_client.v1.checkout.sessions.create({"mode": "subscription",
                                                    "success_url": SUCCESS})
     assert missing.value.code == "parameter_missing" and missing.value.param == "line_items"
+    with pytest.raises(stripe.InvalidRequestError) as nested:
+        subscription_session(stripe_client, prices["continuum_pro_monthly"],
+                             subscription_data={"description": "gold"})
+    assert nested.value.param == "subscription_data[description]"
+    assert "does not implement" in str(nested.value)
     with pytest.raises(stripe.InvalidRequestError) as unknown_price:
         subscription_session(stripe_client, type("P", (), {"id": "price_nope"})())
     assert unknown_price.value.http_status == 404

@@ -17,7 +17,7 @@ from stripe.params import (
 )
 
 from portal.stripe_sim import billing, changes, invoicing
-from portal.stripe_sim.api import endpoint, load, paginate, required
+from portal.stripe_sim.api import endpoint, load, paginate, required, simulated_only
 from portal.stripe_sim.context import Sim
 from portal.stripe_sim.errors import StripeError, card_declined, missing_param
 from portal.stripe_sim.simtime import customer_time
@@ -132,11 +132,8 @@ def preview_invoice(sim: Sim, params: dict[str, Any]) -> dict[str, Any]:
     if params.get("customer", sub["customer"]) != sub["customer"]:
         raise StripeError("The subscription belongs to another customer.", param="customer")
     details = params.get("subscription_details", {})
-    unsupported = set(details) - {"items", "proration_behavior", "proration_date",
-                                  "cancel_at_period_end"}
-    if unsupported:
-        raise StripeError("The Stripe simulator does not implement subscription_details"
-                          f"[{sorted(unsupported)[0]}].", param="subscription_details")
+    simulated_only(details, {"items", "proration_behavior", "proration_date",
+                             "cancel_at_period_end"}, "subscription_details")
     return changes.preview(sim, sub, details, customer_time(sim.store, sub["customer"]))
 
 

@@ -13,7 +13,7 @@ from stripe.params.checkout import (
 )
 
 from portal.stripe_sim import checkout
-from portal.stripe_sim.api import endpoint, load, paginate, required
+from portal.stripe_sim.api import endpoint, load, paginate, required, simulated_only
 from portal.stripe_sim.context import Sim
 from portal.stripe_sim.errors import StripeError
 from portal.stripe_sim.simtime import customer_time, new_id, real_now
@@ -35,10 +35,7 @@ def create_session(sim: Sim, params: dict[str, Any]) -> dict[str, Any]:
     customer = load(sim, "customer", params["customer"], param="customer") \
         if params.get("customer") else None
     subscription_data = params.get("subscription_data", {})
-    unsupported = set(subscription_data) - {"metadata", "trial_period_days"}
-    if unsupported:
-        raise StripeError("The Stripe simulator does not implement subscription_data"
-                          f"[{sorted(unsupported)[0]}].", param="subscription_data")
+    simulated_only(subscription_data, {"metadata", "trial_period_days"}, "subscription_data")
     prices = []
     if mode == "subscription":
         for index, item in enumerate(required(params, "line_items")):

@@ -20,7 +20,7 @@ from stripe.params import (
 )
 
 from portal.stripe_sim import billing, customers, objects
-from portal.stripe_sim.api import endpoint, load, paginate, required
+from portal.stripe_sim.api import endpoint, load, paginate, required, simulated_only
 from portal.stripe_sim.cards import MAGIC_PAYMENT_METHODS, card_details
 from portal.stripe_sim.context import Sim
 from portal.stripe_sim.errors import StripeError
@@ -67,10 +67,7 @@ def update_customer(sim: Sim, params: dict[str, Any], customer_id: str) -> dict[
     if "metadata" in params:
         changes["metadata"] = objects.merge_metadata(customer["metadata"], params["metadata"])
     settings = params.get("invoice_settings", {})
-    unsupported = set(settings) - {"default_payment_method"}
-    if unsupported:
-        raise StripeError(f"The Stripe simulator does not implement invoice_settings"
-                          f"[{sorted(unsupported)[0]}].", param="invoice_settings")
+    simulated_only(settings, {"default_payment_method"}, "invoice_settings")
     customers.update_customer(sim, customer, changes)
     if "default_payment_method" in settings:
         customers.set_default_payment_method(sim, customer,

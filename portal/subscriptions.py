@@ -173,7 +173,7 @@ def apply_subscription(
     """Write a freshly fetched ``remote`` into the mirror and re-derive the tenant's tier."""
     sub = _mirror_row(tenant, remote)
     previous_tier = PricingTier(tenant.tier)
-    old_status = sub.status
+    old_status, before = sub.status, _snapshot(sub)
     sub.status = remote.status
     sub.price_lookup_key = remote.lookup_key
     sub.tier = _paid_tier(remote).value
@@ -190,16 +190,32 @@ def apply_subscription(
         sub.past_due_since = None
     sub.last_event_created = max(sub.last_event_created or 0, event_created)
     tier = refresh_tenant_tier(tenant)
-    if old_status != sub.status:
+    after = _snapshot(sub)
+    if old_status == _NEW:
         log.info(
-            "tenant %s: subscription %s is now %s (was %s)",
+            "tenant %s: subscription %s created: %s", tenant.id, sub.stripe_subscription_id, after
+        )
+    elif after != before:
+        log.info(
+            "tenant %s: subscription %s changed: %s -> %s",
             tenant.id,
             sub.stripe_subscription_id,
-            sub.status,
-            old_status,
+            before,
+            after,
         )
     became_past_due = past_due(sub) and old_status != "past_due"
     return SyncResult(sub, previous_tier, tier, became_past_due=became_past_due)
+
+
+def _snapshot(sub: Subscription) -> str:
+    """What the log says about a subscription: no ids beyond ours, no card data."""
+    end = f"{sub.current_period_end:%Y-%m-%d}" if sub.current_period_end else "-"
+    cancel = ", cancels at period end" if sub.cancel_at_period_end else ""
+    return f"{sub.status} {sub.price_lookup_key or '-'} until {end}{cancel}"
+
+
+#: The status of a mirror row inserted moments ago, in the same transaction.
+_NEW = "new"
 
 
 def _mirror_row(tenant: Tenant, remote: StripeSubscription) -> Subscription:
@@ -208,7 +224,7 @@ def _mirror_row(tenant: Tenant, remote: StripeSubscription) -> Subscription:
     insert = dialect_insert(table).values(
         tenant_id=tenant.id,
         stripe_subscription_id=remote.id,
-        status=remote.status,
+        status=_NEW,
         tier=PricingTier.FREE.value,
         cancel_at_period_end=False,
         last_event_created=0,

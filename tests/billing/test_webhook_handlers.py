@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -245,3 +246,20 @@ def test_unknown_event_types_are_acknowledged_and_recorded(billing: Billing) -> 
     assert response.status_code == 200
     row = billing.event_row(event["id"])
     assert row is not None and row.processed_at is not None and row.error is None
+
+
+def test_changes_and_failures_are_logged_without_card_data(
+    billing: Billing, subscribed: tuple[int, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    tenant_id, sub_id = subscribed
+    with caplog.at_level(logging.INFO, logger="continuum.billing"):
+        billing.send("customer.subscription.created", billing.subscription_json(sub_id))
+        billing.stripe.v1.subscriptions.update(sub_id, {"cancel_at_period_end": True})
+        billing.send("customer.subscription.updated", billing.subscription_json(sub_id))
+        billing.send("invoice.payment_failed", billing.latest_invoice_json(sub_id))
+    billing_lines = [r.getMessage() for r in caplog.records if r.name == "continuum.billing"]
+    text = "\n".join(billing_lines)
+    assert f"subscription {sub_id} created: active continuum_pro_monthly" in text
+    assert "cancels at period end" in text
+    assert "payment failed" in text
+    assert "4242" not in text and "sk_test" not in text and "whsec" not in text

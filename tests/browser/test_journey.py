@@ -34,6 +34,8 @@ CARD_SECOND = "5555555555554444"
 CARD_DECLINED = "4000000000000002"
 CARD_FAILS_LATER = "4000000000000341"
 DAY = 86_400
+#: Pages the journey answers with an error on purpose: the 404 and the invalid Enterprise form.
+DELIBERATE_ERRORS = ("/no-such-page", "/billing/enterprise")
 
 
 @pytest.fixture
@@ -184,15 +186,18 @@ def test_tenant_journey(
         cancel_at_period_end_then_resume,
         cancel_again_and_advance_to_free,
         declined_card_then_past_due,
+        billing_portal_and_enterprise_form,
         phone_width_and_error_pages,
+        pages_without_javascript,
+        sign_out,
     ]
     for step in steps:
         step(journey, app, sim, clock)
-    # No CSP violation, script error or failed request on any portal page (the 404 is on purpose).
+    # No CSP violation, script error or failed request on any portal page but the deliberate ones.
     portal_errors = [
         line
         for line in journey.console
-        if f"@ {portal_url}" in line and not line.endswith("/no-such-page")
+        if f"@ {portal_url}" in line and not line.endswith(DELIBERATE_ERRORS)
     ]
     assert not portal_errors, portal_errors
     assert not [line for line in journey.console if "Content Security Policy" in line]
@@ -420,6 +425,34 @@ def declined_card_then_past_due(j: Journey, app: Flask, sim: Any, clock: str) ->
     j.shoot("billing-past-due")
 
 
+# --- Stripe's billing portal, the Enterprise form -------------------------------------------
+
+
+def billing_portal_and_enterprise_form(j: Journey, app: Flask, sim: Any, clock: str) -> None:
+    page = j.page
+    j.go("/billing/")
+    # A boosted form whose answer redirects to another origin: the portal answers HX-Redirect.
+    page.get_by_role("button", name="Open Stripe billing portal").click()
+    page.wait_for_url(re.compile(re.escape(sim.url) + r"/billing_portal/.*"))
+    j.shoot("stripe-billing-portal")
+    page.get_by_role("link", name=re.compile("Return|Back", re.I)).first.click()
+    page.wait_for_url(re.compile(re.escape(j.base) + r"/billing/.*"))
+
+    j.go("/billing/enterprise")
+    j.shoot("enterprise-form")
+    page.get_by_role("button", name="Send to sales").click()
+    page.locator(".form-errors").wait_for()
+    j.shoot("enterprise-form-errors")
+    page.get_by_label("Your name").fill("Ada Journey")
+    page.get_by_label("Company").fill("Journey Labs")
+    page.get_by_label(re.compile("calls per day", re.I)).fill("2000000")
+    page.get_by_label("What do you need?").fill("We need federation at scale.")
+    page.get_by_role("button", name="Send to sales").click()
+    page.wait_for_url(j.base + "/billing/upgrade")
+    assert "Our sales team has your request" in j.text()
+    j.shoot("enterprise-sent")
+
+
 # --- pages at phone width, and the error pages -----------------------------------------------
 
 
@@ -440,3 +473,36 @@ def phone_width_and_error_pages(j: Journey, app: Flask, sim: Any, clock: str) ->
     j.go("/no-such-page")
     assert "There is nothing at this address" in j.text()
     j.shoot("error-404")
+
+
+# --- without JavaScript, and signing out -----------------------------------------------------
+
+
+def pages_without_javascript(j: Journey, app: Flask, sim: Any, clock: str) -> None:
+    """The same session with scripts off: every page still renders its current state."""
+    context = j.page.context.browser.new_context(
+        java_script_enabled=False,
+        viewport={"width": 1280, "height": 900},
+        storage_state=j.page.context.storage_state(),
+    )
+    page = context.new_page()
+    for path, name in (("/", "dashboard"), ("/billing/", "billing"), ("/usage", "usage")):
+        page.goto(j.base + path)
+        assert page.locator("main h1").count() == 1
+        j.number += 1
+        page.screenshot(
+            path=str(j.shots / f"journey-{j.number:02d}-nojs-{name}.png"), full_page=True
+        )
+    assert page.locator('[data-bar="calls_today"] progress').count() == 0  # on /usage
+    page.goto(j.base + "/")
+    assert progress(page, "calls_today")[1] == 10_000
+    context.close()
+
+
+def sign_out(j: Journey, app: Flask, sim: Any, clock: str) -> None:
+    j.go("/")
+    j.page.get_by_role("button", name="Sign out").click()
+    j.page.wait_for_url(re.compile(re.escape(j.base) + r"/login.*"))
+    j.shoot("signed-out")
+    j.go("/dashboard/usage-bars")
+    assert "/login" in j.page.url

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from flask import current_app
 
 from .checkout import parse_interval
+from .dunning import send_downgraded
 from .errors import Conflict, NotFound, PortalError
 from .extensions import db
 from .models import Subscription, Tenant
@@ -43,9 +44,12 @@ def _remote(tenant: Tenant) -> tuple[Subscription, StripeSubscription]:
 
 
 def _apply(tenant: Tenant, remote: StripeSubscription) -> SyncResult:
+    """Mirror what Stripe answered; a move to Free is stored first, then mailed."""
     lock_tenant(tenant)
     result = apply_subscription(tenant, remote)
     db.session.commit()
+    if result.downgraded:
+        send_downgraded(tenant)
     return result
 
 

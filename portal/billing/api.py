@@ -15,7 +15,7 @@ from typing import Any
 from flask import Response, jsonify, request
 from flask_login import current_user
 
-from .. import checkout, dunning, plan_changes
+from .. import checkout, plan_changes
 from ..api_keys import find_active_key
 from ..errors import PortalError
 from ..extensions import csrf, db
@@ -116,6 +116,4 @@ def cancel_subscription() -> tuple[Response, int]:
         result = plan_changes.cancel_at_period_end(tenant)
     else:
         result = plan_changes.cancel_now(tenant)
-        if result.downgraded:
-            dunning.send_downgraded(tenant)
     return jsonify(subscription_json(tenant, result.subscription)), 200

@@ -65,9 +65,11 @@ def test_cancel_at_period_end_keeps_pro_and_resume_undoes_it(pro: Tenant) -> Non
         plan_changes.resume(pro)
 
 
-def test_cancel_now_moves_to_free(pro: Tenant) -> None:
+def test_cancel_now_moves_to_free_and_says_so(smtp_server: Any, pro: Tenant) -> None:
     result = plan_changes.cancel_now(pro)
     assert result.downgraded and pro.tier == "free"
+    [mail] = smtp_server.wait_for(1)
+    assert "Free tier" in mail["Subject"]
     with pytest.raises(NotFound):
         plan_changes.cancel_now(pro)
 

@@ -110,7 +110,8 @@ def current_subscription(tenant: Tenant) -> Subscription | None:
     """The subscription the portal shows: the newest one not ended, else the newest one."""
     subs = subscriptions_of(tenant)
     live = [sub for sub in subs if not ended(sub)]
-    return (live or subs or [None])[0]
+    shown = live or subs
+    return shown[0] if shown else None
 
 
 def tenant_for_customer(customer_id: str | None) -> Tenant | None:

@@ -175,6 +175,8 @@ def tenant_tier(app: Flask) -> str:
 def test_tenant_journey(
     browser: Any, app: Flask, portal_url: str, sim: Any, clock: str, screenshot_dir: Path
 ) -> None:
+    for stale in screenshot_dir.glob("journey-*.png"):
+        stale.unlink()  # numbering shifts when steps change; keep only this run's pictures
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     journey = Journey(context.new_page(), portal_url, screenshot_dir)
     steps: list[Callable[[Journey, Flask, Any, str], None]] = [

@@ -17,7 +17,7 @@ from werkzeug.wrappers import Response
 from ..errors import PortalError
 from ..extensions import limiter
 from ..invoices import list_invoices
-from ..models import Tenant
+from ..models import Tenant, utcnow
 from ..payment_methods import SavedCard, list_payment_methods
 from ..plan_changes import preview_interval_switch
 from ..plans import PLANS, YEARLY_SAVING_PERCENT, BillingInterval, PricingTier
@@ -55,6 +55,7 @@ def render_billing(status: int = 200, **context: Any) -> tuple[str, int]:
     context.setdefault("saving", YEARLY_SAVING_PERCENT)
     context.setdefault("invoice_status", invoice_status)
     context.setdefault("plans", PLANS)
+    context.setdefault("today", utcnow().date())
     target = component_target()
     if target:
         return render_block(BILLING_TEMPLATE, COMPONENTS[target], **context), status

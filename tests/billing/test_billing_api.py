@@ -75,6 +75,9 @@ def test_create_checkout_session_then_pay_then_read_and_cancel(
     )
     sim.pay_checkout(body["url"], CARD_OK)
     sub_id = str(billing.stripe.v1.checkout.sessions.retrieve(body["session_id"]).subscription)
+    assert billing.stripe.v1.subscriptions.retrieve(sub_id).metadata["tenant_id"] == "1"
+    customer = billing.stripe.v1.customers.retrieve(str(session.customer))
+    assert customer.metadata["tenant_id"] == "1" and customer.email == "owner@example.com"
     billing.send("customer.subscription.created", billing.subscription_json(sub_id))
 
     state = billing.client.get("/v1/billing/subscription", headers=_bearer(api_key)).get_json()

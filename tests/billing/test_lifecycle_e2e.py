@@ -212,6 +212,9 @@ def test_resume_before_the_end_stays_pro_and_renews(
     billing: Billing, clock: Callable[[int], None], person: Person, sim: SimulatorProcess
 ) -> None:
     upgrade(person, sim)
+    first_end = person.api("GET", "/v1/billing/subscription").json()["subscription"][
+        "current_period_end"
+    ]
     person.api("POST", "/v1/billing/cancel-subscription", at_period_end=True)
     with billing.app.test_request_context():
         plan_changes.resume(db.session.get(Tenant, 1))
@@ -220,6 +223,8 @@ def test_resume_before_the_end_stays_pro_and_renews(
     eventually(lambda: delivered(sim))
     assert billing.state(1)[1][0][1:] == ("active", False)
     assert tenant_tier(billing.app)[0] == "pro"
+    renewed = person.api("GET", "/v1/billing/subscription").json()["subscription"]
+    assert renewed["current_period_start"] == first_end  # invoice.paid moved the period
 
 
 def test_yearly_switch_shows_a_preview_then_charges_it(
@@ -237,8 +242,9 @@ def test_yearly_switch_shows_a_preview_then_charges_it(
     assert state["interval"] == "year" and state["status"] == "active"
 
 
+@pytest.mark.both_dbs
 def test_duplicated_and_reordered_webhooks_converge(
-    billing: Billing, person: Person, sim: SimulatorProcess
+    billing: Billing, person: Person, sim: SimulatorProcess, db_backend: str
 ) -> None:
     sim.set_switches(duplicate=True, hold=True)
     started = person.post("/billing/checkout", {"interval": "month"})

@@ -1,6 +1,9 @@
 // CONTINUUM portal: small progressive enhancements on top of htmx. Pages work without this file.
 "use strict";
 
+// Marks the page as scripted, for the few notes that only hold when htmx runs (e.g. "Live").
+document.documentElement.classList.add("js");
+
 // Polling fragments (marked data-poll-while-visible) only poll while the tab is visible.
 // A CSP-safe stand-in for hx-trigger's "[document.visibilityState === 'visible']" filter,
 // which htmx can only evaluate with eval.

@@ -393,6 +393,12 @@ def _translated(action: str) -> Iterator[None]:
         ) from error
 
 
+def _replayed(obj: stripe.StripeObject) -> bool:
+    """Whether Stripe answered from its idempotency cache (the create ran before)."""
+    response = obj.last_response
+    return response is not None and response.headers.get("Idempotent-Replayed") == "true"
+
+
 def _key(*parts: object) -> str:
     """A deterministic idempotency key: the same logical create always sends the same key."""
     return "continuum-" + "-".join(str(part) for part in parts)
@@ -442,19 +448,32 @@ class StripeGateway:
     # customers
 
     def create_customer(self, tenant_id: int, email: str | None, name: str) -> StripeCustomer:
-        """Create the tenant's customer; the key is the tenant, so repeats return the same one."""
+        """Create the tenant's customer; the key is the tenant, so repeats return the same one.
+
+        A replayed answer naming a customer deleted since then means the tenant needs a new
+        one, under a key of its own (derived from the deleted customer, so still repeatable).
+        """
         params: CustomerCreateParams = {"name": name, "metadata": {"tenant_id": str(tenant_id)}}
         if email:
             params["email"] = email
         if self.test_clock:
             params["test_clock"] = self.test_clock
-        customer = self._call(
-            "set up your billing account",
-            lambda: self._v1.customers.create(
-                params, {"idempotency_key": _key("customer", "tenant", tenant_id)}
-            ),
+        key = _key("customer", "tenant", tenant_id)
+        for _ in range(5):
+            customer = self._create_customer(params, key)
+            if not _replayed(customer) or not self.retrieve_customer(customer.id).deleted:
+                return StripeCustomer.of(customer)
+            key = _key("customer", "tenant", tenant_id, "after", customer.id)
+        raise BillingUnavailable(
+            "We could not set up your billing account: too many earlier accounts were deleted. "
+            "Please contact support."
         )
-        return StripeCustomer.of(customer)
+
+    def _create_customer(self, params: CustomerCreateParams, key: str) -> stripe.Customer:
+        return self._call(
+            "set up your billing account",
+            lambda: self._v1.customers.create(params, {"idempotency_key": key}),
+        )
 
     def retrieve_customer(self, customer_id: str) -> StripeCustomer:
         customer = self._call(

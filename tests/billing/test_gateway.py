@@ -103,3 +103,13 @@ def test_the_app_gateway_is_rebuilt_when_its_settings_change(app: Flask) -> None
     assert gateway_for(app) is first
     app.config["STRIPE_SECRET_KEY"] = "sk_test_two"
     assert gateway_for(app) is not first
+
+
+def test_a_tenant_whose_customer_was_deleted_gets_a_new_one(sim: SimulatorProcess) -> None:
+    gateway = StripeGateway(sim.api_key, sim.url)
+    first = gateway.create_customer(8, "a@example.com", "A")
+    assert gateway.create_customer(8, "a@example.com", "A").id == first.id  # a replay
+    sim.client().v1.customers.delete(first.id)
+    second = gateway.create_customer(8, "a@example.com", "A")
+    assert second.id != first.id and not gateway.retrieve_customer(second.id).deleted
+    assert gateway.create_customer(8, "a@example.com", "A").id == second.id

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from flask import current_app, flash, redirect, request, url_for
+from flask import current_app, flash, make_response, redirect, request, url_for
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
@@ -22,7 +22,14 @@ from ..formatting import format_date_tz, format_price
 from ..payment_methods import remove_payment_method, set_default_payment_method
 from ..stripe_gateway import get_gateway
 from . import bp
-from .pages import StripeDetails, component_target, current_tenant, render_billing, stripe_details
+from .pages import (
+    BILLING_CHANGED,
+    component_target,
+    current_tenant,
+    details_for,
+    render_billing,
+    stripe_details,
+)
 from .views_model import describe_subscription
 
 _PAYMENT_METHOD_ID = re.compile(r"pm_[A-Za-z0-9_]{1,200}")
@@ -37,21 +44,23 @@ def _answer(component: str, action: Callable[[], str]) -> ActionResult:
     except PortalError as error:
         return _render(component, error.message, "error", error.status_code)
     if component_target() == component:
-        return _render(component, message, "success", 200)
+        response = make_response(_render(component, message, "success", 200))
+        if component == "subscription":
+            # A plan change may have issued an invoice: the invoices component reloads.
+            response.headers["HX-Trigger"] = BILLING_CHANGED
+        return response
     flash(message, "success")
     return redirect(url_for("billing.index", _anchor=component), 303)
 
 
 def _render(component: str, message: str, tone: str, status: int) -> tuple[str, int]:
     tenant = current_tenant()
-    wants_page = component_target() is None
-    needs_cards = wants_page or component == "payment-methods"
-    details = stripe_details(tenant, invoices=wants_page) if needs_cards else StripeDetails()
+    view = describe_subscription(tenant)
     return render_billing(
         status,
         tenant=tenant,
-        view=describe_subscription(tenant),
-        details=details,
+        view=view,
+        details=details_for(tenant, view),
         notices={component: (message, tone)},
     )
 

@@ -34,7 +34,13 @@ from .views_model import (
 
 BILLING_TEMPLATE = "billing/index.html"
 #: The billing page's htmx components: element id -> the block of BILLING_TEMPLATE it is.
-COMPONENTS = {"subscription": "subscription", "payment-methods": "payment_methods"}
+COMPONENTS = {
+    "subscription": "subscription",
+    "payment-methods": "payment_methods",
+    "invoices": "invoices",
+}
+#: The event a plan change sends (``HX-Trigger``) so the invoices component reloads itself.
+BILLING_CHANGED = "billing-changed"
 
 
 def current_tenant() -> Tenant:
@@ -136,16 +142,30 @@ class StripeDetails:
         return next((inv for inv in self.invoices if inv.status == "open"), None)
 
 
-def stripe_details(tenant: Tenant, *, invoices: bool = True) -> StripeDetails:
+def stripe_details(tenant: Tenant, *, cards: bool = True, invoices: bool = True) -> StripeDetails:
     """Cards and invoices, or the reason they cannot be shown. No customer: no Stripe call."""
-    if not tenant.stripe_customer_id:
+    if not tenant.stripe_customer_id or not (cards or invoices):
         return StripeDetails()
     try:
-        cards = list_payment_methods(tenant)
+        saved = list_payment_methods(tenant) if cards else []
         listed = list_invoices(tenant) if invoices else []
     except PortalError as error:
         return StripeDetails(problem=error.message)
-    return StripeDetails(cards=cards, invoices=listed)
+    return StripeDetails(cards=saved, invoices=listed)
+
+
+def details_for(tenant: Tenant, view: SubscriptionView) -> StripeDetails:
+    """Only what the requested component shows: a full page loads everything."""
+    target = component_target()
+    if target is None:
+        return stripe_details(tenant)
+    payment_failed = view.state in (PlanState.PAST_DUE, PlanState.INCOMPLETE)
+    return stripe_details(
+        tenant,
+        cards=target == "payment-methods",
+        # The plan panel offers to pay the open invoice after a failed payment.
+        invoices=target == "invoices" or (target == "subscription" and payment_failed),
+    )
 
 
 @bp.get("/billing/")
@@ -158,7 +178,6 @@ def index() -> tuple[str, int]:
     """
     tenant = current_tenant()
     view = describe_subscription(tenant)
-    target = component_target()
     context: dict[str, Any] = {}
     change = request.args.get("change")
     if change and view.can_change_interval:
@@ -169,6 +188,4 @@ def index() -> tuple[str, int]:
             context["preview_error"] = error.message
     elif request.args.get("confirm") == "cancel" and view.can_cancel:
         context["step"] = "cancel"
-    needs_stripe = target != "subscription"
-    details = stripe_details(tenant, invoices=target is None) if needs_stripe else StripeDetails()
-    return render_billing(tenant=tenant, view=view, details=details, **context)
+    return render_billing(tenant=tenant, view=view, details=details_for(tenant, view), **context)

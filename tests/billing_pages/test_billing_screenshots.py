@@ -180,6 +180,7 @@ def test_upgrade_switch_cancel_resume_with_htmx(
     shots.both("switch-preview")
     page.get_by_role("button", name="Confirm and pay").click()
     page.get_by_text("now billed yearly").wait_for()
+    page.locator("#invoices").get_by_text("$249.40").wait_for()
     shots.both("switched-yearly")
 
     page.get_by_role("button", name="Cancel plan").click()
@@ -191,6 +192,11 @@ def test_upgrade_switch_cancel_resume_with_htmx(
     shots.both("canceling-after-confirm")
     page.get_by_role("button", name="Resume Pro").click()
     page.get_by_text("Welcome back").wait_for()
+
+    page.locator("#payment-methods").get_by_role("button", name="Remove").click()
+    page.get_by_text("only card paying for your Pro plan").wait_for()
+    assert page.url.endswith("/billing/")
+    shots.both("card-remove-refused")
 
 
 def test_without_javascript_the_same_steps_work(

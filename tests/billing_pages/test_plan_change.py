@@ -88,6 +88,13 @@ def test_htmx_preview_and_confirm_swap_only_the_component(account: Account, pro:
     assert done.status_code == 200
     assert body.lstrip().startswith('<section id="subscription"')
     assert "now billed yearly" in body and 'role="status"' in body
+    assert done.headers["HX-Trigger"] == "billing-changed"
+    invoices = account.client.get(
+        "/billing/", headers={"HX-Request": "true", "HX-Target": "invoices"}
+    ).get_data(as_text=True)
+    assert invoices.lstrip().startswith('<section id="invoices"')
+    assert 'hx-trigger="billing-changed from:body"' in invoices
+    assert invoices.count(">Paid<") == 2
 
 
 @pytest.mark.parametrize("proration_date", ["", "yesterday", "1", "99999999999999999999"])

@@ -81,7 +81,7 @@ def sign_in(page: Any, account: Account) -> None:
 
 
 def test_plans_page_both_toggles(
-    app: Flask, browser_page: Any, screenshot_dir: Path, live_server: Any
+    app: Flask, sim: Any, browser_page: Any, screenshot_dir: Path, live_server: Any
 ) -> None:
     page = browser_page
     shots = Shooter(page, screenshot_dir)
@@ -103,6 +103,14 @@ def test_plans_page_both_toggles(
     page.keyboard.press("Shift+Tab")
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "interval-year"
+
+    from portal.stripe_setup import bootstrap_catalog
+
+    with app.app_context():
+        bootstrap_catalog()
+    page.get_by_role("button", name="Upgrade to Pro").click()
+    page.wait_for_url(f"{sim.url}/checkout/**")
+    page.get_by_text("/ year").wait_for()
 
 
 def test_enterprise_form_and_its_errors(browser_page: Any, screenshot_dir: Path) -> None:

@@ -73,13 +73,19 @@ def enforced_api(config: dict[str, Any]) -> tuple[Flask, dict[str, str]]:
     return api, {"X-API-Key": raw}
 
 
-def limiter_app(storage_uri: str) -> Flask:
+def limiter_app(storage_uri: str, key_prefix: str = "") -> Flask:
     """flask-limiter alone, with two limits (minute and day), on /bench/plain and /bench/limited."""
     from flask_limiter import Limiter
     from flask_limiter.util import get_remote_address
 
     app = Flask("flask_limiter_reference")
-    limiter = Limiter(get_remote_address, app=app, storage_uri=storage_uri, strategy="fixed-window")
+    limiter = Limiter(
+        get_remote_address,
+        app=app,
+        storage_uri=storage_uri,
+        strategy="fixed-window",
+        key_prefix=key_prefix,
+    )
     app.add_url_rule("/bench/plain", "plain", ok)
     app.add_url_rule(
         "/bench/limited", "limited", limiter.limit("1000000000/minute;1000000000/day")(ok)

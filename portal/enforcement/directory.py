@@ -127,6 +127,10 @@ class Directory:
             if entry.tenant_id == tenant_id:
                 self._keys.pop(digest, None)
 
+    def detach(self) -> None:
+        """Stop hearing about tenant changes (the runtime is shutting down)."""
+        _directories.discard(self)
+
     def tenant_changed(self, tenant_id: int) -> None:
         """A tenant's tier, limits or keys changed: drop it here and tell other processes."""
         self.forget(tenant_id)

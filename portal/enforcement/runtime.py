@@ -124,8 +124,10 @@ class Enforcement:
         return flushed + pending
 
     def stop(self) -> None:
-        """Flush what is pending and stop the flusher (idempotent)."""
+        """Flush what is pending, stop the flusher and let go of the store (idempotent)."""
         self.flusher.stop()
+        self.directory.detach()
+        self.store.close()
 
 
 def init_enforcement(app: Flask, *, share_with: Enforcement | None = None) -> Enforcement:

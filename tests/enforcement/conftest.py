@@ -22,10 +22,14 @@ from tests.enforcement.support import Account, FakeClock
 
 @pytest.fixture
 def redis_settings(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
-    """REDIS_URL plus a key prefix used by this test only; its keys are deleted afterwards."""
+    """REDIS_URL plus a key prefix used by this test only; its keys are deleted afterwards.
+
+    The timeout is generous: on a busy test machine a 100 ms one turns slow replies into 503s,
+    which the Redis-down tests cover on their own.
+    """
     url: str = request.getfixturevalue("redis_url")
     prefix = f"test:{uuid.uuid4().hex[:12]}:"
-    yield {"REDIS_URL": url, "ENFORCEMENT_REDIS_PREFIX": prefix}
+    yield {"REDIS_URL": url, "ENFORCEMENT_REDIS_PREFIX": prefix, "ENFORCEMENT_REDIS_TIMEOUT": 2.0}
     client = redis.Redis.from_url(url)
     keys = list(client.scan_iter(f"{prefix}*"))
     if keys:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
+import redis
 
 from portal.enforcement.engine import CONCURRENT, DAY, MINUTE, day_window
 from portal.enforcement.stores.base import CounterStore, Quota
@@ -24,9 +27,18 @@ def store(request: pytest.FixtureRequest) -> Iterator[CounterStore]:
         yield MemoryStore()
         return
     settings: dict[str, Any] = request.getfixturevalue("redis_settings")
-    redis_store = RedisStore(connect(settings["REDIS_URL"]), settings["ENFORCEMENT_REDIS_PREFIX"])
-    yield redis_store
-    redis_store.close()
+    with redis_store(settings) as store:
+        yield store
+
+
+@contextmanager
+def redis_store(settings: dict[str, Any]) -> Iterator[RedisStore]:
+    client = connect(settings["REDIS_URL"], settings["ENFORCEMENT_REDIS_TIMEOUT"])
+    store = RedisStore(client, settings["ENFORCEMENT_REDIS_PREFIX"])
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 def admit(store: CounterStore, now: float = START, tenant: int = 1) -> Any:
@@ -103,3 +115,30 @@ def test_usage_is_taken_acknowledged_or_returned(store: CounterStore) -> None:
     source.ack_usage(retried)
     assert store.pending_usage(1, "federation_contributions", [TODAY]) == 0
     assert source.take_usage().rows == {}
+
+
+def test_an_admission_whose_reply_was_lost_is_undone(redis_settings: dict[str, Any]) -> None:
+    with redis_store(redis_settings) as store:
+        script = store._acquire
+
+        def reply_lost(keys: list[str], args: list[Any]) -> Any:
+            script(keys, args)
+            raise redis.TimeoutError("the reply never came")
+
+        store._acquire = reply_lost  # type: ignore[assignment]
+        with pytest.raises(redis.TimeoutError):
+            admit(store)
+        store._acquire = script
+        admission = admit(store)  # settles the unsure one first
+        assert (admission.minute_count, admission.day_count, admission.in_flight) == (1, 1, 1)
+        assert store.pending_usage(1, "api_calls", [TODAY]) == 1
+
+
+def test_a_queued_release_reaches_redis_on_its_own(redis_settings: dict[str, Any]) -> None:
+    with redis_store(redis_settings) as store:
+        store.release(1, admit(store).lease)
+        leases = store._tenant_key(1, "leases")
+        deadline = time.monotonic() + 2
+        while store.client.zcard(leases):
+            assert time.monotonic() < deadline, "the release was never sent"
+            time.sleep(0.005)

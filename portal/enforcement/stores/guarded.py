@@ -140,4 +140,7 @@ class GuardedStore:
                 self._trip(error)
 
     def close(self) -> None:
-        self.primary.close()
+        try:
+            self.primary.close()
+        except redis.RedisError as error:
+            log.info("queued lease releases not sent at shutdown (they expire): %s", error)

@@ -1,13 +1,16 @@
 """The scale-out counter store: Redis, shared by every process and host.
 
 A call costs one round trip (a Lua script checks and counts minute, day and a concurrency lease,
-and adds the call to the pending usage hash) plus one to release the lease. Leases are members of
-a sorted set scored by their expiry, so a worker killed mid-request frees its slot when the lease
-runs out. Pending usage lives in Redis until SQL has it, so killing a worker loses nothing.
-"""
+and adds the call to the pending usage hash) plus at most one to release the lease: releases are
+queued and ride along with the process's next admission, or go out in a batch within 5 ms.
+Leases are members of a sorted set scored by their expiry, so a worker killed mid-request frees
+its slot when the lease runs out. Pending usage lives in Redis until SQL has it, so killing a
+worker loses nothing."""
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 import uuid
 from collections import deque
@@ -21,14 +24,23 @@ from ..engine import Admission, day_window, minute_window
 from .base import LiveCounts, Quota, UsageBatch, UsageRows, new_lease_token
 from .memory import DaySeed
 
+log = logging.getLogger("continuum.enforcement")
+
 #: Socket timeouts: a Redis that does not answer within this costs one request 100 ms, not seconds.
 SOCKET_TIMEOUT_SECONDS = 0.1
+#: A queued slot release waits at most this long for an admission to carry it to Redis.
+RELEASE_DELAY_SECONDS = 0.005
 #: Day counters outlive their day by a day, so a late reader still finds them.
 DAY_KEY_SECONDS = 2 * 86_400
 #: A usage batch claimed by a flusher that has not acknowledged it after this long is retaken.
 STALE_BATCH_SECONDS = 30.0
 
+# KEYS: minute, day, leases, generation, pending usage, then the lease sets of queued releases.
+# ARGV: per-minute, per-day, concurrent, now, lease expiry, lease token, lease ttl, day ttl,
+# the number n of usage fields, the n fields, then the tokens of the queued releases.
 _ACQUIRE = """
+local fields = tonumber(ARGV[9])
+for i = 6, #KEYS do redis.call('ZREM', KEYS[i], ARGV[4 + fields + i]) end
 local now = tonumber(ARGV[4])
 local minute = tonumber(redis.call('GET', KEYS[1]) or '0')
 local day = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -53,7 +65,7 @@ else
   redis.call('ZADD', KEYS[3], ARGV[5], ARGV[6])
   redis.call('EXPIRE', KEYS[3], ARGV[7])
   in_flight = in_flight + 1
-  for i = 9, #ARGV do redis.call('HINCRBY', KEYS[5], ARGV[i], 1) end
+  for i = 10, 9 + fields do redis.call('HINCRBY', KEYS[5], ARGV[i], 1) end
 end
 return {refused, minute, day, in_flight, generation}
 """
@@ -136,6 +148,11 @@ class RedisStore:
         self._take = client.register_script(_TAKE)
         self._pending = client.register_script(_PENDING)
         self._undo = client.register_script(_UNDO)
+        self._releases: list[tuple[str, str]] = []
+        self._release_lock = threading.Lock()
+        self._release_due = threading.Event()
+        self._closed = False
+        self._releaser: threading.Thread | None = None
 
     def _tenant_key(self, tenant_id: int, name: str) -> str:
         # The hash tag keeps one tenant's keys in one slot, should this ever move to a cluster.
@@ -180,11 +197,18 @@ class RedisStore:
             DAY_KEY_SECONDS,
         ]
         fields = [usage_field(tenant_id, metric, day) for metric in metrics]
+        args.append(len(fields))
         args.extend(fields)
+        releases = self._take_releases() if self._releases else []
+        for lease_key, lease in releases:
+            keys.append(lease_key)
+            args.append(lease)
         try:
             reply = self._acquire(keys, args)
-        except redis.TimeoutError:
-            self._unsure.append(([*keys[:3], self._pending_key], [token, *fields]))
+        except redis.RedisError as error:
+            self._queue_releases(releases)
+            if isinstance(error, redis.TimeoutError):
+                self._unsure.append(([*keys[:3], self._pending_key], [token, *fields]))
             raise
         refused, minute_count, day_count, in_flight, generation = reply
         if refused:
@@ -202,9 +226,61 @@ class RedisStore:
                 raise
 
     def release(self, tenant_id: int, lease: str) -> None:
-        self.client.zrem(self._tenant_key(tenant_id, "leases"), lease)
+        """Queue the slot's release: this process's next admission carries it in its own round
+        trip; a background thread sends what waited ``RELEASE_DELAY_SECONDS`` in vain."""
+        self._queue_releases([(self._tenant_key(tenant_id, "leases"), lease)])
+        if self._releaser is None:
+            self._start_releaser()
+        if not self._release_due.is_set():  # waking the thread per call would cost more
+            self._release_due.set()
+
+    def _queue_releases(self, releases: list[tuple[str, str]]) -> None:
+        if releases:
+            with self._release_lock:
+                self._releases.extend(releases)
+
+    def _take_releases(self) -> list[tuple[str, str]]:
+        with self._release_lock:
+            releases, self._releases = self._releases, []
+        return releases
+
+    def _start_releaser(self) -> None:
+        with self._release_lock:
+            if self._releaser is None:
+                self._releaser = threading.Thread(
+                    target=self._send_late_releases, name="continuum-lease-releaser", daemon=True
+                )
+                self._releaser.start()
+
+    def _send_late_releases(self) -> None:
+        """Every ``RELEASE_DELAY_SECONDS`` while releases keep coming, send what is still queued."""
+        while not self._closed:
+            self._release_due.wait()
+            time.sleep(RELEASE_DELAY_SECONDS)
+            with self._release_lock:
+                releases, self._releases = self._releases, []
+                if not releases:
+                    self._release_due.clear()
+            try:
+                self._send(releases)
+            except redis.RedisError as error:
+                log.info("could not release concurrency leases (they expire anyway): %s", error)
+
+    def send_releases(self) -> None:
+        """Send every queued release now, in one pipeline."""
+        self._send(self._take_releases())
+
+    def _send(self, releases: list[tuple[str, str]]) -> None:
+        if not releases:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for lease_key, lease in releases:
+            pipe.zrem(lease_key, lease)
+        pipe.execute()
 
     def live_counts(self, tenant_id: int, now: float) -> LiveCounts:
+        if self._releases:
+            self.send_releases()
         pipe = self.client.pipeline(transaction=False)
         pipe.get(self._tenant_key(tenant_id, f"m:{minute_window(now)}"))
         pipe.get(self._tenant_key(tenant_id, f"d:{day_window(now)}"))
@@ -252,4 +328,9 @@ class RedisStore:
         self.client.incr(self._tenant_key(tenant_id, "gen"))
 
     def close(self) -> None:
-        self.client.close()
+        self._closed = True
+        self._release_due.set()
+        try:
+            self.send_releases()
+        finally:
+            self.client.close()

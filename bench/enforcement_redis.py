@@ -1,0 +1,111 @@
+"""(b) The same comparison as (a) with the Redis store, plus Redis round trips per request.
+
+Run from the repository root: ``.venv/bin/python -m bench.enforcement_redis`` (Redis at
+$REDIS_URL, default redis://127.0.0.1:6379/0). Targets: ratio >= 0.45 and at most 2 round trips
+per request. The reference is flask-limiter alone, two limits, Redis fixed window. Round trips
+are counted on the client (every packet redis-py sends is one) and checked against the server's
+own command count.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable
+
+import redis
+from redis.connection import AbstractConnection
+
+from bench.harness import (
+    bench_config,
+    caller,
+    enforced_api,
+    limiter_app,
+    report,
+    throughputs,
+    throwaway_database,
+)
+
+CALLS, ROUNDS = 200, 20
+COUNTED_CALLS = 1000
+
+
+class RoundTrips:
+    """Counts what redis-py sends: one ``send_packed_command`` is one round trip."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._original = AbstractConnection.send_packed_command
+
+    def __enter__(self) -> RoundTrips:
+        original = self._original
+
+        def counting(connection: AbstractConnection, *args: object, **kwargs: object) -> None:
+            self.count += 1
+            original(connection, *args, **kwargs)
+
+        AbstractConnection.send_packed_command = counting  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        AbstractConnection.send_packed_command = self._original  # type: ignore[method-assign]
+
+
+def server_commands(client: redis.Redis) -> int:
+    return int(client.info("stats")["total_commands_processed"])
+
+
+def per_request(call: Callable[[], int], client: redis.Redis) -> tuple[float, float]:
+    """(client round trips, server commands) per call, over ``COUNTED_CALLS`` calls."""
+    before = server_commands(client)
+    with RoundTrips() as trips:
+        for _ in range(COUNTED_CALLS):
+            call()
+    # The INFO calls themselves are two commands; the server counts a script as one command.
+    commands = server_commands(client) - before - 1
+    return trips.count / COUNTED_CALLS, commands / COUNTED_CALLS
+
+
+def main() -> None:
+    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    prefix = f"bench:{uuid.uuid4().hex[:8]}:"
+    client = redis.Redis.from_url(url)
+    config = bench_config(
+        throwaway_database(), REDIS_URL=url, ENFORCEMENT_REDIS_PREFIX=prefix, USAGE_FLUSH_SECONDS=1
+    )
+    api, headers = enforced_api(config)
+    reference = limiter_app(url, key_prefix=prefix)
+    try:
+        read = caller(api, "/bench/read", headers)
+        rates = throughputs(
+            {
+                "undecorated": caller(api, "/bench/plain", headers),
+                "metered + requires_feature": read,
+                "flask-limiter: undecorated": caller(reference, "/bench/plain", headers),
+                "flask-limiter: 2 limits, redis": caller(reference, "/bench/limited", headers),
+            },
+            CALLS,
+            ROUNDS,
+        )
+        trips, commands = per_request(read, client)
+    finally:
+        keys = list(client.scan_iter(f"{prefix}*")) + list(client.scan_iter(f"*{prefix}*"))
+        if keys:
+            client.delete(*set(keys))
+    report(
+        "(b) Redis store, Flask test client, one thread",
+        rates,
+        {
+            "read (target >= 0.45)": ("metered + requires_feature", "undecorated"),
+            "flask-limiter reference": (
+                "flask-limiter: 2 limits, redis",
+                "flask-limiter: undecorated",
+            ),
+        },
+    )
+    print(f"  Redis round trips per request     {trips:9.2f}   (target <= 2)")
+    print(f"  Redis commands per request        {commands:9.2f}   (server's count)")
+
+
+if __name__ == "__main__":
+    main()

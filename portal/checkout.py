@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from flask import current_app
 
 from .customers import ensure_customer
-from .errors import Conflict, NotFound, PortalError
+from .errors import BillingUnavailable, Conflict, NotFound, PortalError
 from .extensions import db
 from .models import Tenant
 from .payment_methods import set_default_payment_method
@@ -63,6 +63,7 @@ def start_upgrade(tenant: Tenant, interval: str | None) -> CheckoutStart:
     gateway = get_gateway()
     price = gateway.price_by_lookup_key(get_stripe_price_id(PricingTier.PRO, billing_interval))
     customer_id = ensure_customer(tenant)
+    _expire_open_checkouts(customer_id)
     session = gateway.create_subscription_checkout(
         customer_id=customer_id,
         tenant_id=tenant.id,
@@ -73,6 +74,25 @@ def start_upgrade(tenant: Tenant, interval: str | None) -> CheckoutStart:
     )
     log.info("tenant %s: started checkout %s (%s)", tenant.id, session.id, billing_interval)
     return CheckoutStart(session_id=session.id, url=_checkout_url(session))
+
+
+def _expire_open_checkouts(customer_id: str) -> None:
+    """An older checkout left open in another tab could be paid too: only the newest may be."""
+    gateway = get_gateway()
+    for stale in gateway.list_open_checkout_sessions(customer_id):
+        if stale.mode != "subscription":
+            continue
+        try:
+            gateway.expire_checkout_session(stale.id)
+        except BillingUnavailable:
+            raise
+        except PortalError:
+            # Another request expired it first, or it was paid a moment ago.
+            if gateway.retrieve_checkout_session(stale.id).status == "complete":
+                raise Conflict(
+                    "A checkout in another tab has just been paid. Open the billing page to "
+                    "see your plan."
+                ) from None
 
 
 def _checkout_url(session: StripeCheckoutSession) -> str:

@@ -36,6 +36,7 @@ from stripe.params.checkout import SessionCreateParams as CheckoutSessionCreateP
 from stripe.params.checkout import (
     SessionCreateParamsSubscriptionData as CheckoutSubscriptionData,
 )
+from stripe.params.checkout import SessionListParams as CheckoutSessionListParams
 from stripe.params.test_helpers import TestClockAdvanceParams, TestClockCreateParams
 
 from .errors import BillingUnavailable, Conflict, NotFound, PortalError
@@ -589,6 +590,17 @@ class StripeGateway:
                 "confirm your checkout", lambda: self._v1.checkout.sessions.retrieve(session_id)
             )
         )
+
+    def list_open_checkout_sessions(self, customer_id: str) -> list[StripeCheckoutSession]:
+        params: CheckoutSessionListParams = {
+            "customer": customer_id,
+            "status": "open",
+            "limit": 100,
+        }
+        listed = self._call(
+            "look up your open checkouts", lambda: self._v1.checkout.sessions.list(params)
+        )
+        return [StripeCheckoutSession.of(session) for session in listed.data]
 
     def expire_checkout_session(self, session_id: str) -> StripeCheckoutSession:
         return StripeCheckoutSession.of(

@@ -165,3 +165,16 @@ def test_a_new_checkout_depends_on_the_old_subscription(
     if not allowed:
         page = billing.client.get(response.location).get_data(as_text=True)
         assert "Update your card" in page
+
+
+def test_only_the_newest_of_two_tabs_can_be_paid(
+    billing: Billing, signed_in, sim: SimulatorProcess
+) -> None:
+    first_tab = _start(signed_in).location
+    second_tab = _start(signed_in).location
+    stale = sim.pay_checkout(first_tab, CARD_OK)
+    assert stale.location is None and "expired" in stale.body.lower()
+    paid = sim.pay_checkout(second_tab, CARD_OK)
+    billing.client.get(_local(paid.location))
+    assert billing.state(1)[0] == "pro"
+    assert len(billing.stripe.v1.subscriptions.list({"status": "all"}).data) == 1

@@ -29,7 +29,9 @@ from .views_model import (
     SubscriptionView,
     describe_subscription,
     invoice_status,
+    past_due_view,
     plan_cards,
+    price_of,
 )
 
 BILLING_TEMPLATE = "billing/index.html"
@@ -60,6 +62,7 @@ def render_billing(status: int = 200, **context: Any) -> tuple[str, int]:
     """The billing page, or only the component an htmx request targets."""
     context.setdefault("saving", YEARLY_SAVING_PERCENT)
     context.setdefault("invoice_status", invoice_status)
+    context.setdefault("price_of", price_of)
     context.setdefault("plans", PLANS)
     context.setdefault("today", utcnow().date())
     target = component_target()
@@ -73,10 +76,7 @@ def render_billing(status: int = 200, **context: Any) -> tuple[str, int]:
 
 def _past_due_banner() -> SubscriptionView | None:
     """The signed-in tenant's past-due subscription, read only when the layout asks."""
-    if not current_user.is_authenticated:
-        return None
-    view = describe_subscription(current_tenant())
-    return view if view.state == PlanState.PAST_DUE else None
+    return past_due_view(current_tenant()) if current_user.is_authenticated else None
 
 
 @bp.app_context_processor

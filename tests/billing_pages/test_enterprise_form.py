@@ -120,3 +120,15 @@ def test_csrf_token_is_required(app: Flask, client: FlaskClient) -> None:
     assert response.status_code == 400
     assert "security token" in response.get_data(as_text=True)
     assert _inquiries(app) == []
+
+
+def test_a_flood_of_inquiries_is_throttled_but_mistakes_are_not(
+    app: Flask, client: FlaskClient
+) -> None:
+    for _ in range(3):
+        assert _post(client, {**GOOD, "email": "nope"}).status_code == 400
+    for _ in range(10):
+        assert _post(client, GOOD).status_code == 303
+    flooded = _post(client, GOOD)
+    assert flooded.status_code == 429
+    assert len(_inquiries(app)) == 10

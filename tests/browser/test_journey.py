@@ -262,6 +262,15 @@ def create_a_key_and_watch_the_minute_bar(j: Journey, app: Flask, sim: Any, cloc
     )
     assert progress(page, "calls_minute") == (4, 10)
     assert progress(page, "calls_today")[0] >= 4
+    for text in ("Ada prefers tea.", "The launch is on Friday."):
+        response = requests.post(
+            f"{j.base}/api/memories",
+            json={"content": text},
+            headers={"Authorization": f"Bearer {raw_key}"},
+            timeout=10,
+        )
+        assert response.status_code == 201, response.text
+    wait_until(lambda: progress(page, "memories") == (2, 1_000), "the memories bar to move")
     assert page.evaluate("window.journeyMarker") == "still here"
     assert navigations(page) == before
     j.shoot("dashboard-minute-bar-moved")

@@ -61,6 +61,14 @@ def test_every_limit_has_a_bar_with_live_values(
     assert "Pro plan" in html and "10,000" in html
 
 
+def test_a_few_bytes_of_storage_do_not_read_as_zero(
+    signed_in: SignIn, store: Callable[..., None], live: dict
+) -> None:
+    client = signed_in("Acme")
+    store("Acme", memories=1, embeddings=1, bytes_used=40)
+    assert "<strong>under 0.1 MB</strong> of 100 MB" in client.get("/").get_data(as_text=True)
+
+
 def test_fragment_endpoint_returns_only_the_bars_block(
     signed_in: SignIn, record: Callable[..., None], live: dict
 ) -> None:

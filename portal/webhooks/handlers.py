@@ -113,8 +113,11 @@ def trial_will_end(delivery: Delivery) -> None:
 
 
 def _invoice(delivery: Delivery) -> StripeInvoice | None:
+    """The event's invoice if it bills a subscription (one-off invoices are not ours)."""
     invoice = delivery.event.object
-    return invoice if isinstance(invoice, StripeInvoice) else None
+    if isinstance(invoice, StripeInvoice) and invoice.subscription_id:
+        return invoice
+    return None
 
 
 def invoice_paid(delivery: Delivery) -> None:

@@ -139,6 +139,15 @@ def test_payment_failed_emails_a_link_to_the_payment_method_page(
     assert "4242" not in body  # no card data in mail
 
 
+def test_a_failed_invoice_without_a_subscription_sends_nothing(
+    smtp_server: Any, billing: Billing, subscribed: tuple[int, str]
+) -> None:
+    _, sub_id = subscribed
+    invoice = {**billing.latest_invoice_json(sub_id), "parent": None}
+    assert billing.send("invoice.payment_failed", invoice).status_code == 200
+    assert smtp_server.messages == []
+
+
 def test_payment_action_required_emails_the_confirmation_link(
     smtp_server: Any, billing: Billing, subscribed: tuple[int, str]
 ) -> None:

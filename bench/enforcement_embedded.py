@@ -13,6 +13,7 @@ from bench.harness import (
     enforced_api,
     limiter_app,
     report,
+    served_throughputs,
     throughputs,
     throwaway_database,
 )
@@ -34,12 +35,31 @@ def main() -> None:
         CALLS,
         ROUNDS,
     )
+    served = served_throughputs(
+        {
+            "undecorated": (api, "/bench/plain", headers),
+            "metered + requires_feature": (api, "/bench/read", headers),
+            "flask-limiter: undecorated": (reference, "/bench/plain", headers),
+            "flask-limiter: 2 limits, memory": (reference, "/bench/limited", headers),
+        }
+    )
     report(
         "(a) embedded store, Flask test client, one thread",
         rates,
         {
             "read (target >= 0.80)": ("metered + requires_feature", "undecorated"),
             "write with storage quota": ("metered + storage_quota (POST)", "undecorated"),
+            "flask-limiter reference": (
+                "flask-limiter: 2 limits, memory",
+                "flask-limiter: undecorated",
+            ),
+        },
+    )
+    report(
+        "(a) embedded store, threaded werkzeug server, 8 HTTP clients",
+        served,
+        {
+            "read (target >= 0.80)": ("metered + requires_feature", "undecorated"),
             "flask-limiter reference": (
                 "flask-limiter: 2 limits, memory",
                 "flask-limiter: undecorated",

@@ -10,6 +10,7 @@ own command count.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Callable
 
@@ -22,6 +23,7 @@ from bench.harness import (
     enforced_api,
     limiter_app,
     report,
+    served_throughputs,
     throughputs,
     throwaway_database,
 )
@@ -66,6 +68,13 @@ def per_request(call: Callable[[], int], client: redis.Redis) -> tuple[float, fl
     return trips.count / COUNTED_CALLS, commands / COUNTED_CALLS
 
 
+def ping_microseconds(client: redis.Redis, pings: int = 2000) -> float:
+    started = time.perf_counter()
+    for _ in range(pings):
+        client.ping()
+    return (time.perf_counter() - started) / pings * 1e6
+
+
 def main() -> None:
     url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
     prefix = f"bench:{uuid.uuid4().hex[:8]}:"
@@ -88,6 +97,15 @@ def main() -> None:
             ROUNDS,
         )
         trips, commands = per_request(read, client)
+        served = served_throughputs(
+            {
+                "undecorated": (api, "/bench/plain", headers),
+                "metered + requires_feature": (api, "/bench/read", headers),
+                "flask-limiter: undecorated": (reference, "/bench/plain", headers),
+                "flask-limiter: 2 limits, redis": (reference, "/bench/limited", headers),
+            }
+        )
+        ping = ping_microseconds(client)
     finally:
         keys = list(client.scan_iter(f"{prefix}*")) + list(client.scan_iter(f"*{prefix}*"))
         if keys:
@@ -104,7 +122,19 @@ def main() -> None:
         },
     )
     print(f"  Redis round trips per request     {trips:9.2f}   (target <= 2)")
-    print(f"  Redis commands per request        {commands:9.2f}   (server's count)")
+    print(f"  Redis commands per request        {commands:9.2f}   (server's count, Lua included)")
+    print(f"  Redis PING round trip             {ping:9.0f} us (this machine, now)")
+    report(
+        "(b) Redis store, threaded werkzeug server, 8 HTTP clients",
+        served,
+        {
+            "read (target >= 0.45)": ("metered + requires_feature", "undecorated"),
+            "flask-limiter reference": (
+                "flask-limiter: 2 limits, redis",
+                "flask-limiter: undecorated",
+            ),
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ client, so the machine's speed cancels out.
 
 from __future__ import annotations
 
+import http.client
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Any
 
 from flask import Flask, jsonify
 from flask.typing import ResponseReturnValue
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from examples.continuum_api import create_api_app
 from portal import create_app
@@ -120,6 +123,67 @@ def throughputs(
             for _ in range(calls):
                 call()
             best[name] = max(best[name], calls / (time.perf_counter() - started))
+    return best
+
+
+def _served_rate(
+    port: int, path: str, headers: dict[str, str], seconds: float, clients: int
+) -> float:
+    """Requests/second ``clients`` threads get from 127.0.0.1:``port`` in ``seconds``."""
+    counts = [0] * clients
+    deadline = time.perf_counter() + seconds
+
+    def client(slot: int) -> None:
+        while time.perf_counter() < deadline:
+            connection = http.client.HTTPConnection("127.0.0.1", port)
+            connection.request("GET", path, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            connection.close()
+            assert response.status == 200, response.status
+            counts[slot] += 1
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(counts) / (time.perf_counter() - started)
+
+
+class QuietHandler(WSGIRequestHandler):
+    """No access log line per request: printing them would be most of what is measured."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return None
+
+
+def served_throughputs(
+    variants: dict[str, tuple[Flask, str, dict[str, str]]],
+    seconds: float = 1.5,
+    rounds: int = 3,
+    clients: int = 8,
+) -> dict[str, float]:
+    """Requests/second over real HTTP: each app served by a threaded werkzeug server on a free
+    port, ``clients`` threads calling it, the best of ``rounds`` runs of ``seconds`` each."""
+    servers = {
+        name: make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
+        for name, (app, _, _) in variants.items()
+    }
+    for server in servers.values():
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    best: dict[str, float] = dict.fromkeys(variants, 0.0)
+    try:
+        for _ in range(rounds):
+            for name, (_, path, headers) in variants.items():
+                port = servers[name].socket.getsockname()[1]
+                rate = _served_rate(port, path, headers, seconds, clients)
+                best[name] = max(best[name], rate)
+    finally:
+        for server in servers.values():
+            server.shutdown()
+            server.server_close()
     return best
 
 

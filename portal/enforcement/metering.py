@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+import time
 from datetime import date, timedelta
 from typing import Any
 
@@ -116,7 +117,10 @@ class UsageFlusher:
             atexit.register(self.stop)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        # A fixed rate, not a fixed pause: the time a flush takes does not stretch the interval.
+        due = time.monotonic() + self.interval
+        while not self._stop.wait(max(0.0, due - time.monotonic())):
+            due = max(due + self.interval, time.monotonic())
             try:
                 self.flush()
             except Exception:  # noqa: BLE001 - the thread must outlive any one bad flush

@@ -1,0 +1,38 @@
+"""Run every benchmark in bench/ one after another (``make bench``).
+
+Each runs as ``python -m bench.<name>`` from the repository root, in its own process, and prints
+its own figures; this script only adds a heading per benchmark and a non-zero exit if one failed.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+NOT_BENCHMARKS = {"run_all", "harness", "__init__"}
+TIMEOUT_SECONDS = 120
+
+
+def main() -> int:
+    failed = []
+    for script in sorted(BENCH.glob("*.py")):
+        if script.stem in NOT_BENCHMARKS:
+            continue
+        print(f"\n=== bench/{script.name}", flush=True)
+        result = subprocess.run(
+            [sys.executable, "-m", f"bench.{script.stem}"],
+            cwd=BENCH.parent,
+            timeout=TIMEOUT_SECONDS,
+            check=False,
+        )
+        if result.returncode:
+            failed.append(script.name)
+    if failed:
+        print(f"\nfailed: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -10,11 +10,14 @@ from __future__ import annotations
 from decimal import Decimal
 
 import click
+import sqlalchemy as sa
 from flask.cli import AppGroup
 
+from .extensions import db
+from .models import Tenant
 from .plans import PLANS, PRICE_LOOKUP_KEYS, BillingInterval, PricingTier
 from .stripe_gateway import StripePrice, get_gateway
-from .subscriptions import expire_grace_periods
+from .subscriptions import expire_grace_periods, resync_tenant
 
 PRODUCT_NAME = "CONTINUUM Pro"
 
@@ -63,6 +66,20 @@ def bootstrap_command() -> None:
     """Create or find the CONTINUUM Pro product and its monthly and yearly prices."""
     for line in bootstrap_catalog():
         click.echo(line)
+
+
+@stripe_cli.command("resync")
+def resync_command() -> None:
+    """Re-read every tenant's subscriptions from Stripe, e.g. after webhooks were missed."""
+    linked = sa.select(Tenant).where(Tenant.stripe_customer_id.is_not(None))
+    tenants = db.session.scalars(linked).all()
+    for tenant in tenants:
+        for result in resync_tenant(tenant):
+            sub = result.subscription
+            click.echo(
+                f"tenant {tenant.id}: {sub.stripe_subscription_id} {sub.status} -> "
+                f"{result.tier.value}"
+            )
 
 
 @stripe_cli.command("expire-grace")

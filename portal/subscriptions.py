@@ -269,6 +269,17 @@ def refresh_tenant_tier(tenant: Tenant, now: datetime | None = None) -> PricingT
     return tier
 
 
+def resync_tenant(tenant: Tenant) -> list[SyncResult]:
+    """Mirror every subscription Stripe holds for the tenant (recovery after missed webhooks)."""
+    if not tenant.stripe_customer_id:
+        return []
+    lock_tenant(tenant)
+    remote = get_gateway().list_subscriptions(tenant.stripe_customer_id)
+    results = [apply_subscription(tenant, sub) for sub in remote]
+    db.session.commit()
+    return results
+
+
 def expire_grace_periods(now: datetime | None = None) -> list[Tenant]:
     """Downgrade tenants whose past-due grace period ran out; returns those downgraded."""
     now = now or utcnow()

@@ -18,6 +18,7 @@ from flask import Flask
 from portal import plan_changes
 from portal.extensions import db
 from portal.models import StripeEvent, Tenant
+from portal.stripe_gateway import get_gateway
 from portal.stripe_sim.testing import SimulatorProcess
 
 from .conftest import (
@@ -79,13 +80,15 @@ def eventually(check: Callable[[], bool], timeout: float = 20.0) -> None:
 @pytest.fixture
 def clock(billing: Billing, app: Flask) -> Callable[[int], None]:
     """Puts new customers on a fresh test clock; the fixture's value advances it by seconds."""
-    clocks = billing.stripe.v1.test_helpers.test_clocks
-    created = clocks.create({"frozen_time": int(time.time()), "name": "lifecycle"})
+    with app.app_context():
+        gateway = get_gateway()
+        created = gateway.create_test_clock(int(time.time()), "lifecycle")
     app.config["STRIPE_TEST_CLOCK"] = created.id
 
     def advance(seconds: int) -> None:
-        now = clocks.retrieve(created.id).frozen_time
-        clocks.advance(created.id, {"frozen_time": now + seconds})
+        with app.app_context():
+            now = gateway.retrieve_test_clock(created.id).frozen_time
+            assert gateway.advance_test_clock(created.id, now + seconds).status == "ready"
 
     return advance
 

@@ -119,6 +119,16 @@ def test_the_hosted_billing_portal_needs_a_customer(billing: Billing, pro: Tenan
         checkout.open_billing_portal(Tenant(name="new"), "http://portal.test/billing/")
 
 
+def test_resync_recovers_missed_webhooks(billing: Billing, runner: FlaskCliRunner) -> None:
+    tenant_id = billing.tenant()
+    sub_id = billing.subscribe(tenant_id)  # paid at Stripe; no webhook reached us
+    assert billing.state(tenant_id) == ("free", [])
+    result = runner.invoke(args=["stripe", "resync"])
+    assert result.exit_code == 0, result.output
+    assert f"tenant {tenant_id}: {sub_id} active -> pro" in result.output
+    assert billing.state(tenant_id) == ("pro", [(sub_id, "active", False)])
+
+
 def test_bootstrap_is_idempotent(app: Flask, runner: FlaskCliRunner, sim: Any) -> None:
     first = runner.invoke(args=["stripe", "bootstrap"])
     assert first.exit_code == 0, first.output

@@ -8,10 +8,17 @@ import sys
 from pathlib import Path
 
 import pytest
+import stripe
 from flask import Flask
 
 from portal.errors import BillingUnavailable, Conflict, PortalError
-from portal.stripe_gateway import StripeGateway, StripeObjectMissing, gateway_for
+from portal.stripe_gateway import (
+    PaymentDeclined,
+    StripeGateway,
+    StripeObjectMissing,
+    _translated,
+    gateway_for,
+)
 from portal.stripe_sim.testing import SimulatorProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,3 +120,27 @@ def test_a_tenant_whose_customer_was_deleted_gets_a_new_one(sim: SimulatorProces
     second = gateway.create_customer(8, "a@example.com", "A")
     assert second.id != first.id and not gateway.retrieve_customer(second.id).deleted
     assert gateway.create_customer(8, "a@example.com", "A").id == second.id
+
+
+@pytest.mark.parametrize(
+    ("error", "expected", "status", "words"),
+    [
+        (
+            stripe.CardError("declined", None, "card_declined"),
+            PaymentDeclined,
+            402,
+            "Try another card",
+        ),
+        (stripe.RateLimitError("slow down"), BillingUnavailable, 503, "busy"),
+        (stripe.APIError("boom"), BillingUnavailable, 503, "had a problem"),
+        (stripe.PermissionError("no"), BillingUnavailable, 503, "misconfigured"),
+        (stripe.InvalidRequestError("bad", "price"), PortalError, 400, "refused to do it"),
+    ],
+)
+def test_every_stripe_error_becomes_a_portal_error(
+    error: Exception, expected: type[PortalError], status: int, words: str
+) -> None:
+    with pytest.raises(expected) as caught, _translated("do it"):
+        raise error
+    assert caught.value.status_code == status
+    assert words in caught.value.message

@@ -39,17 +39,27 @@ def mark_processed(event: WebhookEvent) -> None:
     )
 
 
-def record_failure(event: WebhookEvent, error: BaseException) -> None:
-    """In a fresh transaction, note why ``event`` failed; it stays unprocessed for a retry."""
+def record_failure(event: WebhookEvent, error: BaseException, *, final: bool = False) -> None:
+    """In a fresh transaction, note why ``event`` failed.
+
+    It stays unprocessed, so a retry works on it again, unless ``final``: then retrying
+    cannot help (the object is gone at Stripe) and it is closed with the error noted.
+    """
     db.session.rollback()
     message = f"{error.__class__.__name__}: {error}"[:_ERROR_MAX]
+    processed_at = utcnow() if final else None
     table = StripeEvent.__table__
     stmt = dialect_insert(table).values(
-        id=event.id, type=event.type, created=event.created, received_at=utcnow(), error=message
+        id=event.id,
+        type=event.type,
+        created=event.created,
+        received_at=utcnow(),
+        error=message,
+        processed_at=processed_at,
     )
     stmt = stmt.on_conflict_do_update(
         index_elements=["id"],
-        set_={"error": stmt.excluded.error},
+        set_={"error": stmt.excluded.error, "processed_at": stmt.excluded.processed_at},
         where=table.c.processed_at.is_(None),
     )
     db.session.execute(stmt)

@@ -6,6 +6,8 @@
   300 s, or a body that is not an event: 400.
 - A duplicate of a processed event: 200 and no work. Unknown types and unknown customers:
   200 no-op. A handler failure: rolled back, recorded on the event row, 500 so Stripe retries.
+  An event about an object Stripe no longer has is closed with the error noted (200): a retry
+  could never succeed.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from flask import Response, current_app, jsonify, request
 
 from ..errors import PortalError
 from ..extensions import csrf, db
-from ..stripe_gateway import WebhookEvent, WebhookRejected, get_gateway
+from ..stripe_gateway import StripeObjectMissing, WebhookEvent, WebhookRejected, get_gateway
 from ..subscriptions import tenant_for_customer
 from . import events, webhooks_bp
 from .handlers import HANDLERS, Delivery
@@ -78,6 +80,10 @@ def _process(event: WebhookEvent) -> tuple[Response, int]:
             handler(delivery)
         events.mark_processed(event)
         db.session.commit()
+    except StripeObjectMissing as error:
+        log.warning("webhook %s (%s): %s; nothing to apply", event.id, event.type, error)
+        events.record_failure(event, error, final=True)
+        return _answer(200, received=True, applied=False)
     except Exception as error:  # noqa: BLE001 - any failure must be recorded and retried
         log.exception("webhook %s (%s) failed; Stripe will retry", event.id, event.type)
         events.record_failure(event, error)

@@ -72,6 +72,21 @@ def test_a_failed_event_records_its_error_and_is_reprocessed_on_retry(billing: B
     assert billing.state(tenant_id) == ("pro", [(sub_id, "active", False)])
 
 
+def test_an_event_about_an_object_gone_at_stripe_is_closed_not_retried(billing: Billing) -> None:
+    tenant_id = billing.tenant()
+    sub_id = billing.subscribe(tenant_id)
+    event = event_json(
+        "customer.subscription.updated", {**billing.subscription_json(sub_id), "id": "sub_gone"}
+    )
+    response = billing.post(event)
+    assert response.status_code == 200 and response.get_json()["applied"] is False
+    row = billing.event_row(event["id"])
+    assert row is not None and row.processed_at is not None
+    assert "StripeObjectMissing" in (row.error or "")
+    assert billing.post(event).get_json()["duplicate"] is True
+    assert billing.state(tenant_id) == ("free", [])
+
+
 def _poster(billing: Billing, payloads: list[bytes]) -> Callable[[int], int]:
     def post(index: int) -> int:
         payload = payloads[index % len(payloads)]

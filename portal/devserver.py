@@ -88,6 +88,7 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 2
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("stripe").setLevel(logging.WARNING)  # the SDK logs every request at INFO
     from dotenv import load_dotenv
 
     from .config import ROOT

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
@@ -186,7 +186,10 @@ def apply_subscription(
     sub.canceled_at = remote.canceled_at
     sub.ended_at = remote.ended_at
     if remote.status == "past_due":
-        sub.past_due_since = sub.past_due_since or utcnow()
+        # Stripe's time, not ours: under a test clock the event's `created` is the clock's time,
+        # so the grace period lines up with the billing period the tenant sees.
+        since = datetime.fromtimestamp(event_created, UTC) if event_created else utcnow()
+        sub.past_due_since = sub.past_due_since or since
     else:
         sub.past_due_since = None
     sub.last_event_created = max(sub.last_event_created or 0, event_created)

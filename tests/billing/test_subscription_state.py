@@ -17,6 +17,7 @@ from portal.subscriptions import (
     on_grace_period,
     on_trial,
     past_due,
+    past_due_grace_ends,
     refresh_tenant_tier,
     tier_for,
     valid,
@@ -120,3 +121,31 @@ def test_expire_grace_downgrades_and_emails_only_the_expired(
         assert db.session.get(Tenant, fresh_id).tier == "pro"
     [mail] = smtp_server.wait_for(1)
     assert mail["To"] == "late@example.com" and "Free tier" in mail["Subject"]
+
+
+def _remote(status: str, created: int) -> Any:
+    from portal.stripe_gateway import StripeSubscription
+
+    period_end = datetime.fromtimestamp(created, UTC) + timedelta(days=30)
+    return StripeSubscription(
+        id="sub_grace", customer_id="cus_grace", status=status, item_id="si_1", price_id="price_1",
+        lookup_key="continuum_pro_monthly", interval="month", cancel_at_period_end=False,
+        cancel_at=None, current_period_start=period_end - timedelta(days=30),
+        current_period_end=period_end, trial_end=None, canceled_at=None, ended_at=None,
+        created=created, metadata={}, latest_invoice_id=None,
+    )
+
+
+def test_grace_period_is_counted_from_stripes_time_not_ours(app: Flask) -> None:
+    """Under a test clock Stripe's time runs ahead; the grace must follow it, not our clock."""
+    from portal.subscriptions import apply_subscription
+
+    stripe_time = int((NOW + timedelta(days=400)).timestamp())
+    tenant_id = _tenant_with(app, "pro", None)
+    with app.app_context():
+        tenant = db.session.get(Tenant, tenant_id)
+        apply_subscription(tenant, _remote("past_due", stripe_time), event_created=stripe_time)
+        sub = db.session.query(Subscription).filter_by(tenant_id=tenant_id).one()
+        assert sub.past_due_since == datetime.fromtimestamp(stripe_time, UTC)
+        assert past_due_grace_ends(sub) == sub.past_due_since + timedelta(days=7)
+        assert tenant.tier == "pro"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache, partial, wraps
 from typing import Any, TypeVar
 
-from flask import Response, current_app, g, jsonify, request
+from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from ..api_keys import looks_like_key, note_key_used
@@ -33,9 +33,11 @@ MALFORMED_KEY = (
     "43 letters, digits, '-' or '_'."
 )
 UNKNOWN_KEY = "This API key is unknown or has been revoked. Create a new one in the portal."
+#: Where the request's caller is kept: the WSGI environ lives exactly as long as the request.
+CALLER_KEY = "continuum.caller"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ApiCaller:
     """The tenant behind the request's API key (``id`` is the tenant id)."""
 
@@ -57,7 +59,7 @@ class ApiCaller:
 
 def current_caller() -> ApiCaller:
     """The authenticated caller of this request (inside a decorated view)."""
-    caller: ApiCaller | None = g.get("continuum_caller")
+    caller: ApiCaller | None = request.environ.get(CALLER_KEY)
     if caller is None:
         raise RuntimeError("current_caller() needs @metered, @requires_feature or @storage_quota")
     return caller
@@ -78,12 +80,12 @@ def _presented_key(environ: dict[str, Any]) -> str | Decision:
     return raw if looks_like_key(raw) else unauthorized(MALFORMED_KEY)
 
 
-def _identify(enforcement: Enforcement) -> ApiCaller | Decision:
+def _identify(enforcement: Enforcement, environ: dict[str, Any]) -> ApiCaller | Decision:
     """The caller by API key, never by anything else the client says (once per request)."""
-    caller: ApiCaller | None = g.get("continuum_caller")
+    caller: ApiCaller | None = environ.get(CALLER_KEY)
     if caller is not None:
         return caller
-    raw = _presented_key(request.environ)
+    raw = _presented_key(environ)
     if isinstance(raw, Decision):
         return raw
     directory = enforcement.directory
@@ -92,7 +94,7 @@ def _identify(enforcement: Enforcement) -> ApiCaller | Decision:
     if entry is None or policy is None:
         return unauthorized(UNKNOWN_KEY)
     caller = ApiCaller(entry.key_id, policy)
-    g.continuum_caller = caller
+    environ[CALLER_KEY] = caller
     return caller
 
 
@@ -113,13 +115,19 @@ def _duration_ms(started: float) -> str:
 
 
 def metered(view: View) -> View:
-    """Authenticate the API key, enforce the tier's limits, meter the call, add the headers."""
+    """Authenticate the API key, enforce the tier's limits, meter the call, add the headers.
+
+    A ``@requires_feature`` right beneath it is checked inline (one wrapper less per call).
+    """
+    feature: str | None = getattr(view, "continuum_feature", None)
+    inner: Callable[..., Any] = view.__wrapped__ if feature is not None else view
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
         started = time.perf_counter()
-        enforcement = enforcement_for()
-        caller = _identify(enforcement)
+        app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+        enforcement = enforcement_for(app)
+        caller = _identify(enforcement, request.environ)
         if isinstance(caller, Decision):
             response = _render(caller)
             response.headers["X-Request-Duration-Ms"] = _duration_ms(started)
@@ -131,28 +139,37 @@ def metered(view: View) -> View:
             response = _render(decision)
             response.headers["X-Request-Duration-Ms"] = _duration_ms(started)
             return response
-        release = partial(enforcement.release, caller.id, admission.lease)
+        tenant_id, lease = caller.id, admission.lease
         if enforcement.directory.due_for_last_used(caller.key_id):
             note_key_used(caller.key_id)
         try:
             try:
-                result = view(*args, **kwargs)
+                refusal = _feature_refusal(caller, feature) if feature is not None else None
+                result = refusal if refusal is not None else inner(*args, **kwargs)
             except HTTPException as error:
-                result = current_app.handle_user_exception(error)
-            response = current_app.make_response(result)
+                result = app.handle_user_exception(error)
+            if not isinstance(result, app.response_class):
+                result = app.make_response(result)
         except BaseException:
-            release()
+            enforcement.release(tenant_id, lease)
             raise
+        response: Response = result
         headers = response.headers
         headers.extend(decision.headers.items())
         headers.add("X-Request-Duration-Ms", _duration_ms(started))
-        if response.is_streamed:
-            response.call_on_close(release)  # the slot is held until the stream ends
+        if response.is_streamed:  # the slot is held until the stream ends
+            response.call_on_close(partial(enforcement.release, tenant_id, lease))
         else:
-            release()
+            enforcement.release(tenant_id, lease)
         return response
 
     return wrapper  # type: ignore[return-value]
+
+
+def _feature_refusal(caller: ApiCaller, feature: str) -> Response | None:
+    if caller.limits.has_feature(feature):
+        return None
+    return _render(decide_feature(caller.tier, feature))
 
 
 def requires_feature(feature: str) -> Callable[[View], View]:
@@ -162,13 +179,12 @@ def requires_feature(feature: str) -> Callable[[View], View]:
     def decorator(view: View) -> View:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            caller = g.get("continuum_caller") or _identify(enforcement_for())
+            caller = _identify(enforcement_for(), request.environ)
             if isinstance(caller, Decision):
                 return _render(caller)
-            if caller.limits.has_feature(feature):
-                return view(*args, **kwargs)
-            return _render(decide_feature(caller.tier, feature))
+            return _feature_refusal(caller, feature) or view(*args, **kwargs)
 
+        wrapper.continuum_feature = feature  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
 
     return decorator
@@ -180,7 +196,7 @@ def storage_quota(view: View) -> View:
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         enforcement = enforcement_for()
-        caller = _identify(enforcement)
+        caller = _identify(enforcement, request.environ)
         if isinstance(caller, Decision):
             return _render(caller)
         usage = read_storage(enforcement.engine, caller.id)

@@ -33,7 +33,7 @@ def day_window(now: float) -> int:
     return int(now) // DAY_SECONDS
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one is built per call, and frozen init costs 4x
 class Admission:
     """A counter store's answer to "may this tenant start one more call now?".
 

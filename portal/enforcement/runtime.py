@@ -100,7 +100,8 @@ class Enforcement:
             )
         except StoreUnavailable:
             return unavailable(UNAVAILABLE_MESSAGE), None
-        self.directory.observe_generation(policy.tenant_id, admission.generation)
+        if admission.generation != policy.generation:
+            self.directory.observe_generation(policy.tenant_id, admission.generation)
         return decide_rate(policy.tier, policy.limits, admission, now), admission
 
     def release(self, tenant_id: int, lease: str) -> None:

@@ -210,3 +210,26 @@ def test_bad_bodies_get_400_not_500(
         assert "X-RateLimit-Remaining-Minute" in response.headers
     federation = client.post("/api/federation", json={"memory_ids": "1"}, headers=account.headers)
     assert federation.status_code == 400
+
+
+def test_decorator_order_does_not_matter(
+    app: Flask, make_account: Callable[..., Account], clock: FakeClock
+) -> None:
+    from flask import jsonify
+
+    from portal.enforcement import current_caller, metered, requires_feature
+
+    def tier() -> Any:
+        return jsonify(tier=current_caller().tier)
+
+    app.add_url_rule("/api/outer", "outer", requires_feature("federation")(metered(tier)))
+    app.add_url_rule("/api/alone", "alone", requires_feature("federation")(tier))
+    client = app.test_client()
+    free, pro = make_account("free"), make_account("pro")
+    for path in ("/api/outer", "/api/alone"):
+        assert client.get(path).status_code == 401
+        refused = client.get(path, headers=free.headers)
+        assert refused.status_code == 403
+        assert refused.get_json()["current_tier"] == "free"
+        assert client.get(path, headers=pro.headers).get_json() == {"tier": "pro"}
+    assert "X-RateLimit-Limit-Day" in client.get("/api/outer", headers=pro.headers).headers

@@ -55,6 +55,10 @@ def _tenant_id(tenant: TenantLike) -> int:
 
 
 def _limits(tenant: TenantLike, tier: str) -> TierLimits:
+    """``tier``'s limits, with the tenant's enterprise overrides when ``tier`` is its own tier."""
+    policy = enforcement_for().directory.policy(_tenant_id(tenant))
+    if policy is not None and policy.tier == tier:
+        return policy.limits
     overrides: Any = getattr(tenant, "limit_overrides", None)
     return get_tier_limits(tier, overrides)
 

@@ -184,10 +184,6 @@ def unauthorized(message: str) -> Decision:
     )
 
 
-def bad_request(message: str) -> Decision:
-    return Decision(allowed=False, status=400, limit=AUTH, body={"error": message})
-
-
 def unavailable(message: str, retry_after: int = 1) -> Decision:
     return Decision(
         allowed=False,

@@ -152,3 +152,17 @@ def test_federation_contributions_are_metered(
     assert response.get_json() == {"shared": [1, 3], "priority": "normal"}
     enforcement.flusher.flush()
     assert counters(enforcement, account.tenant_id)["federation_contributions"] == 2
+
+
+def test_check_rate_limit_honours_the_tenants_overrides(
+    app: Flask, client: FlaskClient, make_account: Callable[..., Account], clock: FakeClock
+) -> None:
+    account = make_account("enterprise", {"api_calls_per_minute": 3})
+    for _ in range(3):
+        client.get("/api/memories", headers=account.headers)
+    with app.app_context():
+        assert check_rate_limit(account.tenant_id, "enterprise") == (
+            False,
+            "Rate limit exceeded (3 calls/minute)",
+        )
+        assert check_rate_limit(account.tenant_id, "pro") == (True, None)  # pro's own limits

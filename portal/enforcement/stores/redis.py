@@ -218,7 +218,10 @@ class RedisStore:
     def settle(self) -> None:
         """Undo admissions whose reply was lost, so counted always equals admitted."""
         while self._unsure:
-            keys, args = self._unsure.popleft()
+            try:
+                keys, args = self._unsure.popleft()
+            except IndexError:  # another thread settled the last one
+                return
             try:
                 self._undo(keys, args)
             except redis.RedisError:

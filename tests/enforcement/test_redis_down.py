@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import socket
+import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
+from examples.continuum_api import create_api_app
 from portal.enforcement import Enforcement, get_usage
 from tests.enforcement.support import Account, FakeClock
 
@@ -55,3 +59,53 @@ def test_redis_down_is_fast_and_follows_the_fail_mode(
             assert get_usage(account.tenant_id) == 10  # counted in memory meanwhile
     warnings = [r for r in caplog.records if "unreachable" in r.getMessage()]
     assert len(warnings) == 1  # one warning, not one per request
+
+
+def test_calls_resume_once_redis_is_back(
+    app_config: dict[str, Any], make_account: Callable[..., Account]
+) -> None:
+    """The breaker lets one call through after ``open_seconds``; when it works, all do."""
+    server_binary = shutil.which("redis-server")
+    if server_binary is None:
+        pytest.skip("redis-server is not installed")
+    api = create_api_app(app_config)
+    client = api.test_client()
+    account = make_account("pro")
+    assert client.get("/api/memories", headers=account.headers).status_code in (200, 503)
+    port = int(app_config["REDIS_URL"].rsplit(":", 1)[1].split("/")[0])
+    server = subprocess.Popen(
+        [
+            server_binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        probe = redis.Redis(port=port)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                probe.ping()
+                break
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        probe.close()
+        time.sleep(1.1)  # past the breaker's open time
+        statuses = [
+            client.get("/api/memories", headers=account.headers).status_code for _ in range(3)
+        ]
+        assert statuses == [200, 200, 200]
+    finally:
+        from portal.enforcement import enforcement_for
+
+        enforcement_for(api).stop()
+        server.terminate()
+        server.wait(timeout=10)

@@ -233,3 +233,22 @@ def test_decorator_order_does_not_matter(
         assert refused.get_json()["current_tier"] == "free"
         assert client.get(path, headers=pro.headers).get_json() == {"tier": "pro"}
     assert "X-RateLimit-Limit-Day" in client.get("/api/outer", headers=pro.headers).headers
+
+
+def test_bad_keys_over_real_http_get_401_not_500(live_server: Any) -> None:
+    """Raw bytes a test client cannot send: UTF-8 in a header, and a 16 KB header."""
+    import http.client
+
+    for name, value in (
+        ("X-API-Key", "ключ-ck_test_".encode() + b"A" * 40),
+        ("Authorization", b"Bearer " + "é".encode() * 30),
+        ("X-API-Key", b"k" * 16_384),
+    ):
+        connection = http.client.HTTPConnection("127.0.0.1", live_server.port, timeout=10)
+        connection.putrequest("GET", "/api/memories")
+        connection.putheader(name, value)
+        connection.endheaders()
+        response = connection.getresponse()
+        assert response.status in (400, 401, 431), (name, response.status)
+        response.read()
+        connection.close()

@@ -204,3 +204,31 @@ def test_refused_calls_are_not_counted(
             ).all()
         )
     assert rows == {"api_calls": 10, "api_calls:/api/memories": 10}
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_concurrency_limit_boundary_of_every_tier(
+    app: Any,
+    enforcement: Enforcement,
+    make_account: Callable[..., Account],
+    clock: FakeClock,
+    tier: str,
+) -> None:
+    limits = TIER_LIMITS[PricingTier(tier)]
+    account = make_account(tier)
+    with app.app_context():
+        policy = enforcement.directory.policy(account.tenant_id)
+    assert policy is not None
+    held = [enforcement.admit(policy, ["api_calls"]) for _ in range(limits.concurrent_requests)]
+    assert all(decision.allowed for decision, _ in held)
+    refused, _ = enforcement.admit(policy, ["api_calls"])
+    assert refused.status == 429
+    assert refused.body == {
+        "error": f"Rate limit exceeded ({limits.concurrent_requests} concurrent requests)",
+        "tier": tier,
+        "upgrade_url": "/billing/upgrade",
+    }
+    _, first = held[0]
+    assert first is not None and first.lease is not None
+    enforcement.release(account.tenant_id, first.lease)
+    assert enforcement.admit(policy, ["api_calls"])[0].allowed

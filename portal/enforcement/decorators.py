@@ -114,13 +114,19 @@ def _duration_ms(started: float) -> str:
     return f"{(time.perf_counter() - started) * 1000:.2f}"
 
 
+def _refused(decision: Decision, started: float) -> Response:
+    response = _render(decision)
+    response.headers["X-Request-Duration-Ms"] = _duration_ms(started)
+    return response
+
+
 def metered(view: View) -> View:
     """Authenticate the API key, enforce the tier's limits, meter the call, add the headers.
 
     A ``@requires_feature`` right beneath it is checked inline (one wrapper less per call).
     """
     feature: str | None = getattr(view, "continuum_feature", None)
-    inner: Callable[..., Any] = view.__wrapped__ if feature is not None else view
+    inner: Callable[..., Any] = getattr(view, "__wrapped__", view) if feature else view
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
@@ -129,16 +135,12 @@ def metered(view: View) -> View:
         enforcement = enforcement_for(app)
         caller = _identify(enforcement, request.environ)
         if isinstance(caller, Decision):
-            response = _render(caller)
-            response.headers["X-Request-Duration-Ms"] = _duration_ms(started)
-            return response
+            return _refused(caller, started)
         rule = request.url_rule
         route = rule.rule if rule is not None else request.path
         decision, admission = enforcement.admit(caller.policy, _call_metrics(route))
         if admission is None or admission.lease is None:
-            response = _render(decision)
-            response.headers["X-Request-Duration-Ms"] = _duration_ms(started)
-            return response
+            return _refused(decision, started)
         tenant_id, lease = caller.id, admission.lease
         if enforcement.directory.due_for_last_used(caller.key_id):
             note_key_used(caller.key_id)

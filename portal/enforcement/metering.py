@@ -56,7 +56,7 @@ def write_usage(engine: sa.Engine, rows: UsageRows) -> int:
     """
     if not rows:
         return 0
-    params = [
+    params: list[dict[str, Any]] = [
         {"tenant_id": tenant_id, "metric": metric, "day": day_to_date(day), "value": value}
         for (tenant_id, metric, day), value in rows.items()
     ]
@@ -67,7 +67,7 @@ def write_usage(engine: sa.Engine, rows: UsageRows) -> int:
         return len(params)
     except sa.exc.IntegrityError:
         with engine.begin() as connection:
-            wanted = {row["tenant_id"] for row in params}
+            wanted: set[int] = {row["tenant_id"] for row in params}
             alive = set(connection.scalars(sa.select(Tenant.id).where(Tenant.id.in_(wanted))))
             params = [row for row in params if row["tenant_id"] in alive]
             if params:

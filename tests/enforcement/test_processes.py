@@ -117,10 +117,13 @@ def test_kill_9_in_redis_mode_loses_no_usage(
     worker.process.send_signal(signal.SIGKILL)  # mid-request, mid-everything
     worker.process.wait(timeout=10)
     enforcement.clock = lambda: START
-    admitted = enforcement.live_counts(account.tenant_id).minute
-    assert admitted > 0
+    counts = enforcement.live_counts(account.tenant_id)
+    assert counts.minute > 0 and counts.concurrent <= 8
     enforcement.flusher.flush()
-    assert api_calls_in_sql(enforcement, account.tenant_id) == admitted
+    assert api_calls_in_sql(enforcement, account.tenant_id) == counts.minute
+    # The slots its requests held expire with their leases.
+    enforcement.clock = lambda: START + enforcement.lease_seconds
+    assert enforcement.live_counts(account.tenant_id).concurrent == 0
 
 
 def test_kill_9_in_embedded_mode_loses_at_most_one_flush_interval(

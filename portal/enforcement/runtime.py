@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 import sqlalchemy as sa
 from flask import Flask, current_app
 
+from ..config import Config
 from ..extensions import db
 from .directory import Directory, TenantPolicy
 from .engine import Admission, Decision, day_window, decide_rate, unavailable
@@ -23,6 +24,15 @@ from .stores.memory import MemoryStore
 from .stores.redis import RedisStore, connect
 
 EXTENSION = "continuum_enforcement"
+#: The portal settings enforcement (and the API-key lookups it makes) read.
+PORTAL_SETTINGS = (
+    "SQLALCHEMY_DATABASE_URI",
+    "SQLALCHEMY_ENGINE_OPTIONS",
+    "REDIS_URL",
+    "ENFORCEMENT_FAIL_MODE",
+    "USAGE_FLUSH_SECONDS",
+    "API_KEY_LAST_USED_FLUSH_SECONDS",
+)
 
 #: Metric names in ``usage_counter`` (documented in the README).
 API_CALLS = "api_calls"
@@ -132,7 +142,14 @@ class Enforcement:
 
 
 def init_enforcement(app: Flask, *, share_with: Enforcement | None = None) -> Enforcement:
-    """Bind enforcement to ``app``: its own runtime, or ``share_with`` another app's."""
+    """Bind enforcement to ``app``: its own runtime, or ``share_with`` another app's.
+
+    Settings the app does not set come from the portal's environment (``Config``), so an API
+    app that sets nothing uses the portal's database and Redis.
+    """
+    defaults = Config().as_dict()
+    for name in PORTAL_SETTINGS:
+        app.config.setdefault(name, defaults[name])
     if "sqlalchemy" not in app.extensions:
         db.init_app(app)
     enforcement = share_with or Enforcement.from_config(app)

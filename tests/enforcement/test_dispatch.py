@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from flask import Flask
+from flask import Flask, jsonify
 from werkzeug.test import Client
 
 from portal.dispatch import PathDispatcher
-from portal.enforcement import current_usage_snapshot
+from portal.enforcement import (
+    current_caller,
+    current_usage_snapshot,
+    enforcement_for,
+    init_enforcement,
+    metered,
+    storage_quota,
+)
 from tests.enforcement.support import Account, FakeClock
 
 
@@ -29,3 +37,28 @@ def test_the_dispatcher_routes_by_path_and_shares_the_counters(
             "day": 3,
             "concurrent": 0,
         }
+
+
+def test_a_bare_flask_app_needs_only_init_enforcement(
+    app_config: dict[str, Any], make_account: Callable[..., Account]
+) -> None:
+    """What the README shows: the user's own app, the portal's database, nothing else set."""
+    api = Flask("users_api")
+    api.config["SQLALCHEMY_DATABASE_URI"] = app_config["SQLALCHEMY_DATABASE_URI"]
+    api.config["REDIS_URL"] = ""  # whatever the environment says, stay embedded here
+    init_enforcement(api)
+
+    @api.post("/api/things")
+    @metered
+    @storage_quota
+    def add_thing() -> Any:
+        return jsonify(tenant=current_caller().id), 201
+
+    account = make_account("pro")
+    try:
+        response = api.test_client().post("/api/things", headers=account.headers)
+        assert response.status_code == 201
+        assert response.get_json() == {"tenant": account.tenant_id}
+        assert response.headers["X-Tier"] == "pro"
+    finally:
+        enforcement_for(api).stop()

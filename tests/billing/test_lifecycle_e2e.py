@@ -32,6 +32,9 @@ from .conftest import (
     sign,
 )
 
+#: The whole lifecycle runs on SQLite and, when reachable, PostgreSQL.
+pytestmark = pytest.mark.both_dbs
+
 DAY = 86400
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
@@ -121,7 +124,6 @@ def tenant_tier(app: Flask) -> tuple[str, int]:
         return tenant.tier, tenant.limits.api_calls_per_day
 
 
-@pytest.mark.both_dbs
 def test_sign_up_then_upgrade_with_4242_gives_pro_limits(
     billing: Billing, person: Person, sim: SimulatorProcess, db_backend: str
 ) -> None:
@@ -163,7 +165,6 @@ def test_the_3184_card_passes_authentication(
     assert billing.state(1)[1][0][1] == "active"
 
 
-@pytest.mark.both_dbs
 def test_failing_renewals_go_past_due_then_free(
     smtp_server: Any,
     billing: Billing,
@@ -193,7 +194,6 @@ def test_failing_renewals_go_past_due_then_free(
     assert "past-due-banner" not in person.get("/billing/").text
 
 
-@pytest.mark.both_dbs
 def test_cancel_at_period_end_keeps_pro_until_the_end(
     billing: Billing,
     clock: Callable[[int], None],
@@ -245,7 +245,6 @@ def test_yearly_switch_shows_a_preview_then_charges_it(
     assert state["interval"] == "year" and state["status"] == "active"
 
 
-@pytest.mark.both_dbs
 def test_duplicated_and_reordered_webhooks_converge(
     billing: Billing, person: Person, sim: SimulatorProcess, db_backend: str
 ) -> None:

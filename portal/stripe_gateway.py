@@ -295,6 +295,10 @@ class StripeTestClock:
     frozen_time: int
     status: str
 
+    @classmethod
+    def of(cls, clock: stripe.test_helpers.TestClock) -> StripeTestClock:
+        return cls(id=clock.id, frozen_time=clock.frozen_time, status=clock.status)
+
 
 #: The typed payloads a webhook event can carry; anything else arrives as ``None``.
 EventObject = (
@@ -734,7 +738,7 @@ class StripeGateway:
                 params, {"idempotency_key": _fresh_key("clock")}
             ),
         )
-        return StripeTestClock(id=clock.id, frozen_time=clock.frozen_time, status=clock.status)
+        return StripeTestClock.of(clock)
 
     def advance_test_clock(self, clock_id: str, frozen_time: int) -> StripeTestClock:
         params: TestClockAdvanceParams = {"frozen_time": frozen_time}
@@ -742,13 +746,13 @@ class StripeGateway:
             "advance the test clock",
             lambda: self._v1.test_helpers.test_clocks.advance(clock_id, params),
         )
-        return StripeTestClock(id=clock.id, frozen_time=clock.frozen_time, status=clock.status)
+        return StripeTestClock.of(clock)
 
     def retrieve_test_clock(self, clock_id: str) -> StripeTestClock:
         clock = self._call(
             "load the test clock", lambda: self._v1.test_helpers.test_clocks.retrieve(clock_id)
         )
-        return StripeTestClock(id=clock.id, frozen_time=clock.frozen_time, status=clock.status)
+        return StripeTestClock.of(clock)
 
     # webhooks
 

@@ -81,8 +81,7 @@ def send_payment_action_required(tenant: Tenant, hosted_invoice_url: str | None)
 
 
 def send_trial_ending(tenant: Tenant, trial_end: datetime | None, interval: str | None) -> bool:
-    plan = PLANS[PricingTier.PRO]
-    price = plan.yearly_price if interval == "year" else plan.monthly_price
+    price = PLANS[PricingTier.PRO].price(interval)
     when = f"on {trial_end:%d %B %Y}" if trial_end else "soon"
     body = (
         f"Hello,\n\nYour CONTINUUM Pro trial ends {when}. After that your card is charged "

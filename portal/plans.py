@@ -92,6 +92,10 @@ class Plan:
     overage: str
     self_serve: bool
 
+    def price(self, interval: str | None) -> Decimal | None:
+        """What one billing ``interval`` costs (yearly, else monthly); None for a contract."""
+        return self.yearly_price if interval == BillingInterval.YEAR else self.monthly_price
+
 
 TIER_LIMITS: dict[PricingTier, TierLimits] = {
     PricingTier.FREE: TierLimits(

@@ -15,7 +15,7 @@ from flask.cli import AppGroup
 
 from .extensions import db
 from .models import Tenant
-from .plans import PLANS, PRICE_LOOKUP_KEYS, BillingInterval, PricingTier
+from .plans import PLANS, PRICE_LOOKUP_KEYS, PricingTier
 from .stripe_gateway import StripePrice, get_gateway
 from .subscriptions import expire_grace_periods, resync_tenant
 
@@ -47,9 +47,8 @@ def bootstrap_catalog() -> list[str]:
         what = "found"
         if price is None:
             product_id = product_id or gateway.create_product(PRODUCT_NAME, "continuum_pro")
-            plan = PLANS[PricingTier.PRO]
-            amount = plan.monthly_price if interval == BillingInterval.MONTH else plan.yearly_price
-            price = gateway.create_price(product_id, lookup_key, _cents(amount), interval.value)
+            amount = _cents(PLANS[PricingTier.PRO].price(interval))
+            price = gateway.create_price(product_id, lookup_key, amount, interval.value)
             what = "created"
         lines.append(f"{what:7} {lookup_key}: {price.id} ({_describe(price)})")
     lines.append("Enterprise is sales-led: no self-serve price.")

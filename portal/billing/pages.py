@@ -31,7 +31,6 @@ from .views_model import (
     invoice_status,
     past_due_view,
     plan_cards,
-    price_of,
 )
 
 BILLING_TEMPLATE = "billing/index.html"
@@ -62,7 +61,6 @@ def render_billing(status: int = 200, **context: Any) -> tuple[str, int]:
     """The billing page, or only the component an htmx request targets."""
     context.setdefault("saving", YEARLY_SAVING_PERCENT)
     context.setdefault("invoice_status", invoice_status)
-    context.setdefault("price_of", price_of)
     context.setdefault("plans", PLANS)
     context.setdefault("today", utcnow().date())
     target = component_target()

@@ -60,7 +60,7 @@ class SubscriptionView:
     @property
     def price(self) -> Decimal | None:
         """What the current interval costs, from the catalog."""
-        return price_of(self.plan, self.interval) if self.interval else None
+        return self.plan.price(self.interval) if self.interval else None
 
     @property
     def can_change_interval(self) -> bool:
@@ -78,10 +78,6 @@ class SubscriptionView:
     def has_paid_subscription(self) -> bool:
         """A subscription that will still charge a card (so the last card must stay)."""
         return self.subscription is not None and not ended(self.subscription)
-
-
-def price_of(plan: Plan, interval: BillingInterval | str) -> Decimal | None:
-    return plan.yearly_price if interval == BillingInterval.YEAR else plan.monthly_price
 
 
 def describe_subscription(tenant: Tenant) -> SubscriptionView:

@@ -27,6 +27,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app, url_for
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from .config import portal_url
 from .errors import PortalError
 from .extensions import db, login_manager
 from .mail import MailError, send_email
@@ -162,7 +163,7 @@ def _refuse_duplicate(address: str) -> NoReturn:
         "Someone tried to sign up with your address",
         "Someone tried to create a CONTINUUM Cloud account with this address, which already "
         "has one. If it was you, sign in, or reset your password here:\n\n"
-        f"{_absolute_url('auth.reset_request')}\n\n"
+        f"{portal_url(url_for('auth.reset_request'))}\n\n"
         "If it was not you, you can ignore this email; nothing was changed.",
     )
     raise AccountError(
@@ -218,7 +219,7 @@ def request_password_reset(email: str) -> None:
     user = db.session.scalar(sa.select(User).where(User.email == address))
     if user is None:
         return
-    link = _absolute_url("auth.reset_password", token=make_reset_token(user))
+    link = portal_url(url_for("auth.reset_password", token=make_reset_token(user)))
     minutes = RESET_TOKEN_MAX_AGE // 60
     _send_in_background(
         user.email,
@@ -260,11 +261,6 @@ def reset_password(token: str, new_password: str) -> User:
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def _absolute_url(endpoint: str, **values: str) -> str:
-    base = current_app.config["PORTAL_BASE_URL"].rstrip("/")
-    return base + url_for(endpoint, **values)
 
 
 def _send_in_background(to: str, subject: str, body: str) -> None:

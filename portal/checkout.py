@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 
+from .config import portal_url
 from .customers import ensure_customer
 from .errors import BillingUnavailable, Conflict, NotFound, PortalError
 from .extensions import db
@@ -32,10 +33,6 @@ def parse_interval(value: str | None) -> BillingInterval:
         return BillingInterval(aliases[(value or "").strip().lower()])
     except KeyError:
         raise PortalError("Choose monthly or yearly billing.") from None
-
-
-def _url(path: str) -> str:
-    return current_app.config["PORTAL_BASE_URL"].rstrip("/") + path
 
 
 @dataclass(frozen=True)
@@ -68,8 +65,8 @@ def start_upgrade(tenant: Tenant, interval: str | None) -> CheckoutStart:
         customer_id=customer_id,
         tenant_id=tenant.id,
         price_id=price.id,
-        success_url=_url("/billing/success?session_id={CHECKOUT_SESSION_ID}"),
-        cancel_url=_url("/billing/cancelled"),
+        success_url=portal_url("/billing/success?session_id={CHECKOUT_SESSION_ID}"),
+        cancel_url=portal_url("/billing/cancelled"),
         trial_days=current_app.config["STRIPE_TRIAL_DAYS"],
     )
     log.info("tenant %s: started checkout %s (%s)", tenant.id, session.id, billing_interval)
@@ -141,8 +138,8 @@ def start_add_payment_method(tenant: Tenant) -> CheckoutStart:
     session = get_gateway().create_setup_checkout(
         customer_id=customer_id,
         tenant_id=tenant.id,
-        success_url=_url("/billing/payment-methods/added?session_id={CHECKOUT_SESSION_ID}"),
-        cancel_url=_url("/billing/"),
+        success_url=portal_url("/billing/payment-methods/added?session_id={CHECKOUT_SESSION_ID}"),
+        cancel_url=portal_url("/billing/"),
     )
     return CheckoutStart(session_id=session.id, url=_checkout_url(session))
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from flask import current_app
+
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = ROOT / "instance"
 
@@ -71,6 +73,12 @@ class Config:
 
     def as_dict(self) -> dict[str, object]:
         return {name: value for name, value in vars(self).items() if name.isupper()}
+
+
+def portal_url(path: str) -> str:
+    """``path`` on the portal as an absolute URL, for emails and Stripe's return links."""
+    base: str = current_app.config["PORTAL_BASE_URL"]
+    return base.rstrip("/") + path
 
 
 class ConfigError(RuntimeError):

@@ -9,8 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from flask import current_app
-
+from .config import portal_url
 from .customers import owner_email
 from .mail import MailError, send_email
 from .models import Tenant
@@ -19,13 +18,9 @@ from .plans import PLANS, PricingTier
 log = logging.getLogger("continuum.billing")
 
 
-def _portal_url(path: str) -> str:
-    return current_app.config["PORTAL_BASE_URL"].rstrip("/") + path
-
-
 def payment_method_url() -> str:
     """Where a tenant fixes its card: the billing page's payment-method section."""
-    return _portal_url("/billing/#payment-methods")
+    return portal_url("/billing/#payment-methods")
 
 
 def _send(tenant: Tenant, subject: str, body: str) -> bool:
@@ -86,7 +81,7 @@ def send_trial_ending(tenant: Tenant, trial_end: datetime | None, interval: str 
     body = (
         f"Hello,\n\nYour CONTINUUM Pro trial ends {when}. After that your card is charged "
         f"${price} per {interval or 'month'}. To change or cancel, visit:\n"
-        f"{_portal_url('/billing/')}\n\nThe CONTINUUM team\n"
+        f"{portal_url('/billing/')}\n\nThe CONTINUUM team\n"
     )
     return _send(tenant, "Your CONTINUUM Pro trial ends soon", body)
 
@@ -97,6 +92,6 @@ def send_downgraded(tenant: Tenant) -> bool:
         "Hello,\n\nYour CONTINUUM account is now on the Free tier. All your data is kept; the "
         f"Free limits apply from now on ({limits.api_calls_per_day:,} API calls a day, "
         f"{limits.memories:,} memories).\n\nUpgrade again at any time:\n"
-        f"{_portal_url('/billing/upgrade')}\n\nThe CONTINUUM team\n"
+        f"{portal_url('/billing/upgrade')}\n\nThe CONTINUUM team\n"
     )
     return _send(tenant, "Your CONTINUUM account is now on the Free tier", body)

@@ -11,16 +11,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from flask import current_app, flash, make_response, redirect, request, url_for
+from flask import flash, make_response, redirect, request, url_for
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
 from .. import plan_changes
-from ..checkout import start_add_payment_method
+from ..checkout import open_billing_portal, start_add_payment_method
+from ..config import portal_url
 from ..errors import NotFound, PortalError
 from ..formatting import format_date_tz, format_price
 from ..payment_methods import remove_payment_method, set_default_payment_method
-from ..stripe_gateway import get_gateway
 from . import bp
 from .pages import (
     BILLING_CHANGED,
@@ -167,25 +167,24 @@ def remove_card(payment_method_id: str) -> ActionResult:
 @login_required
 def add_card() -> ActionResult:
     """Send the tenant to Checkout in setup mode to save a new card."""
-    try:
-        start = start_add_payment_method(current_tenant())
-    except PortalError as error:
-        return _render("payment-methods", error.message, "error", error.status_code)
-    return redirect(start.url, 303)
+    return _to_stripe("payment-methods", lambda: start_add_payment_method(current_tenant()).url)
+
+
+# --- pages Stripe hosts ----------------------------------------------------------------------
 
 
 @bp.post("/billing/portal")
 @login_required
 def portal() -> ActionResult:
     """Open Stripe's hosted billing portal, which returns to this page."""
-    tenant = current_tenant()
-    if not tenant.stripe_customer_id:
-        return _render(
-            "subscription", "The billing portal opens once you have upgraded.", "error", 409
-        )
-    return_url = current_app.config["PORTAL_BASE_URL"].rstrip("/") + url_for("billing.index")
+    return_url = portal_url(url_for("billing.index"))
+    return _to_stripe("subscription", lambda: open_billing_portal(current_tenant(), return_url))
+
+
+def _to_stripe(component: str, open_page: Callable[[], str]) -> ActionResult:
+    """Redirect to the Stripe page ``open_page`` returns, or say on ``component`` why not."""
     try:
-        url = get_gateway().create_billing_portal_session(tenant.stripe_customer_id, return_url)
+        url = open_page()
     except PortalError as error:
-        return _render("subscription", error.message, "error", error.status_code)
+        return _render(component, error.message, "error", error.status_code)
     return redirect(url, 303)

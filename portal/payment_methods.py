@@ -26,6 +26,17 @@ class SavedCard:
     def label(self) -> str:
         return f"{self.brand.title()} ending {self.last4}"
 
+    @classmethod
+    def of(cls, method: StripePaymentMethod, default_id: str | None) -> SavedCard:
+        return cls(
+            id=method.id,
+            brand=method.brand or "card",
+            last4=method.last4 or "????",
+            exp_month=method.exp_month,
+            exp_year=method.exp_year,
+            is_default=method.id == default_id,
+        )
+
 
 def list_payment_methods(tenant: Tenant) -> list[SavedCard]:
     """The tenant's cards, the default first. No Stripe customer yet means no cards."""
@@ -34,14 +45,7 @@ def list_payment_methods(tenant: Tenant) -> list[SavedCard]:
     gateway = get_gateway()
     default = gateway.retrieve_customer(tenant.stripe_customer_id).default_payment_method_id
     cards = [
-        SavedCard(
-            id=method.id,
-            brand=method.brand or "card",
-            last4=method.last4 or "????",
-            exp_month=method.exp_month,
-            exp_year=method.exp_year,
-            is_default=method.id == default,
-        )
+        SavedCard.of(method, default)
         for method in gateway.list_payment_methods(tenant.stripe_customer_id)
     ]
     return sorted(cards, key=lambda card: not card.is_default)
@@ -54,7 +58,7 @@ def _own_method(tenant: Tenant, payment_method_id: str) -> StripePaymentMethod:
     return method
 
 
-def set_default_payment_method(tenant: Tenant, payment_method_id: str) -> None:
+def set_default_payment_method(tenant: Tenant, payment_method_id: str) -> SavedCard:
     """Charge ``payment_method_id`` from now on, for the customer and its live subscription."""
     method = _own_method(tenant, payment_method_id)
     gateway = get_gateway()
@@ -65,10 +69,11 @@ def set_default_payment_method(tenant: Tenant, payment_method_id: str) -> None:
         # Checkout pins the first card on the subscription; the new default must replace it.
         gateway.set_subscription_payment_method(sub.stripe_subscription_id, method.id)
     log.info("tenant %s: default card is now %s", tenant.id, method.id)
+    return SavedCard.of(method, method.id)
 
 
-def remove_payment_method(tenant: Tenant, payment_method_id: str) -> None:
-    """Detach a card; the last card of a paid, continuing subscription cannot be removed."""
+def remove_payment_method(tenant: Tenant, payment_method_id: str) -> SavedCard:
+    """Detach a card and return it; the last card of a paid, continuing subscription stays."""
     method = _own_method(tenant, payment_method_id)
     cards = list_payment_methods(tenant)
     sub = current_subscription(tenant)
@@ -83,3 +88,4 @@ def remove_payment_method(tenant: Tenant, payment_method_id: str) -> None:
     remaining = [card for card in cards if card.id != method.id]
     if remaining and not any(card.is_default for card in remaining):
         set_default_payment_method(tenant, remaining[0].id)
+    return next((card for card in cards if card.id == method.id), SavedCard.of(method, None))

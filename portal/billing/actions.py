@@ -28,7 +28,6 @@ from .pages import (
     current_tenant,
     details_for,
     render_billing,
-    stripe_details,
 )
 from .views_model import describe_subscription
 
@@ -130,24 +129,12 @@ def _card_id(payment_method_id: str) -> str:
     return payment_method_id
 
 
-def _card_label(payment_method_id: str) -> str:
-    card = next(
-        (
-            c
-            for c in stripe_details(current_tenant(), invoices=False).cards
-            if c.id == payment_method_id
-        ),
-        None,
-    )
-    return card.label if card else "The card"
-
-
 @bp.post("/billing/payment-methods/<payment_method_id>/default")
 @login_required
 def set_default_card(payment_method_id: str) -> ActionResult:
     def make_default() -> str:
-        set_default_payment_method(current_tenant(), _card_id(payment_method_id))
-        return f"{_card_label(payment_method_id)} is now your default card."
+        card = set_default_payment_method(current_tenant(), _card_id(payment_method_id))
+        return f"{card.label} is now your default card."
 
     return _answer("payment-methods", make_default)
 
@@ -156,9 +143,8 @@ def set_default_card(payment_method_id: str) -> ActionResult:
 @login_required
 def remove_card(payment_method_id: str) -> ActionResult:
     def remove() -> str:
-        label = _card_label(_card_id(payment_method_id))
-        remove_payment_method(current_tenant(), payment_method_id)
-        return f"{label} was removed."
+        card = remove_payment_method(current_tenant(), _card_id(payment_method_id))
+        return f"{card.label} was removed."
 
     return _answer("payment-methods", remove)
 

@@ -15,6 +15,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import redis
 from redis.backoff import NoBackoff
@@ -23,6 +24,7 @@ from redis.retry import Retry
 from ..engine import Admission, day_window, minute_window
 from .base import LiveCounts, Quota, UsageBatch, UsageRows, new_lease_token
 from .memory import DaySeed
+from .redis_link import ScriptLink
 
 log = logging.getLogger("continuum.enforcement")
 
@@ -34,14 +36,17 @@ RELEASE_DELAY_SECONDS = 0.005
 DAY_KEY_SECONDS = 2 * 86_400
 #: A usage batch claimed by a flusher that has not acknowledged it after this long is retaken.
 STALE_BATCH_SECONDS = 30.0
+#: Bounds the cache of per-tenant admission layouts; past it the cache starts over.
+MAX_LAYOUTS = 10_000
 
 # KEYS: minute, day, leases, generation, pending usage, then the lease sets of queued releases.
-# ARGV: per-minute, per-day, concurrent, now, lease expiry, lease token, lease ttl, day ttl,
-# the number n of usage fields, the n fields, then the tokens of the queued releases.
+# ARGV: per-minute, per-day, concurrent, lease ttl, day ttl, the number n of usage fields, the n
+# fields, now, lease expiry, lease token, then the tokens of the queued releases (the parts that
+# change per call come last, so the rest is built once per tenant and day).
 _ACQUIRE = """
-local fields = tonumber(ARGV[9])
+local fields = tonumber(ARGV[6])
+local now = tonumber(ARGV[7 + fields])
 for i = 6, #KEYS do redis.call('ZREM', KEYS[i], ARGV[4 + fields + i]) end
-local now = tonumber(ARGV[4])
 local minute = tonumber(redis.call('GET', KEYS[1]) or '0')
 local day = tonumber(redis.call('GET', KEYS[2]) or '0')
 local generation = tonumber(redis.call('GET', KEYS[4]) or '0')
@@ -61,11 +66,11 @@ else
   minute = redis.call('INCR', KEYS[1])
   if minute == 1 then redis.call('EXPIRE', KEYS[1], 120) end
   day = redis.call('INCR', KEYS[2])
-  if day == 1 then redis.call('EXPIRE', KEYS[2], ARGV[8]) end
-  redis.call('ZADD', KEYS[3], ARGV[5], ARGV[6])
-  redis.call('EXPIRE', KEYS[3], ARGV[7])
+  if day == 1 then redis.call('EXPIRE', KEYS[2], ARGV[5]) end
+  redis.call('ZADD', KEYS[3], ARGV[8 + fields], ARGV[9 + fields])
+  redis.call('EXPIRE', KEYS[3], ARGV[4])
   in_flight = in_flight + 1
-  for i = 10, 9 + fields do redis.call('HINCRBY', KEYS[5], ARGV[i], 1) end
+  for i = 7, 6 + fields do redis.call('HINCRBY', KEYS[5], ARGV[i], 1) end
 end
 return {refused, minute, day, in_flight, generation}
 """
@@ -129,6 +134,18 @@ def connect(url: str, timeout: float = SOCKET_TIMEOUT_SECONDS) -> redis.Redis:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """One tenant's admission keys and fixed script arguments for one day."""
+
+    minute_prefix: str
+    day_key: str
+    leases_key: str
+    generation_key: str
+    fields: list[str]
+    args: list[str | int | float]
+
+
 class RedisStore:
     """Counters, leases and pending usage in Redis under ``prefix``."""
 
@@ -144,7 +161,8 @@ class RedisStore:
         self._unsure: deque[tuple[list[str], list[str]]] = deque()
         self._pending_key = f"{prefix}usage:pending"
         self._batches_key = f"{prefix}usage:batches"
-        self._acquire = client.register_script(_ACQUIRE)
+        self._acquire = ScriptLink(client, _ACQUIRE)
+        self._layouts: dict[tuple[int, Quota, int, float, tuple[str, ...]], _Layout] = {}
         self._take = client.register_script(_TAKE)
         self._pending = client.register_script(_PENDING)
         self._undo = client.register_script(_UNDO)
@@ -164,53 +182,70 @@ class RedisStore:
 
     def _seed_day(self, tenant_id: int, day: int, key: str) -> None:
         """Start a missing day counter from SQL, so a Redis that lost its data keeps the day."""
-        if self._day_seed is None or (tenant_id, day) in self._seeded:
-            return
+        assert self._day_seed is not None
         if any(seeded_day != day for _, seeded_day in self._seeded):
             self._seeded.clear()
         self.client.set(key, self._day_seed(tenant_id, day), nx=True, ex=DAY_KEY_SECONDS)
         self._seeded.add((tenant_id, day))
 
+    def _layout(
+        self, tenant_id: int, quota: Quota, day: int, lease_seconds: float, metrics: tuple[str, ...]
+    ) -> _Layout:
+        """The keys and arguments of an admission that stay the same all day (built once)."""
+        index = (tenant_id, quota, day, lease_seconds, metrics)
+        layout = self._layouts.get(index)
+        if layout is None:
+            if len(self._layouts) >= MAX_LAYOUTS:
+                self._layouts.clear()
+            fields = [usage_field(tenant_id, metric, day) for metric in metrics]
+            layout = _Layout(
+                minute_prefix=self._tenant_key(tenant_id, "m:"),
+                day_key=self._tenant_key(tenant_id, f"d:{day}"),
+                leases_key=self._tenant_key(tenant_id, "leases"),
+                generation_key=self._tenant_key(tenant_id, "gen"),
+                fields=fields,
+                args=[
+                    quota.per_minute,
+                    quota.per_day,
+                    quota.concurrent,
+                    int(lease_seconds) + 60,
+                    DAY_KEY_SECONDS,
+                    len(fields),
+                    *fields,
+                ],
+            )
+            self._layouts[index] = layout
+        return layout
+
     def acquire(
         self, tenant_id: int, quota: Quota, now: float, lease_seconds: float, metrics: Iterable[str]
     ) -> Admission:
-        minute, day = minute_window(now), day_window(now)
+        day = day_window(now)
         if self._unsure:
             self.settle()
-        self._seed_day(tenant_id, day, self._tenant_key(tenant_id, f"d:{day}"))
+        layout = self._layout(tenant_id, quota, day, lease_seconds, tuple(metrics))
+        if self._day_seed is not None and (tenant_id, day) not in self._seeded:
+            self._seed_day(tenant_id, day, layout.day_key)
         token = new_lease_token()
         keys = [
-            self._tenant_key(tenant_id, f"m:{minute}"),
-            self._tenant_key(tenant_id, f"d:{day}"),
-            self._tenant_key(tenant_id, "leases"),
-            self._tenant_key(tenant_id, "gen"),
+            f"{layout.minute_prefix}{minute_window(now)}",
+            layout.day_key,
+            layout.leases_key,
+            layout.generation_key,
             self._pending_key,
         ]
-        args: list[str | int | float] = [
-            quota.per_minute,
-            quota.per_day,
-            quota.concurrent,
-            now,
-            now + lease_seconds,
-            token,
-            int(lease_seconds) + 60,
-            DAY_KEY_SECONDS,
-        ]
-        fields = [usage_field(tenant_id, metric, day) for metric in metrics]
-        args.append(len(fields))
-        args.extend(fields)
+        args: list[str | int | float] = [*layout.args, now, now + lease_seconds, token]
         releases = self._take_releases() if self._releases else []
         for lease_key, lease in releases:
             keys.append(lease_key)
             args.append(lease)
         try:
-            reply = self._acquire(keys, args)
+            refused, minute_count, day_count, in_flight, generation = self._acquire(keys, args)
         except redis.RedisError as error:
             self._queue_releases(releases)
             if isinstance(error, redis.TimeoutError):
-                self._unsure.append(([*keys[:3], self._pending_key], [token, *fields]))
+                self._unsure.append(([*keys[:3], self._pending_key], [token, *layout.fields]))
             raise
-        refused, minute_count, day_count, in_flight, generation = reply
         if refused:
             return Admission(refused.decode(), minute_count, day_count, in_flight, None, generation)
         return Admission(None, minute_count, day_count, in_flight, token, generation)
@@ -336,4 +371,5 @@ class RedisStore:
         try:
             self.send_releases()
         finally:
+            self._acquire.close()
             self.client.close()

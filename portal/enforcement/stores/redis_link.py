@@ -1,0 +1,88 @@
+"""A lean path for the one Redis call every admission makes.
+
+For each command redis-py's client checks a connection out of its pool (a lock, a poll of the
+socket, metrics bookkeeping) and passes the reply through callbacks: on a local network that
+costs more than the round trip itself. ``ScriptLink`` keeps idle connections of its own, made
+with the client's settings (timeouts included), and sends one script's EVALSHA in one write. If
+the server lost the script (a restart), the same call sends it with EVAL, which caches it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import weakref
+from functools import partial
+from typing import Any
+
+import hiredis
+import redis
+from redis.connection import AbstractConnection
+from redis.exceptions import NoScriptError
+
+#: Idle connections kept beyond this are closed (more threads than this rarely wait at once).
+MAX_IDLE_CONNECTIONS = 64
+
+_links: weakref.WeakSet[ScriptLink] = weakref.WeakSet()
+
+
+class ScriptLink:
+    """Runs one Lua script over connections of its own; safe to share between threads."""
+
+    def __init__(self, client: redis.Redis, source: str) -> None:
+        pool = client.connection_pool
+        self._connect = partial(pool.connection_class, **pool.connection_kwargs)
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+        #: A LIFO of idle connections: list.pop and list.append are atomic, so no lock is needed.
+        self._idle: list[AbstractConnection] = []
+        _links.add(self)
+
+    def __call__(self, keys: list[str], args: list[Any]) -> Any:
+        """EVALSHA the script with ``keys`` and ``args``; raises redis errors as redis-py does."""
+        try:
+            connection = self._idle.pop()
+        except IndexError:
+            connection = self._connect()
+        try:
+            reply = self._run(connection, (len(keys), *keys, *args))
+        except BaseException:
+            connection.disconnect()  # a half-read reply must never answer the next call
+            raise
+        if len(self._idle) < MAX_IDLE_CONNECTIONS:
+            self._idle.append(connection)
+        else:
+            connection.disconnect()
+        return reply
+
+    def _run(self, connection: AbstractConnection, arguments: tuple[Any, ...]) -> Any:
+        # hiredis packs in C what redis-py's packer would first copy and inspect in Python.
+        connection.send_packed_command(
+            [hiredis.pack_command(("EVALSHA", self.sha, *arguments))], check_health=False
+        )
+        try:
+            return connection.read_response()
+        except NoScriptError:
+            connection.send_packed_command(
+                [hiredis.pack_command(("EVAL", self.source, *arguments))], check_health=False
+            )
+            return connection.read_response()
+
+    def close(self) -> None:
+        while self._idle:
+            try:
+                self._idle.pop().disconnect()
+            except IndexError:  # another thread took the last one
+                return
+
+    def _forget_after_fork(self) -> None:
+        # The parent still uses these sockets; the child starts with its own.
+        self._idle = []
+
+
+def _after_fork_in_child() -> None:
+    for link in list(_links):
+        link._forget_after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -3,7 +3,8 @@
 Each action calls a domain function and answers in one of two ways: an htmx request aimed at
 a component gets that component re-rendered with a notice; a plain form post gets a flash
 and a 303 back to the page. A refused action re-renders the page with its message and the
-error's status (404 for someone else's card, 409 for the last card).
+error's status (404 for someone else's card, 409 for the last card). A notice says what
+happened; the re-rendered component already says where the plan stands (dates, prices).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from .. import plan_changes
 from ..checkout import open_billing_portal, start_add_payment_method
 from ..config import portal_url
 from ..errors import NotFound, PortalError
-from ..formatting import format_date_tz, format_price
 from ..payment_methods import remove_payment_method, set_default_payment_method
 from . import bp
 from .pages import (
@@ -64,11 +64,6 @@ def _render(component: str, message: str, tone: str, status: int) -> tuple[str, 
     )
 
 
-def _period_end_words() -> str:
-    sub = describe_subscription(current_tenant()).subscription
-    return format_date_tz(sub.current_period_end) if sub else "the end of the period"
-
-
 # --- the subscription ------------------------------------------------------------------------
 
 
@@ -81,12 +76,8 @@ def change_plan() -> ActionResult:
         result = plan_changes.switch_interval(
             current_tenant(), request.form.get("interval"), request.form.get("proration_date", "")
         )
-        view = describe_subscription(current_tenant())
-        per = "year" if result.subscription.interval == "year" else "month"
-        return (
-            f"You're now billed {'yearly' if per == 'year' else 'monthly'}: "
-            f"{format_price(view.price)} per {per}, renewing on {_period_end_words()}."
-        )
+        yearly = result.subscription.interval == "year"
+        return f"You're now billed {'yearly' if yearly else 'monthly'}."
 
     return _answer("subscription", switch)
 
@@ -97,11 +88,8 @@ def cancel() -> ActionResult:
     """Cancel at period end (the confirmation step is ``/billing/?confirm=cancel``)."""
 
     def cancel_plan() -> str:
-        result = plan_changes.cancel_at_period_end(current_tenant())
-        return (
-            f"Cancellation scheduled: {result.subscription.tier.capitalize()} will not renew "
-            "and you will not be charged again."
-        )
+        plan_changes.cancel_at_period_end(current_tenant())
+        return "Cancellation scheduled. You will not be charged again."
 
     return _answer("subscription", cancel_plan)
 
@@ -111,10 +99,7 @@ def cancel() -> ActionResult:
 def resume() -> ActionResult:
     def resume_plan() -> str:
         result = plan_changes.resume(current_tenant())
-        return (
-            f"Welcome back: your {result.subscription.tier.capitalize()} plan continues and "
-            f"renews on {_period_end_words()}."
-        )
+        return f"Welcome back: your {result.subscription.tier.capitalize()} plan continues."
 
     return _answer("subscription", resume_plan)
 

@@ -40,3 +40,17 @@ document.addEventListener("htmx:beforeSwap", function (event) {
     event.detail.isError = false;
   }
 });
+
+// A flash belongs to the page load that showed it. Once an htmx request swaps one section in
+// place (an action's own notice comes with it), the old flash is stale and is cleared. Boosted
+// navigations render their own flashes, and polling is not an action, so both leave them.
+document.addEventListener("htmx:beforeSwap", function (event) {
+  var source = event.detail.elt;
+  if (!event.detail.shouldSwap || event.detail.boosted ||
+      (source && source.hasAttribute("data-poll-while-visible"))) {
+    return;
+  }
+  document.querySelectorAll(".flashes").forEach(function (flashes) {
+    flashes.remove();
+  });
+});

@@ -188,6 +188,7 @@ def test_upgrade_switch_cancel_resume_with_htmx(
     shots.both("switch-preview")
     page.get_by_role("button", name="Confirm and pay").click()
     page.get_by_text("now billed yearly").wait_for()
+    assert page.locator(".flashes").count() == 0, "the swap cleared the stale 'Welcome' flash"
     page.locator("#invoices").get_by_text("$249.40").wait_for()
     shots.both("switched-yearly")
 

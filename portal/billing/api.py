@@ -29,6 +29,7 @@ from ..subscriptions import (
     valid,
 )
 from . import bp
+from .pages import current_tenant
 
 
 class NotAuthenticated(PortalError):
@@ -48,8 +49,7 @@ def request_tenant() -> Tenant:
     if current_user.is_authenticated:
         if request.method == "POST":
             csrf.protect()
-        user_tenant: Tenant = current_user.tenant
-        return user_tenant
+        return current_tenant()
     raise NotAuthenticated("Sign in, or send an API key as 'Authorization: Bearer ck_...'.")
 
 

@@ -7,19 +7,14 @@ Stripe being unreachable shows the friendly 503 page, with nothing half-written.
 from __future__ import annotations
 
 from flask import flash, redirect, request, url_for
-from flask_login import current_user, login_required
+from flask_login import login_required
 from werkzeug.wrappers import Response
 
 from .. import checkout
 from ..errors import BillingUnavailable, PortalError
-from ..models import Tenant
 from ..subscriptions import on_trial
 from . import bp
-
-
-def _tenant() -> Tenant:
-    tenant: Tenant = current_user.tenant
-    return tenant
+from .pages import current_tenant
 
 
 def _back(endpoint: str, message: str, category: str) -> Response:
@@ -32,7 +27,7 @@ def _back(endpoint: str, message: str, category: str) -> Response:
 def checkout_start() -> Response:
     """Send the person to Stripe Checkout for Pro, billed per the chosen interval."""
     try:
-        started = checkout.start_upgrade(_tenant(), request.form.get("interval"))
+        started = checkout.start_upgrade(current_tenant(), request.form.get("interval"))
     except BillingUnavailable:
         raise
     except PortalError as error:
@@ -45,7 +40,7 @@ def checkout_start() -> Response:
 def checkout_success() -> Response:
     """Back from a paid Checkout: confirm it with Stripe and apply the new limits at once."""
     try:
-        result = checkout.complete_checkout(_tenant(), request.args.get("session_id"))
+        result = checkout.complete_checkout(current_tenant(), request.args.get("session_id"))
     except BillingUnavailable:
         raise
     except PortalError as error:
@@ -79,7 +74,7 @@ def checkout_cancelled() -> Response:
 def card_added() -> Response:
     """Back from Checkout in setup mode: make the saved card the default."""
     try:
-        checkout.complete_setup(_tenant(), request.args.get("session_id"))
+        checkout.complete_setup(current_tenant(), request.args.get("session_id"))
     except BillingUnavailable:
         raise
     except PortalError as error:

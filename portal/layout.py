@@ -1,4 +1,5 @@
-"""What every page's layout needs: the main navigation and checks for optional pages.
+"""What every page's layout needs: the main navigation, checks for optional pages, and
+whether an htmx request wants the whole page or only one component of it.
 
 Links are listed by endpoint and shown only once that endpoint is registered, so the layout
 never breaks while a blueprint is absent (e.g. an app built for one blueprint's tests).
@@ -52,6 +53,11 @@ def _section_of(endpoint: str, present: list[tuple[str, str]]) -> str | None:
 def has_endpoint(endpoint: str) -> bool:
     """Whether a view is registered, for links to pages another blueprint serves."""
     return endpoint in current_app.view_functions
+
+
+def is_component_request() -> bool:
+    """An htmx request from a component on the page (boosted navigations want the page)."""
+    return request.headers.get("HX-Request") == "true" and "HX-Boosted" not in request.headers
 
 
 def init_app(app: Flask) -> None:

@@ -17,6 +17,7 @@ from werkzeug.wrappers import Response
 from ..errors import PortalError
 from ..extensions import limiter
 from ..invoices import list_invoices
+from ..layout import is_component_request
 from ..models import Tenant, utcnow
 from ..payment_methods import SavedCard, list_payment_methods
 from ..plan_changes import preview_interval_switch
@@ -51,7 +52,7 @@ def current_tenant() -> Tenant:
 
 def component_target() -> str | None:
     """The billing-page component an htmx request wants back, if any (boosts want the page)."""
-    if request.headers.get("HX-Request") != "true" or request.headers.get("HX-Boosted"):
+    if not is_component_request():
         return None
     target = request.headers.get("HX-Target")
     return target if target in COMPONENTS else None

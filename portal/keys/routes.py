@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Response, flash, redirect, render_template, request, url_for
+from flask import Response, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_block
 from werkzeug.wrappers import Response as BaseResponse
 
 from .. import api_keys
+from ..layout import is_component_request
 from ..models import ApiKey
 from . import bp
 from .forms import CreateKeyForm
@@ -19,11 +20,6 @@ TEMPLATE = "keys/index.html"
 @login_required
 def _signed_in() -> None:
     """Every keys page needs a signed-in user."""
-
-
-def _is_component_request() -> bool:
-    # hx-post from the component itself, not a boosted page navigation.
-    return request.headers.get("HX-Request") == "true" and "HX-Boosted" not in request.headers
 
 
 def _render(
@@ -43,7 +39,7 @@ def _render(
         "raw_key": raw_key,
         "message": message,
     }
-    if _is_component_request():
+    if is_component_request():
         body = render_block(TEMPLATE, "keys_component", **context)
     else:
         body = render_template(TEMPLATE, **context)
@@ -72,7 +68,7 @@ def revoke(key_id: int) -> Response | BaseResponse:
     # CSRFProtect has already checked this POST's token; the id is checked against the tenant.
     api_key = api_keys.revoke_api_key(current_user.tenant, key_id)
     message = f"Revoked “{api_key.name}” ({api_key.prefix}…). Calls with it now fail."
-    if _is_component_request():
+    if is_component_request():
         return _render(message=message)
     flash(message, "success")
     return redirect(url_for("keys.index"), 303)

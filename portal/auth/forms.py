@@ -9,6 +9,7 @@ from wtforms.validators import DataRequired, Length, ValidationError
 from ..accounts import (
     EMAIL_MAX_LENGTH,
     PASSWORD_MAX_LENGTH,
+    PASSWORD_MIN_LENGTH,
     AccountError,
     normalize_email,
     password_problem,
@@ -23,6 +24,21 @@ _password_length = Length(
 )
 
 
+def _new_password(label: str, required_message: str) -> PasswordField:
+    """A field for choosing a password; the page shows its rule and the browser checks length."""
+    return PasswordField(
+        label,
+        [DataRequired(required_message)],
+        description=f"At least {PASSWORD_MIN_LENGTH} characters. A few unrelated words work well.",
+        render_kw={
+            "autocomplete": "new-password",
+            "required": True,
+            "minlength": PASSWORD_MIN_LENGTH,
+            "maxlength": PASSWORD_MAX_LENGTH,
+        },
+    )
+
+
 def _valid_address(form: FlaskForm, field: Field) -> None:
     try:
         normalize_email(field.data)
@@ -32,7 +48,7 @@ def _valid_address(form: FlaskForm, field: Field) -> None:
 
 class SignupForm(FlaskForm):
     email = EmailField("Email", [*_email_field_validators, _valid_address])
-    password = PasswordField("Password", [DataRequired("Choose a password.")])
+    password = _new_password("Password", "Choose a password.")
 
     def validate_password(self, field: Field) -> None:
         problem = password_problem(field.data, self.email.data or "")
@@ -50,7 +66,7 @@ class ResetRequestForm(FlaskForm):
 
 
 class ResetPasswordForm(FlaskForm):
-    password = PasswordField("New password", [DataRequired("Choose a new password.")])
+    password = _new_password("New password", "Choose a new password.")
 
     def validate_password(self, field: Field) -> None:
         problem = password_problem(field.data)

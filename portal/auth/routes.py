@@ -12,6 +12,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from .. import accounts
 from ..accounts import EMAIL_MAX_LENGTH, RESET_TOKEN_MAX_AGE, AccountError
 from ..extensions import limiter, login_manager
+from ..plans import PLANS, PricingTier
 from . import bp
 from .forms import LoginForm, ResetPasswordForm, ResetRequestForm, SignupForm
 
@@ -75,7 +76,7 @@ def signup() -> BaseResponse | tuple[str, int]:
             login_user(user)
             flash("Welcome to CONTINUUM Cloud. You are on the Free plan.", "success")
             return redirect(url_for("dashboard.index"))
-    return _render("auth/signup.html", form)
+    return _render("auth/signup.html", form, free_limits=PLANS[PricingTier.FREE].limits)
 
 
 @bp.route("/login", methods=["GET", "POST"])

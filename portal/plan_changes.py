@@ -38,9 +38,9 @@ def _live_subscription(tenant: Tenant) -> Subscription:
     return sub
 
 
-def _remote(tenant: Tenant) -> tuple[Subscription, StripeSubscription]:
-    sub = _live_subscription(tenant)
-    return sub, get_gateway().retrieve_subscription(sub.stripe_subscription_id)
+def _remote(tenant: Tenant) -> StripeSubscription:
+    """The tenant's live subscription as Stripe has it now (prices and periods to act on)."""
+    return get_gateway().retrieve_subscription(_live_subscription(tenant).stripe_subscription_id)
 
 
 def _apply(tenant: Tenant, remote: StripeSubscription) -> SyncResult:
@@ -89,7 +89,7 @@ def _target_price(remote: StripeSubscription, interval: str | None) -> tuple[str
 
 def preview_interval_switch(tenant: Tenant, interval: str | None) -> IntervalSwitchPreview:
     """What switching to ``interval`` would charge now; confirm with the same proration_date."""
-    _, remote = _remote(tenant)
+    remote = _remote(tenant)
     target, price_id = _target_price(remote, interval)
     proration_date = _billing_now()
     if not _within_period(remote, proration_date):
@@ -111,7 +111,7 @@ def switch_interval(tenant: Tenant, interval: str | None, proration_date: int | 
         moment = int(proration_date)
     except (TypeError, ValueError):
         raise PortalError("The change has no valid preview date; preview it again.") from None
-    _, remote = _remote(tenant)
+    remote = _remote(tenant)
     _, price_id = _target_price(remote, interval)
     if not _within_period(remote, moment):
         raise Conflict("That preview is out of date (the billing period moved). Preview again.")

@@ -34,8 +34,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     INSTANCE_DIR.mkdir(exist_ok=True)
     logging.getLogger("continuum").setLevel(logging.INFO)
 
-    from . import accounts, models  # noqa: F401  (tables and the session's user loader)
-    from . import layout, security
+    from . import accounts, layout, models, security  # noqa: F401  (tables, user loader)
     from .errors import register_error_handlers
     from .extensions import csrf, db, limiter, login_manager, migrate
     from .formatting import register_filters

@@ -201,7 +201,9 @@ def get_stripe_price_id(tier: str | PricingTier, interval: str | BillingInterval
     try:
         return PRICE_LOOKUP_KEYS[(parse_tier(tier), BillingInterval(interval))]
     except (KeyError, ValueError):
-        raise UnknownTier(f"There is no self-serve price for {tier} billed per {interval}.") from None
+        raise UnknownTier(
+            f"There is no self-serve price for {tier} billed per {interval}."
+        ) from None
 
 
 def get_tier_from_price_id(lookup_key: str | None) -> PricingTier:

@@ -86,7 +86,8 @@ def test_lookup_keys_round_trip() -> None:
 
 
 @pytest.mark.parametrize(
-    ("tier", "interval"), [("free", "month"), ("enterprise", "year"), ("pro", "week"), ("gold", "month")]
+    ("tier", "interval"),
+    [("free", "month"), ("enterprise", "year"), ("pro", "week"), ("gold", "month")],
 )
 def test_no_self_serve_price(tier: str, interval: str) -> None:
     with pytest.raises(UnknownTier):

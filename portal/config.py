@@ -1,4 +1,5 @@
-"""Configuration, read once from the environment (a ``.env`` file in development)."""
+"""Configuration, read once from the environment (a ``.env`` file in development), and the
+portal's absolute URLs, which follow from its ``PORTAL_BASE_URL``."""
 
 from __future__ import annotations
 

@@ -24,13 +24,26 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import stripe
 
 _READY = re.compile(rb"stripe-sim listening on http://127\.0\.0\.1:(\d+)")
 _ROOT = Path(__file__).resolve().parents[2]
+
+T = TypeVar("T")
+
+
+def _poll(read: Callable[[], T], predicate: Callable[[T], bool], timeout: float) -> T:
+    """Call ``read`` every 50 ms until ``predicate`` holds of its answer or ``timeout`` passes;
+    returns the last answer either way."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if predicate(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)
 
 
 @dataclass
@@ -167,12 +180,7 @@ class SimulatorProcess:
     def wait_for_deliveries(self, predicate: Callable[[list[dict[str, Any]]], bool],
                             timeout: float = 10.0) -> list[dict[str, Any]]:
         """Poll the delivery list until ``predicate(deliveries)`` holds."""
-        deadline = time.monotonic() + timeout
-        while True:
-            rows = self.deliveries()
-            if predicate(rows) or time.monotonic() > deadline:
-                return rows
-            time.sleep(0.05)
+        return _poll(self.deliveries, predicate, timeout)
 
     # Hosted pages -------------------------------------------------------------------------
     def submit_page(self, url: str, form: dict[str, str] | None = None) -> PageResult:
@@ -240,12 +248,8 @@ class WebhookReceiver:
 
     def wait_for(self, predicate: Callable[[list[stripe.Event]], bool],
                  timeout: float = 10.0) -> list[stripe.Event]:
-        deadline = time.monotonic() + timeout
-        while True:
-            events = self.events()
-            if predicate(events) or time.monotonic() > deadline:
-                return events
-            time.sleep(0.05)
+        """Poll the verified events until ``predicate(events)`` holds."""
+        return _poll(self.events, predicate, timeout)
 
     def clear(self) -> None:
         with self._lock:

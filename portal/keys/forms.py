@@ -1,20 +1,22 @@
-"""Forms for the API keys page."""
+"""Forms for the API keys page; the naming rule itself lives in ``portal.api_keys``."""
 
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import StringField
-from wtforms.validators import DataRequired, Length
+from wtforms import Field, StringField
+from wtforms.validators import ValidationError
 
-from ..api_keys import NAME_MAX_LENGTH
+from ..api_keys import clean_key_name
+from ..errors import PortalError
+
+
+def _valid_name(form: FlaskForm, field: Field) -> None:
+    """Tidy the name as the key will store it, or show why it cannot be one."""
+    try:
+        field.data = clean_key_name(field.data)
+    except PortalError as error:
+        raise ValidationError(error.message) from error
 
 
 class CreateKeyForm(FlaskForm):
-    name = StringField(
-        "Key name",
-        [
-            DataRequired("Give the key a name, e.g. “production server”."),
-            Length(max=NAME_MAX_LENGTH, message=f"Use at most {NAME_MAX_LENGTH} characters."),
-        ],
-        filters=[lambda value: " ".join(value.split()) if value else value],
-    )
+    name = StringField("Key name", [_valid_name])

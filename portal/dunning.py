@@ -11,6 +11,7 @@ from datetime import datetime
 
 from .config import portal_url
 from .customers import owner_email
+from .formatting import format_money, format_price
 from .mail import MailError, send_email
 from .models import Tenant
 from .plans import PLANS, PricingTier
@@ -35,11 +36,6 @@ def _send(tenant: Tenant, subject: str, body: str) -> bool:
     return True
 
 
-def _money(cents: int, currency: str) -> str:
-    symbol = "$" if currency.lower() == "usd" else f"{currency.upper()} "
-    return f"{symbol}{cents / 100:,.2f}"
-
-
 def send_payment_failed(
     tenant: Tenant,
     amount_due: int,
@@ -59,8 +55,8 @@ def send_payment_failed(
         else "If the payment is not made, the account moves to the Free tier (data is kept)."
     )
     body = (
-        f"Hello,\n\nWe could not charge {_money(amount_due, currency)} for your CONTINUUM Pro "
-        f"subscription. {retry}\n\n{keep}\n\nUpdate your payment method here:\n"
+        f"Hello,\n\nWe could not charge {format_money(amount_due, currency)} for your CONTINUUM "
+        f"Pro subscription. {retry}\n\n{keep}\n\nUpdate your payment method here:\n"
         f"{payment_method_url()}\n\nThe CONTINUUM team\n"
     )
     return _send(tenant, "Action needed: your CONTINUUM payment failed", body)
@@ -80,7 +76,7 @@ def send_trial_ending(tenant: Tenant, trial_end: datetime | None, interval: str 
     when = f"on {trial_end:%d %B %Y}" if trial_end else "soon"
     body = (
         f"Hello,\n\nYour CONTINUUM Pro trial ends {when}. After that your card is charged "
-        f"${price} per {interval or 'month'}. To change or cancel, visit:\n"
+        f"{format_price(price)} per {interval or 'month'}. To change or cancel, visit:\n"
         f"{portal_url('/billing/')}\n\nThe CONTINUUM team\n"
     )
     return _send(tenant, "Your CONTINUUM Pro trial ends soon", body)

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from flask.cli import AppGroup
 
 from .extensions import db
+from .formatting import format_money
 from .models import Tenant
 from .plans import PLANS, PRICE_LOOKUP_KEYS, PricingTier
 from .stripe_gateway import StripePrice, get_gateway
@@ -56,8 +57,8 @@ def bootstrap_catalog() -> list[str]:
 
 
 def _describe(price: StripePrice) -> str:
-    amount = (price.unit_amount or 0) / 100
-    return f"${amount:.2f} per {price.interval}, product {price.product_id}"
+    amount = format_money(price.unit_amount or 0, price.currency)
+    return f"{amount} per {price.interval}, product {price.product_id}"
 
 
 @stripe_cli.command("bootstrap")

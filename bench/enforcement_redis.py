@@ -4,7 +4,9 @@ Run from the repository root: ``.venv/bin/python -m bench.enforcement_redis`` (R
 $REDIS_URL, default redis://127.0.0.1:6379/0). Targets: ratio >= 0.45 and at most 2 round trips
 per request. The reference is flask-limiter alone, two limits, Redis fixed window. Round trips
 are counted on the client (every packet redis-py sends is one) and checked against the server's
-own command count.
+own command count. It also measures the floor: the undecorated endpoint plus one round trip
+of a script that does nothing, over the same kind of connection the store uses. No limiter
+that makes a round trip per call can beat that ratio on this machine.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import uuid
 from collections.abc import Callable
 
 import redis
+from flask import Flask
+from flask.typing import ResponseReturnValue
 from redis.connection import AbstractConnection
 
 from bench.harness import (
@@ -22,11 +26,14 @@ from bench.harness import (
     caller,
     enforced_api,
     limiter_app,
+    ok,
     report,
     served_throughputs,
     throughputs,
     throwaway_database,
 )
+from portal.enforcement.stores.redis import connect
+from portal.enforcement.stores.redis_link import ScriptLink
 
 CALLS, ROUNDS = 200, 20
 COUNTED_CALLS = 1000
@@ -75,6 +82,17 @@ def ping_microseconds(client: redis.Redis, pings: int = 2000) -> float:
     return (time.perf_counter() - started) / pings * 1e6
 
 
+def add_floor_route(api: Flask, url: str) -> None:
+    """/bench/floor: the undecorated endpoint plus one no-op script round trip to Redis."""
+    nothing = ScriptLink(connect(url, timeout=2.0), "return 0")
+
+    def floor() -> ResponseReturnValue:
+        nothing([], [])
+        return ok()
+
+    api.add_url_rule("/bench/floor", "floor", floor)
+
+
 def main() -> None:
     url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
     prefix = f"bench:{uuid.uuid4().hex[:8]}:"
@@ -83,6 +101,7 @@ def main() -> None:
         throwaway_database(), REDIS_URL=url, ENFORCEMENT_REDIS_PREFIX=prefix, USAGE_FLUSH_SECONDS=1
     )
     api, headers = enforced_api(config)
+    add_floor_route(api, url)
     reference = limiter_app(url, key_prefix=prefix)
     try:
         read = caller(api, "/bench/read", headers)
@@ -90,6 +109,7 @@ def main() -> None:
             {
                 "undecorated": caller(api, "/bench/plain", headers),
                 "metered + requires_feature": read,
+                "floor: undecorated + 1 round trip": caller(api, "/bench/floor", headers),
                 "flask-limiter: undecorated": caller(reference, "/bench/plain", headers),
                 "flask-limiter: 2 limits, redis": caller(reference, "/bench/limited", headers),
             },
@@ -115,6 +135,7 @@ def main() -> None:
         rates,
         {
             "read (target >= 0.45)": ("metered + requires_feature", "undecorated"),
+            "floor (1 no-op round trip)": ("floor: undecorated + 1 round trip", "undecorated"),
             "flask-limiter reference": (
                 "flask-limiter: 2 limits, redis",
                 "flask-limiter: undecorated",

@@ -47,9 +47,10 @@ _ACQUIRE = """
 local fields = tonumber(ARGV[6])
 local now = tonumber(ARGV[7 + fields])
 for i = 6, #KEYS do redis.call('ZREM', KEYS[i], ARGV[4 + fields + i]) end
-local minute = tonumber(redis.call('GET', KEYS[1]) or '0')
-local day = tonumber(redis.call('GET', KEYS[2]) or '0')
-local generation = tonumber(redis.call('GET', KEYS[4]) or '0')
+local counts = redis.call('MGET', KEYS[1], KEYS[2], KEYS[4])
+local minute = tonumber(counts[1] or '0')
+local day = tonumber(counts[2] or '0')
+local generation = tonumber(counts[3] or '0')
 local in_flight = redis.call('ZCARD', KEYS[3])
 if in_flight >= tonumber(ARGV[3]) then
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
@@ -167,6 +168,12 @@ class RedisStore:
         self._pending = client.register_script(_PENDING)
         self._undo = client.register_script(_UNDO)
         self._releases: list[tuple[str, str]] = []
+        #: When the queue of releases last went from empty to not empty (monotonic seconds).
+        self._queued_since = 0.0
+        #: Whether a release was queued since the releaser thread last looked.
+        self._released_lately = False
+        #: Whether the releaser thread waits for ``_release_due`` (set by the next release).
+        self._releaser_parked = False
         self._release_lock = threading.Lock()
         self._release_due = threading.Event()
         self._closed = False
@@ -242,7 +249,8 @@ class RedisStore:
         try:
             refused, minute_count, day_count, in_flight, generation = self._acquire(keys, args)
         except redis.RedisError as error:
-            self._queue_releases(releases)
+            if self._queue_releases(releases):
+                self._release_due.set()
             if isinstance(error, redis.TimeoutError):
                 self._unsure.append(([*keys[:3], self._pending_key], [token, *layout.fields]))
             raise
@@ -266,16 +274,22 @@ class RedisStore:
     def release(self, tenant_id: int, lease: str) -> None:
         """Queue the slot's release: this process's next admission carries it in its own round
         trip; a background thread sends what waited ``RELEASE_DELAY_SECONDS`` in vain."""
-        self._queue_releases([(self._tenant_key(tenant_id, "leases"), lease)])
         if self._releaser is None:
             self._start_releaser()
-        if not self._release_due.is_set():  # waking the thread per call would cost more
+        if self._queue_releases([(self._tenant_key(tenant_id, "leases"), lease)]):
             self._release_due.set()
 
-    def _queue_releases(self, releases: list[tuple[str, str]]) -> None:
-        if releases:
-            with self._release_lock:
-                self._releases.extend(releases)
+    def _queue_releases(self, releases: list[tuple[str, str]]) -> bool:
+        """Queue ``releases``; returns whether the parked releaser thread must be woken."""
+        if not releases:
+            return False
+        with self._release_lock:
+            if not self._releases:
+                self._queued_since = time.monotonic()
+            self._releases.extend(releases)
+            self._released_lately = True
+            wake, self._releaser_parked = self._releaser_parked, False
+        return wake
 
     def _take_releases(self) -> list[tuple[str, str]]:
         with self._release_lock:
@@ -291,18 +305,37 @@ class RedisStore:
                 self._releaser.start()
 
     def _send_late_releases(self) -> None:
-        """Every ``RELEASE_DELAY_SECONDS`` while releases keep coming, send what is still queued."""
+        """Send queued releases once the oldest has waited ``RELEASE_DELAY_SECONDS``.
+
+        While calls keep coming, admissions carry the releases: this thread looks every delay,
+        finds the queue younger than that, and sends nothing. It parks after a delay with no
+        release at all, and the next release wakes it (an event per call would cost more than
+        the look: a thread switch each time).
+        """
         while not self._closed:
-            self._release_due.wait()
-            time.sleep(RELEASE_DELAY_SECONDS)
+            wait, park = RELEASE_DELAY_SECONDS, False
+            releases: list[tuple[str, str]] = []
             with self._release_lock:
-                releases, self._releases = self._releases, []
-                if not releases:
+                if self._releases:
+                    age = time.monotonic() - self._queued_since
+                    if age >= RELEASE_DELAY_SECONDS:
+                        releases, self._releases = self._releases, []
+                    else:
+                        wait = RELEASE_DELAY_SECONDS - age
+                elif self._released_lately:
+                    self._released_lately = False
+                else:
+                    park = self._releaser_parked = True
                     self._release_due.clear()
-            try:
-                self._send(releases)
-            except redis.RedisError as error:
-                log.info("could not release concurrency leases (they expire anyway): %s", error)
+            if park:
+                self._release_due.wait()
+                continue
+            if releases:
+                try:
+                    self._send(releases)
+                except redis.RedisError as error:
+                    log.info("could not release concurrency leases (they expire anyway): %s", error)
+            time.sleep(wait)
 
     def send_releases(self) -> None:
         """Send every queued release now, in one pipeline."""

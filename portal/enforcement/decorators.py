@@ -85,11 +85,16 @@ def _identify(enforcement: Enforcement, environ: dict[str, Any]) -> ApiCaller | 
     caller: ApiCaller | None = environ.get(CALLER_KEY)
     if caller is not None:
         return caller
-    raw = _presented_key(environ)
-    if isinstance(raw, Decision):
-        return raw
     directory = enforcement.directory
-    entry = directory.key(raw)
+    presented = environ.get("HTTP_AUTHORIZATION")
+    if presented is None:
+        presented = environ.get("HTTP_X_API_KEY")
+    entry = directory.known_key(presented) if presented else None
+    if entry is None:
+        raw = _presented_key(environ)
+        if isinstance(raw, Decision):
+            return raw
+        entry = directory.key(raw, presented)
     policy = directory.policy(entry.tenant_id) if entry is not None else None
     if entry is None or policy is None:
         return unauthorized(UNKNOWN_KEY)

@@ -57,25 +57,39 @@ class Directory:
     def __init__(self, store: CounterStore) -> None:
         self.store = store
         self._keys: dict[str, KeyEntry] = {}
+        #: The same entries by the header value they came in (kept no longer than the entry).
+        self._presented: dict[str, KeyEntry] = {}
         self._policies: dict[int, TenantPolicy] = {}
         self._last_used_noted: dict[int, float] = {}
         _directories.add(self)
 
-    def key(self, raw: str) -> KeyEntry | None:
-        """The active key ``raw`` names, or None (malformed, unknown or revoked)."""
+    def known_key(self, presented: str) -> KeyEntry | None:
+        """The live entry for a key header value seen before, exactly as sent (no parsing, no
+        hashing: the common case of a client sending the same key call after call)."""
+        entry = self._presented.get(presented)
+        if entry is not None and entry.expires > time.monotonic():
+            return entry
+        return None
+
+    def key(self, raw: str, presented: str | None = None) -> KeyEntry | None:
+        """The active key ``raw`` names, or None (unknown or revoked). ``presented``, the header
+        value it came in, is remembered for ``known_key``."""
         digest = hash_key(raw)
         entry = self._keys.get(digest)
         now = time.monotonic()
-        if entry is not None and entry.expires > now:
-            return entry
-        api_key = find_active_key(raw)
-        if api_key is None:
-            self._keys.pop(digest, None)
-            return None
-        if len(self._keys) >= MAX_CACHED_KEYS:
-            self._keys.clear()
-        entry = KeyEntry(api_key.id, api_key.tenant_id, now + CACHE_SECONDS)
-        self._keys[digest] = entry
+        if entry is None or entry.expires <= now:
+            api_key = find_active_key(raw)
+            if api_key is None:
+                self._keys.pop(digest, None)
+                return None
+            if len(self._keys) >= MAX_CACHED_KEYS:
+                self._keys.clear()
+            entry = KeyEntry(api_key.id, api_key.tenant_id, now + CACHE_SECONDS)
+            self._keys[digest] = entry
+        if presented is not None:
+            if len(self._presented) >= MAX_CACHED_KEYS:
+                self._presented.clear()
+            self._presented[presented] = entry
         return entry
 
     def due_for_last_used(self, key_id: int) -> bool:
@@ -123,9 +137,10 @@ class Directory:
     def forget(self, tenant_id: int) -> None:
         """Drop this process's cached tier and keys of ``tenant_id``."""
         self._policies.pop(tenant_id, None)
-        for digest, entry in list(self._keys.items()):
-            if entry.tenant_id == tenant_id:
-                self._keys.pop(digest, None)
+        for entries in (self._keys, self._presented):
+            for index, entry in list(entries.items()):
+                if entry.tenant_id == tenant_id:
+                    entries.pop(index, None)
 
     def detach(self) -> None:
         """Stop hearing about tenant changes (the runtime is shutting down)."""

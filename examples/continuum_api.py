@@ -25,6 +25,7 @@ from werkzeug.exceptions import BadRequest, HTTPException
 from portal.config import ROOT, Config
 from portal.enforcement import (
     Enforcement,
+    StorageSnapshot,
     current_caller,
     get_storage_usage,
     init_enforcement,
@@ -87,9 +88,18 @@ def list_memories() -> Response:
     )
 
 
+def _incoming_memory() -> StorageSnapshot | None:
+    """What a POST /api/memories adds: one memory, its embedding and its content's bytes."""
+    body = request.get_json(silent=True)
+    content = body.get("content") if isinstance(body, dict) else None
+    if not isinstance(content, str):
+        return None  # the view answers 400
+    return StorageSnapshot(memories=1, embeddings=1, bytes_used=len(content.encode()))
+
+
 @bp.post("/api/memories")
 @metered
-@storage_quota
+@storage_quota(incoming=_incoming_memory)
 def add_memory() -> tuple[Response, int]:
     content = _json_body().get("content")
     if not isinstance(content, str) or not content.strip():

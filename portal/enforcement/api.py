@@ -25,7 +25,7 @@ from .runtime import (
     endpoint_metric,
     enforcement_for,
 )
-from .storage import read_storage, write_storage
+from .storage import read_storage
 
 __all__ = [
     "check_feature_access",
@@ -79,7 +79,7 @@ def record_storage_usage(
     counts = {"memories": memories, "embeddings": embeddings, "bytes_used": bytes_used}
     if not delta and min(counts.values()) < 0:
         raise ValueError("storage counts cannot be negative")
-    return write_storage(enforcement_for().engine, _tenant_id(tenant), counts, delta=delta)
+    return enforcement_for().storage.write(_tenant_id(tenant), counts, delta=delta)
 
 
 def record_federation_contribution(tenant: TenantLike, shared_memories: int) -> None:

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache, partial, wraps
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -18,9 +18,8 @@ from werkzeug.exceptions import HTTPException
 from ..api_keys import looks_like_key, note_key_used
 from ..plans import Feature, TierLimits
 from .directory import TenantPolicy
-from .engine import Decision, decide_feature, decide_storage, unauthorized
+from .engine import Decision, StorageSnapshot, decide_feature, decide_storage, unauthorized
 from .runtime import API_CALLS, Enforcement, endpoint_metric, enforcement_for
-from .storage import read_storage
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -202,19 +201,47 @@ def requires_feature(feature: str) -> Callable[[View], View]:
     return decorator
 
 
-def storage_quota(view: View) -> View:
-    """Refuse a write with 507 once the tenant's memories or bytes reach the tier's limit."""
+#: Tells ``@storage_quota`` what the request will add, or None when that is unknown.
+Incoming = Callable[[], StorageSnapshot | None]
 
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        enforcement = enforcement_for()
-        caller = _identify(enforcement, request.environ)
-        if isinstance(caller, Decision):
-            return _render(caller)
-        usage = read_storage(enforcement.engine, caller.id)
-        decision = decide_storage(caller.tier, caller.limits, usage)
-        if not decision.allowed:
-            return _render(decision)
-        return view(*args, **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+def declared_by_content_length() -> StorageSnapshot | None:
+    """The default ``incoming``: the request body's bytes, when the client declared them."""
+    length = request.content_length
+    return StorageSnapshot(bytes_used=length) if length else None
+
+
+@overload
+def storage_quota(view: View) -> View: ...
+
+
+@overload
+def storage_quota(*, incoming: Incoming) -> Callable[[View], View]: ...
+
+
+def storage_quota(
+    view: View | None = None, *, incoming: Incoming = declared_by_content_length
+) -> View | Callable[[View], View]:
+    """Refuse a write with 507 when the tenant's memories or bytes are at the tier's limit, or
+    when what it adds would cross it: ``incoming()``, by default the body's Content-Length.
+
+    Use it bare (``@storage_quota``) or say what a write adds
+    (``@storage_quota(incoming=lambda: StorageSnapshot(memories=1, bytes_used=...))``).
+    """
+
+    def decorator(view: View) -> View:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            enforcement = enforcement_for()
+            caller = _identify(enforcement, request.environ)
+            if isinstance(caller, Decision):
+                return _render(caller)
+            usage = enforcement.storage.read(caller.id)
+            decision = decide_storage(caller.tier, caller.limits, usage, incoming())
+            if not decision.allowed:
+                return _render(decision)
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator if view is None else decorator(view)

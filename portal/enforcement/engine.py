@@ -134,12 +134,20 @@ def decide_rate(tier: str, limits: TierLimits, admission: Admission, now: float)
     return decision
 
 
-def decide_storage(tier: str, limits: TierLimits, usage: StorageSnapshot) -> Decision:
-    """Whether a write may add to storage: refused once memories or bytes reach the limit."""
-    if usage.bytes_used >= limits.storage_bytes:
+def _crosses(current: int, adding: int, limit: int) -> bool:
+    return current >= limit or current + adding > limit
+
+
+def decide_storage(
+    tier: str, limits: TierLimits, usage: StorageSnapshot, incoming: StorageSnapshot | None = None
+) -> Decision:
+    """Whether a write may add to storage: refused once memories or bytes are at the limit, or
+    when what the write adds (``incoming``, if known) would take them past it."""
+    adding = incoming or StorageSnapshot()
+    if _crosses(usage.bytes_used, adding.bytes_used, limits.storage_bytes):
         message = f"Storage limit exceeded ({limits.storage_mb} MB)"
         limit = STORAGE
-    elif usage.memories >= limits.memories:
+    elif _crosses(usage.memories, adding.memories, limits.memories):
         message = f"Storage limit exceeded ({limits.memories} memories)"
         limit = MEMORIES
     else:

@@ -18,6 +18,7 @@ from ..extensions import db
 from .directory import Directory, TenantPolicy
 from .engine import Admission, Decision, day_window, decide_rate, unavailable
 from .metering import UsageFlusher, day_to_date, sql_usage
+from .storage import StorageGauges
 from .stores.base import CounterStore, LiveCounts
 from .stores.guarded import GuardedStore, StoreUnavailable
 from .stores.memory import MemoryStore
@@ -65,6 +66,7 @@ class Enforcement:
         self.engine = engine
         self.store = store
         self.directory = Directory(store)
+        self.storage = StorageGauges(engine)
         self.flusher = UsageFlusher(engine, store.usage_sources, flush_seconds)
         self.lease_seconds = lease_seconds
         #: Wall-clock seconds; tests travel in time by replacing it.

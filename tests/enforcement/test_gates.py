@@ -9,8 +9,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+import portal.enforcement.storage as storage_module
 from portal.api_keys import revoke_api_key
-from portal.enforcement import record_storage_usage
+from portal.enforcement import enforcement_for, metered, record_storage_usage, storage_quota
 from portal.extensions import db
 from portal.models import Tenant
 from portal.plans import TIER_LIMITS, Feature, PricingTier
@@ -111,6 +112,63 @@ def test_bytes_quota_boundary(
         "embeddings": 6,
         "bytes": limits.storage_bytes,
     }
+
+
+def test_a_write_that_would_cross_the_bytes_limit_is_refused(
+    app: Flask, client: FlaskClient, make_account: Callable[..., Account], clock: FakeClock
+) -> None:
+    limits = TIER_LIMITS[PricingTier.FREE]
+    account = make_account("free")
+    set_storage(app, account, 5, limits.storage_bytes - 2)
+    refused = add_memory(client, account, "xyz")  # 3 bytes, 2 left: refused before it is stored
+    assert refused.status_code == 507
+    assert refused.get_json()["current_usage"]["bytes"] == limits.storage_bytes - 2
+    assert add_memory(client, account, "xy").status_code == 201  # exactly fills it
+    assert add_memory(client, account, "z").status_code == 507
+
+
+def test_a_bare_storage_quota_counts_the_declared_body_size(
+    app: Flask, make_account: Callable[..., Account], clock: FakeClock
+) -> None:
+    @app.post("/bench/upload")
+    @metered
+    @storage_quota
+    def upload() -> dict[str, bool]:
+        return {"ok": True}
+
+    limits = TIER_LIMITS[PricingTier.FREE]
+    account = make_account("free")
+    set_storage(app, account, 0, limits.storage_bytes - 10)
+    client = app.test_client()
+    headers = account.headers
+    assert client.post("/bench/upload", data=b"0123456789", headers=headers).status_code == 200
+    assert client.post("/bench/upload", data=b"0123456789!", headers=headers).status_code == 507
+    assert client.post("/bench/upload", headers=headers).status_code == 200  # size unknown
+
+
+def test_storage_checks_use_the_cache_and_see_writes_at_once(
+    app: Flask,
+    client: FlaskClient,
+    make_account: Callable[..., Account],
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    enforcement = enforcement_for(app)
+    account = make_account("free")
+    set_storage(app, account, 0, 0)
+    reads: list[int] = []
+    read = storage_module.read_storage
+
+    def counting_read(engine: Any, tenant_id: int) -> Any:
+        reads.append(tenant_id)
+        return read(engine, tenant_id)
+
+    monkeypatch.setattr(storage_module, "read_storage", counting_read)
+    for _ in range(3):
+        assert add_memory(client, account).status_code == 201
+    assert enforcement.storage.read(account.tenant_id).memories == 3
+    # Only the read-back after each write: the checks themselves read no SQL.
+    assert reads == [account.tenant_id] * 3
 
 
 def test_pro_storage_body_matches_the_spec(

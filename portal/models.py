@@ -209,6 +209,16 @@ class StorageUsage(db.Model):  # type: ignore[name-defined]
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
+class UsageBatchLedger(db.Model):  # type: ignore[name-defined]
+    """Usage batches from Redis already in ``usage_counter``, written in the same transaction:
+    a batch retaken after its flusher died between commit and acknowledgement is skipped."""
+
+    __tablename__ = "usage_batch_ledger"
+
+    batch_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    flushed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
 class EnterpriseInquiry(db.Model):  # type: ignore[name-defined]
     """A request to talk to sales about an Enterprise contract."""
 

@@ -12,19 +12,24 @@ import atexit
 import logging
 import threading
 import time
-from datetime import date, timedelta
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ..models import Tenant, UsageCounter
-from .stores.base import UsageBatch, UsageRows, UsageSource
+from ..models import Tenant, UsageBatchLedger, UsageCounter
+from .stores.base import UsageBatch, UsageRows, UsageSource, merge_rows
 
 log = logging.getLogger("continuum.enforcement")
 
 EPOCH = date(1970, 1, 1)
+#: How long a flushed batch's handle stays in the ledger: far longer than any batch can wait
+#: in Redis unacknowledged (it is retaken after ``STALE_BATCH_SECONDS`` by any live flusher).
+LEDGER_KEPT = timedelta(days=7)
 _TABLE = UsageCounter.__table__
+_LEDGER = UsageBatchLedger.__table__
 
 
 def day_to_date(day: int) -> date:
@@ -50,30 +55,65 @@ def _upsert(engine: sa.Engine) -> Any:
 
 
 def write_usage(engine: sa.Engine, rows: UsageRows) -> int:
-    """Add ``rows`` to ``usage_counter`` in one transaction; returns the rows written.
+    """Add ``rows`` to ``usage_counter`` in one transaction; returns the rows written."""
+    return write_batch(engine, UsageBatch({"rows": rows}))
 
-    Rows of tenants deleted meanwhile are dropped (their counters went with them).
+
+def write_batch(engine: sa.Engine, batch: UsageBatch) -> int:
+    """Add a taken batch to ``usage_counter`` in one transaction; returns the rows written.
+
+    A ledgered batch's handles go into ``usage_batch_ledger`` in that same transaction, and a
+    part whose handle is there already is skipped: SQL counts every part exactly once, however
+    often it is taken. Rows of tenants deleted meanwhile are dropped (their counters went with
+    them). Either conflict (a deleted tenant, or another flusher that recorded a part first)
+    rolls the transaction back, and it is tried once more knowing about it.
     """
-    if not rows:
+    if not batch.parts:
         return 0
-    params: list[dict[str, Any]] = [
-        {"tenant_id": tenant_id, "metric": metric, "day": day_to_date(day), "value": value}
-        for (tenant_id, metric, day), value in rows.items()
-    ]
-    statement = _upsert(engine)
     try:
         with engine.begin() as connection:
-            connection.execute(statement, params)
-        return len(params)
+            return _write(connection, batch, drop_deleted=False)
     except sa.exc.IntegrityError:
         with engine.begin() as connection:
-            wanted: set[int] = {row["tenant_id"] for row in params}
-            alive = set(connection.scalars(sa.select(Tenant.id).where(Tenant.id.in_(wanted))))
-            params = [row for row in params if row["tenant_id"] in alive]
-            if params:
-                connection.execute(statement, params)
-        log.info("dropped usage of deleted tenants %s", sorted(wanted - alive))
-        return len(params)
+            return _write(connection, batch, drop_deleted=True)
+
+
+def _write(connection: sa.Connection, batch: UsageBatch, *, drop_deleted: bool) -> int:
+    parts = batch.parts
+    if batch.ledgered:
+        parts = _claim_in_ledger(connection, parts)
+    params: list[dict[str, Any]] = [
+        {"tenant_id": tenant_id, "metric": metric, "day": day_to_date(day), "value": value}
+        for (tenant_id, metric, day), value in merge_rows(parts.values()).items()
+    ]
+    if drop_deleted and params:
+        wanted: set[int] = {row["tenant_id"] for row in params}
+        alive = set(connection.scalars(sa.select(Tenant.id).where(Tenant.id.in_(wanted))))
+        params = [row for row in params if row["tenant_id"] in alive]
+        if wanted - alive:
+            log.info("dropped usage of deleted tenants %s", sorted(wanted - alive))
+    if params:
+        connection.execute(_upsert(connection.engine), params)
+    return len(params)
+
+
+def _claim_in_ledger(
+    connection: sa.Connection, parts: dict[str, UsageRows]
+) -> dict[str, UsageRows]:
+    """Record ``parts``' handles in the ledger; returns the parts not recorded before."""
+    done = set(
+        connection.scalars(sa.select(_LEDGER.c.batch_id).where(_LEDGER.c.batch_id.in_(list(parts))))
+    )
+    if done:
+        log.warning("usage batches already in SQL were taken again and skipped: %s", sorted(done))
+    fresh = {handle: rows for handle, rows in parts.items() if handle not in done}
+    now = datetime.now(UTC)
+    if fresh:
+        connection.execute(
+            sa.insert(_LEDGER), [{"batch_id": handle, "flushed_at": now} for handle in fresh]
+        )
+    connection.execute(sa.delete(_LEDGER).where(_LEDGER.c.flushed_at < now - LEDGER_KEPT))
+    return fresh
 
 
 def sql_usage(engine: sa.Engine, tenant_id: int, metric: str, first: date, last: date) -> int:
@@ -104,6 +144,9 @@ class UsageFlusher:
         self.idle = True
         #: Batches SQL has but their store could not be told yet (acknowledged before any take).
         self._unacknowledged: list[tuple[UsageSource, UsageBatch]] = []
+        #: Called between a batch's commit and its acknowledgement (a fault-injection point
+        #: for tests: a flusher dying right there must not get the batch counted twice).
+        self.after_commit: Callable[[UsageBatch], None] | None = None
 
     def start(self) -> None:
         with self._lock:
@@ -140,11 +183,13 @@ class UsageFlusher:
                 if not batch.handles:
                     continue
                 try:
-                    written += write_usage(self.engine, batch.rows)
+                    written += write_batch(self.engine, batch)
                 except Exception:  # noqa: BLE001 - keep the counts and retry next time
                     log.exception("usage flush of %d rows failed; retrying", len(batch.rows))
                     source.return_usage(batch)
                     continue
+                if self.after_commit is not None:
+                    self.after_commit(batch)
                 self._unacknowledged += self._acknowledge([(source, batch)])
         return written
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -21,9 +22,10 @@ from portal.enforcement import (
     record_federation_contribution,
     record_storage_usage,
 )
-from portal.enforcement.metering import write_usage
+from portal.enforcement.metering import LEDGER_KEPT, write_batch, write_usage
+from portal.enforcement.stores.base import UsageBatch
 from portal.extensions import db
-from portal.models import Tenant, UsageCounter
+from portal.models import Tenant, UsageBatchLedger, UsageCounter
 from tests.enforcement.support import Account, FakeClock
 
 TODAY = int(FakeClock()()) // 86_400
@@ -59,6 +61,26 @@ def test_usage_of_a_deleted_tenant_is_dropped_not_retried_forever(
     rows = {(gone.tenant_id, "api_calls", TODAY): 1, (kept.tenant_id, "api_calls", TODAY): 2}
     write_usage(enforcement.engine, rows)
     assert counters(enforcement, kept.tenant_id) == {"api_calls": 2}
+
+
+@pytest.mark.both_dbs
+def test_a_ledgered_batch_part_is_counted_once_and_the_ledger_is_pruned(
+    app: Flask, enforcement: Enforcement, make_account: Callable[..., Account]
+) -> None:
+    account = make_account("free")
+    row = (account.tenant_id, "api_calls", TODAY)
+    with app.app_context():
+        old = datetime.now(UTC) - LEDGER_KEPT - timedelta(minutes=1)
+        db.session.add(UsageBatchLedger(batch_id="long-gone", flushed_at=old))
+        db.session.commit()
+    assert write_batch(enforcement.engine, UsageBatch({"a": {row: 3}}, ledgered=True)) == 1
+    # "a" again (retaken after its flusher died before acknowledging) beside a new part "b".
+    retaken = UsageBatch({"a": {row: 3}, "b": {row: 2}}, ledgered=True)
+    assert write_batch(enforcement.engine, retaken) == 1
+    assert counters(enforcement, account.tenant_id) == {"api_calls": 5}
+    with enforcement.engine.connect() as connection:
+        ledger = set(connection.scalars(sa.select(UsageBatchLedger.batch_id)))
+    assert ledger == {"a", "b"}
 
 
 @pytest.mark.both_dbs

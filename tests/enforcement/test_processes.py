@@ -126,6 +126,30 @@ def test_kill_9_in_redis_mode_loses_no_usage(
     assert enforcement.live_counts(account.tenant_id).concurrent == 0
 
 
+def test_a_flusher_killed_between_commit_and_ack_gets_its_batch_counted_once(
+    redis_config: dict[str, Any],
+    enforcement: Enforcement,
+    make_account: Callable[..., Account],
+) -> None:
+    account = make_account("enterprise", {"api_calls_per_minute": 10**6})
+    config = worker_config(redis_config, USAGE_FLUSH_SECONDS=3600)
+    spec = {"config": config, "key": account.key, "threads": 2, "calls": 20, "now": START}
+    spec["die_after_commit"] = True
+    worker = Worker(spec)
+    worker.go()
+    assert worker.statuses() == {"200": 40}
+    assert worker.process.wait(timeout=30) == -signal.SIGKILL
+    assert api_calls_in_sql(enforcement, account.tenant_id) == 40  # committed, never acked
+    store = enforcement.store.primary  # type: ignore[attr-defined]
+    client, batches = store.client, f"{redis_config['ENFORCEMENT_REDIS_PREFIX']}usage:batches"
+    claimed = client.zrange(batches, 0, -1)
+    assert len(claimed) == 1 and client.exists(claimed[0])
+    client.zadd(batches, {claimed[0]: 0})  # its claim is now older than STALE_BATCH_SECONDS
+    enforcement.flusher.flush()  # retakes the batch, finds it in the ledger, acknowledges it
+    assert client.zcard(batches) == 0 and not client.exists(claimed[0])
+    assert api_calls_in_sql(enforcement, account.tenant_id) == 40
+
+
 def test_kill_9_in_embedded_mode_loses_at_most_one_flush_interval(
     app_config: dict[str, Any],
     enforcement: Enforcement,

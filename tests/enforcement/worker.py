@@ -1,13 +1,16 @@
 """A worker process for the multi-process tests: threads calling the example API for one key.
 
 Run as ``python -m tests.enforcement.worker '<json spec>'``. It prints ``ready``, waits for a
-line on stdin, runs, prints a JSON count of status codes, and then either stops gracefully or
-(``"linger": true``) waits for the test to kill it.
+line on stdin, runs, prints a JSON count of status codes, and then either stops gracefully,
+(``"linger": true``) waits for the test to kill it, or (``"die_after_commit": true``) flushes
+and kills itself with SIGKILL between the flush's SQL commit and its acknowledgement to Redis.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 import threading
 from collections import Counter
@@ -43,6 +46,9 @@ def main() -> None:
     print(json.dumps(statuses), flush=True)
     if spec.get("linger"):
         sys.stdin.readline()
+    if spec.get("die_after_commit"):
+        enforcement.flusher.after_commit = lambda batch: os.kill(os.getpid(), signal.SIGKILL)
+        enforcement.flusher.flush()
     enforcement.stop()
 
 

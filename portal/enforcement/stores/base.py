@@ -51,10 +51,29 @@ class LiveCounts:
 
 @dataclass(slots=True)
 class UsageBatch:
-    """Usage taken from a store for one flush; acknowledged once SQL has it."""
+    """Usage taken from a store for one flush, by handle; acknowledged once SQL has it."""
 
-    rows: UsageRows = field(default_factory=dict)
-    handles: list[str] = field(default_factory=list)
+    parts: dict[str, UsageRows] = field(default_factory=dict)
+    #: Whether SQL records the handles in its batch ledger, so that a part taken again (by
+    #: another flusher, after this one died before acknowledging) is never counted twice.
+    ledgered: bool = False
+
+    @property
+    def handles(self) -> list[str]:
+        return list(self.parts)
+
+    @property
+    def rows(self) -> UsageRows:
+        """Every part's rows added up."""
+        return merge_rows(self.parts.values())
+
+
+def merge_rows(parts: Iterable[UsageRows]) -> UsageRows:
+    merged: UsageRows = {}
+    for rows in parts:
+        for key, amount in rows.items():
+            merged[key] = merged.get(key, 0) + amount
+    return merged
 
 
 class UsageSource(Protocol):

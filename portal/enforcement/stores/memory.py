@@ -120,7 +120,7 @@ class MemoryStore:
             rows, self._pending = self._pending, {}
             if rows:
                 self._taken[handle] = rows
-        return UsageBatch(rows, [handle] if rows else [])
+        return UsageBatch({handle: rows} if rows else {})
 
     def ack_usage(self, batch: UsageBatch) -> None:
         with self._lock:

@@ -374,10 +374,9 @@ class RedisStore:
         reply = self._take(
             [self._pending_key, self._batches_key], [batch_key, now, now - STALE_BATCH_SECONDS]
         )
-        batch = UsageBatch()
-        rows: UsageRows = batch.rows
+        batch = UsageBatch(ledgered=True)
         for key, flat in zip(reply[::2], reply[1::2], strict=True):
-            batch.handles.append(key.decode())
+            rows: UsageRows = batch.parts.setdefault(key.decode(), {})
             for raw_field, raw_value in zip(flat[::2], flat[1::2], strict=True):
                 row = parse_usage_field(raw_field)
                 rows[row] = rows.get(row, 0) + int(raw_value)

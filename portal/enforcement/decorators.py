@@ -168,7 +168,8 @@ def metered(view: View) -> View:
         response: Response = result
         decision.headers["X-Request-Duration-Ms"] = _duration_ms(started)
         _add_headers(response, decision.headers)
-        if response.is_streamed:  # the slot is held until the stream ends
+        if response.is_streamed:  # the slot is held, and its lease renewed, until it ends
+            response.response = enforcement.renewing(response.response, tenant_id, lease)
             response.call_on_close(partial(enforcement.release, tenant_id, lease))
         else:
             enforcement.release(tenant_id, lease)

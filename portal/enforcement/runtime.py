@@ -8,7 +8,8 @@ CONTINUUM API shares the portal's runtime when both are served by one process, s
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, current_app
@@ -119,6 +120,10 @@ class Enforcement:
     def release(self, tenant_id: int, lease: str) -> None:
         self.store.release(tenant_id, lease)
 
+    def renewing(self, body: Iterable[Any], tenant_id: int, lease: str) -> RenewingBody:
+        """``body`` with the lease renewed as its chunks go out (see ``RenewingBody``)."""
+        return RenewingBody(self, body, tenant_id, lease)
+
     def live_counts(self, tenant_id: int) -> LiveCounts:
         return self.store.live_counts(tenant_id, self.clock())
 
@@ -141,6 +146,38 @@ class Enforcement:
         self.flusher.stop()
         self.directory.detach()
         self.store.close()
+
+
+class RenewingBody:
+    """A streamed body that renews its call's lease whenever more than half of it has run out,
+    checked as each chunk goes out: a stream longer than the lease keeps its slot as long as
+    chunks keep coming. Closing it closes the body it wraps."""
+
+    def __init__(
+        self, enforcement: Enforcement, body: Iterable[Any], tenant_id: int, lease: str
+    ) -> None:
+        self._enforcement = enforcement
+        self._body = body
+        self._tenant_id = tenant_id
+        self._lease = lease
+
+    def __iter__(self) -> Iterator[Any]:
+        enforcement = self._enforcement
+        half = enforcement.lease_seconds / 2
+        renew_at = enforcement.clock() + half
+        for chunk in self._body:
+            now = enforcement.clock()
+            if now >= renew_at:
+                enforcement.store.renew(
+                    self._tenant_id, self._lease, now, enforcement.lease_seconds
+                )
+                renew_at = now + half
+            yield chunk
+
+    def close(self) -> None:
+        close = getattr(self._body, "close", None)
+        if close is not None:
+            close()
 
 
 def init_enforcement(app: Flask, *, share_with: Enforcement | None = None) -> Enforcement:

@@ -101,6 +101,9 @@ class CounterStore(Protocol):
     def release(self, tenant_id: int, lease: str) -> None:
         """Give back a concurrency slot taken by ``acquire``."""
 
+    def renew(self, tenant_id: int, lease: str, now: float, lease_seconds: float) -> None:
+        """Extend a held lease to ``now + lease_seconds`` (one that already expired stays gone)."""
+
     def live_counts(self, tenant_id: int, now: float) -> LiveCounts: ...
 
     def add_usage(self, tenant_id: int, metric: str, day: int, amount: int) -> None: ...

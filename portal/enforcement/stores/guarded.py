@@ -105,6 +105,14 @@ class GuardedStore:
             except redis.RedisError as error:
                 self._trip(error)  # the lease expires on its own
 
+    def renew(self, tenant_id: int, lease: str, now: float, lease_seconds: float) -> None:
+        self.fallback.renew(tenant_id, lease, now, lease_seconds)
+        if self.healthy():
+            try:
+                self.primary.renew(tenant_id, lease, now, lease_seconds)
+            except redis.RedisError as error:
+                self._trip(error)  # the lease expires on its own
+
     def live_counts(self, tenant_id: int, now: float) -> LiveCounts:
         if self.healthy():
             try:

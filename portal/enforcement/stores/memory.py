@@ -91,6 +91,12 @@ class MemoryStore:
             if windows is not None:
                 windows.leases.pop(lease, None)
 
+    def renew(self, tenant_id: int, lease: str, now: float, lease_seconds: float) -> None:
+        with self._lock:
+            windows = self._windows.get(tenant_id)
+            if windows is not None and lease in windows.leases:
+                windows.leases[lease] = now + lease_seconds
+
     def live_counts(self, tenant_id: int, now: float) -> LiveCounts:
         with self._lock:
             windows = self._windows.get(tenant_id)

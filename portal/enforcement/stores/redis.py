@@ -349,6 +349,14 @@ class RedisStore:
             pipe.zrem(lease_key, lease)
         pipe.execute()
 
+    def renew(self, tenant_id: int, lease: str, now: float, lease_seconds: float) -> None:
+        """One round trip: the lease's new expiry (only if it is still held) and the set's TTL."""
+        leases = self._tenant_key(tenant_id, "leases")
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zadd(leases, {lease: now + lease_seconds}, xx=True)
+        pipe.expire(leases, int(lease_seconds) + 60)
+        pipe.execute()
+
     def live_counts(self, tenant_id: int, now: float) -> LiveCounts:
         if self._releases:
             self.send_releases()

@@ -76,7 +76,8 @@ class Decision:
 
 @lru_cache(maxsize=1024)
 def _fixed_headers(tier: str, per_minute: int, per_day: int) -> dict[str, str]:
-    """The headers that depend only on the tenant's limits (built once per limits; copy it)."""
+    """The headers that depend only on the tenant's limits (built once per limits; never
+    change the dict returned)."""
     policy = f'"minute";q={per_minute};w={MINUTE_SECONDS}, "day";q={per_day};w={DAY_SECONDS}'
     return {
         "X-RateLimit-Limit-Day": str(per_day),
@@ -99,8 +100,9 @@ def decide_rate(tier: str, limits: TierLimits, admission: Admission, now: float)
     second = int(now)
     minute_reset = (second // MINUTE_SECONDS + 1) * MINUTE_SECONDS
     day_reset = (second // DAY_SECONDS + 1) * DAY_SECONDS
-    remaining_minute = max(0, limits.api_calls_per_minute - admission.minute_count)
-    remaining_day = max(0, limits.api_calls_per_day - admission.day_count)
+    per_minute, per_day = limits.api_calls_per_minute, limits.api_calls_per_day
+    remaining_minute = max(0, per_minute - admission.minute_count)
+    remaining_day = max(0, per_day - admission.day_count)
     # The draft says to report the window with the lower remaining value; a refusal names its own.
     if admission.refused == MINUTE or (
         admission.refused != DAY and remaining_minute < remaining_day
@@ -108,11 +110,13 @@ def decide_rate(tier: str, limits: TierLimits, admission: Admission, now: float)
         name, remaining, reset = MINUTE, remaining_minute, minute_reset
     else:
         name, remaining, reset = DAY, remaining_day, day_reset
-    headers = _fixed_headers(tier, limits.api_calls_per_minute, limits.api_calls_per_day).copy()
-    headers["X-RateLimit-Remaining-Day"] = str(remaining_day)
-    headers["X-RateLimit-Remaining-Minute"] = str(remaining_minute)
-    headers["X-RateLimit-Reset"] = str(reset)
-    headers["RateLimit"] = f'"{name}";r={remaining};t={reset - second}'
+    headers = {
+        **_fixed_headers(tier, per_minute, per_day),
+        "X-RateLimit-Remaining-Day": str(remaining_day),
+        "X-RateLimit-Remaining-Minute": str(remaining_minute),
+        "X-RateLimit-Reset": str(reset),
+        "RateLimit": f'"{name}";r={remaining};t={reset - second}',
+    }
     decision = Decision(
         allowed=admission.refused is None,
         limit=admission.refused,

@@ -54,6 +54,8 @@ class GuardedStore:
         self._open_until = 0.0
         self._last_warning = 0.0
         self._lock = threading.Lock()
+        #: Whether any call was ever admitted by the fallback (else its leases need no release).
+        self._fallback_used = False
 
     @property
     def usage_sources(self) -> tuple[RedisStore, MemoryStore]:
@@ -94,11 +96,13 @@ class GuardedStore:
                 self._trip(error)
         if not self.fail_open:
             raise StoreUnavailable("the Redis counter store is unreachable")
+        self._fallback_used = True
         admission = self.fallback.acquire(tenant_id, quota, now, lease_seconds, metrics)
         return replace(admission, fallback=True)
 
     def release(self, tenant_id: int, lease: str) -> None:
-        self.fallback.release(tenant_id, lease)
+        if self._fallback_used:
+            self.fallback.release(tenant_id, lease)
         if self.healthy():
             try:
                 self.primary.release(tenant_id, lease)
@@ -106,7 +110,8 @@ class GuardedStore:
                 self._trip(error)  # the lease expires on its own
 
     def renew(self, tenant_id: int, lease: str, now: float, lease_seconds: float) -> None:
-        self.fallback.renew(tenant_id, lease, now, lease_seconds)
+        if self._fallback_used:
+            self.fallback.renew(tenant_id, lease, now, lease_seconds)
         if self.healthy():
             try:
                 self.primary.renew(tenant_id, lease, now, lease_seconds)

@@ -187,12 +187,11 @@ class RedisStore:
     def usage_sources(self) -> tuple[RedisStore]:
         return (self,)
 
-    def _seed_day(self, tenant_id: int, day: int, key: str) -> None:
+    def _seed_day(self, day_seed: DaySeed, tenant_id: int, day: int, key: str) -> None:
         """Start a missing day counter from SQL, so a Redis that lost its data keeps the day."""
-        assert self._day_seed is not None
         if any(seeded_day != day for _, seeded_day in self._seeded):
             self._seeded.clear()
-        self.client.set(key, self._day_seed(tenant_id, day), nx=True, ex=DAY_KEY_SECONDS)
+        self.client.set(key, day_seed(tenant_id, day), nx=True, ex=DAY_KEY_SECONDS)
         self._seeded.add((tenant_id, day))
 
     def _layout(
@@ -232,7 +231,7 @@ class RedisStore:
             self.settle()
         layout = self._layout(tenant_id, quota, day, lease_seconds, tuple(metrics))
         if self._day_seed is not None and (tenant_id, day) not in self._seeded:
-            self._seed_day(tenant_id, day, layout.day_key)
+            self._seed_day(self._day_seed, tenant_id, day, layout.day_key)
         token = new_lease_token()
         keys = [
             f"{layout.minute_prefix}{minute_window(now)}",

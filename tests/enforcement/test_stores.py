@@ -142,3 +142,21 @@ def test_a_queued_release_reaches_redis_on_its_own(redis_settings: dict[str, Any
         while store.client.zcard(leases):
             assert time.monotonic() < deadline, "the release was never sent"
             time.sleep(0.005)
+
+
+def test_a_lease_set_keeps_a_ttl_longer_than_its_leases(redis_settings: dict[str, Any]) -> None:
+    quota = Quota(per_minute=100, per_day=1000, concurrent=2)
+    with redis_store(redis_settings) as store:
+        leases = store._tenant_key(1, "leases")
+        lease: str | None = None
+        for second in range(0, 150, 10):  # one call after another, its release riding along
+            admission = store.acquire(1, quota, START + second, LEASE, ["api_calls"])
+            assert admission.refused is None and admission.in_flight == 1
+            assert store.client.ttl(leases) > LEASE
+            if lease is not None:
+                assert store.client.zscore(leases, lease) is None  # released
+            lease = admission.lease
+            store.release(1, lease)
+        refused = store.acquire(1, Quota(100, 1000, 0), START + 150, LEASE, ["api_calls"])
+        assert refused.refused == CONCURRENT
+        assert store.client.zcard(leases) == 0  # nothing left, the refused call's lease included

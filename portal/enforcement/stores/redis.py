@@ -40,21 +40,32 @@ STALE_BATCH_SECONDS = 30.0
 MAX_LAYOUTS = 10_000
 
 # KEYS: minute, day, leases, generation, pending usage, then the lease sets of queued releases.
-# ARGV: per-minute, per-day, concurrent, lease ttl, day ttl, the number n of usage fields, the n
-# fields, now, lease expiry, lease token, then the tokens of the queued releases (the parts that
-# change per call come last, so the rest is built once per tenant and day).
+# ARGV: per-minute, per-day, concurrent, lease-set ttl, day ttl, the number n of usage fields,
+# the n fields, now, lease expiry, lease token, then the tokens of the queued releases (the parts
+# that change per call come last, so the rest is built once per tenant and day).
+# The new lease goes in before the released ones come out, so a lease set whose calls follow
+# one another is never emptied (and deleted): its TTL is set when it is created and refreshed by
+# the first call of each minute, not by every call. That TTL (lease + 120 s) outlasts every
+# lease in the set: one added in a minute expires within a lease of that minute's first call.
 _ACQUIRE = """
 local fields = tonumber(ARGV[6])
 local now = tonumber(ARGV[7 + fields])
-for i = 6, #KEYS do redis.call('ZREM', KEYS[i], ARGV[4 + fields + i]) end
+local token = ARGV[9 + fields]
 local counts = redis.call('MGET', KEYS[1], KEYS[2], KEYS[4])
 local minute = tonumber(counts[1] or '0')
 local day = tonumber(counts[2] or '0')
 local generation = tonumber(counts[3] or '0')
-local in_flight = redis.call('ZCARD', KEYS[3])
+redis.call('ZADD', KEYS[3], ARGV[8 + fields], token)
+local held = redis.call('ZCARD', KEYS[3])
+local created = held == 1
+local in_flight = held - 1
+for i = 6, #KEYS do
+  local released = redis.call('ZREM', KEYS[i], ARGV[4 + fields + i])
+  if KEYS[i] == KEYS[3] then in_flight = in_flight - released end
+end
 if in_flight >= tonumber(ARGV[3]) then
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-  in_flight = redis.call('ZCARD', KEYS[3])
+  in_flight = redis.call('ZCARD', KEYS[3]) - 1
 end
 local refused = ''
 if day >= tonumber(ARGV[2]) then
@@ -63,13 +74,15 @@ elseif minute >= tonumber(ARGV[1]) then
   refused = 'minute'
 elseif in_flight >= tonumber(ARGV[3]) then
   refused = 'concurrent'
+end
+if refused ~= '' then
+  redis.call('ZREM', KEYS[3], token)
 else
   minute = redis.call('INCR', KEYS[1])
   if minute == 1 then redis.call('EXPIRE', KEYS[1], 120) end
   day = redis.call('INCR', KEYS[2])
   if day == 1 then redis.call('EXPIRE', KEYS[2], ARGV[5]) end
-  redis.call('ZADD', KEYS[3], ARGV[8 + fields], ARGV[9 + fields])
-  redis.call('EXPIRE', KEYS[3], ARGV[4])
+  if created or minute == 1 then redis.call('EXPIRE', KEYS[3], ARGV[4]) end
   in_flight = in_flight + 1
   for i = 7, 6 + fields do redis.call('HINCRBY', KEYS[5], ARGV[i], 1) end
 end
@@ -112,6 +125,11 @@ for _, key in ipairs(keys) do
 end
 return total
 """
+
+
+def lease_set_seconds(lease_seconds: float) -> int:
+    """The TTL a tenant's lease set gets: longer than any lease added to it (see _ACQUIRE)."""
+    return int(lease_seconds) + 120
 
 
 def usage_field(tenant_id: int, metric: str, day: int) -> str:
@@ -214,7 +232,7 @@ class RedisStore:
                     quota.per_minute,
                     quota.per_day,
                     quota.concurrent,
-                    int(lease_seconds) + 60,
+                    lease_set_seconds(lease_seconds),
                     DAY_KEY_SECONDS,
                     len(fields),
                     *fields,
@@ -353,7 +371,7 @@ class RedisStore:
         leases = self._tenant_key(tenant_id, "leases")
         pipe = self.client.pipeline(transaction=False)
         pipe.zadd(leases, {lease: now + lease_seconds}, xx=True)
-        pipe.expire(leases, int(lease_seconds) + 60)
+        pipe.expire(leases, lease_set_seconds(lease_seconds))
         pipe.execute()
 
     def live_counts(self, tenant_id: int, now: float) -> LiveCounts:

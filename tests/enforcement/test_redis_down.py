@@ -16,7 +16,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from examples.continuum_api import create_api_app
-from portal.enforcement import Enforcement, get_usage
+from portal.enforcement import Enforcement, enforcement_for, get_usage
+from portal.enforcement.stores.redis_link import PROBE_AFTER_IDLE_SECONDS
 from tests.enforcement.support import Account, FakeClock
 
 
@@ -61,51 +62,73 @@ def test_redis_down_is_fast_and_follows_the_fail_mode(
     assert len(warnings) == 1  # one warning, not one per request
 
 
+def start_redis(port: int) -> subprocess.Popen[bytes]:
+    """A private redis-server on ``port``, answering when this returns."""
+    server_binary = shutil.which("redis-server")
+    if server_binary is None:
+        pytest.skip("redis-server is not installed")
+    arguments = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    server = subprocess.Popen([server_binary, *arguments], stdout=subprocess.DEVNULL)
+    probe = redis.Redis(port=port)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            probe.ping()
+            break
+        except redis.ConnectionError:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    probe.close()
+    return server
+
+
+def stop_redis(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def port_of(url: str) -> int:
+    return int(url.rsplit(":", 1)[1].split("/")[0])
+
+
 def test_calls_resume_once_redis_is_back(
     app_config: dict[str, Any], make_account: Callable[..., Account]
 ) -> None:
     """The breaker lets one call through after ``open_seconds``; when it works, all do."""
-    server_binary = shutil.which("redis-server")
-    if server_binary is None:
-        pytest.skip("redis-server is not installed")
     api = create_api_app(app_config)
     client = api.test_client()
     account = make_account("pro")
     assert client.get("/api/memories", headers=account.headers).status_code in (200, 503)
-    port = int(app_config["REDIS_URL"].rsplit(":", 1)[1].split("/")[0])
-    server = subprocess.Popen(
-        [
-            server_binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-    )
+    server = start_redis(port_of(app_config["REDIS_URL"]))
     try:
-        probe = redis.Redis(port=port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                probe.ping()
-                break
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
-        probe.close()
         time.sleep(1.1)  # past the breaker's open time
         statuses = [
             client.get("/api/memories", headers=account.headers).status_code for _ in range(3)
         ]
         assert statuses == [200, 200, 200]
     finally:
-        from portal.enforcement import enforcement_for
-
         enforcement_for(api).stop()
-        server.terminate()
-        server.wait(timeout=10)
+        stop_redis(server)
+
+
+def test_a_redis_restart_between_calls_costs_no_call(
+    app_config: dict[str, Any], make_account: Callable[..., Account]
+) -> None:
+    """Connections the restarted server closed are found idle and replaced, not failed on."""
+    port = port_of(app_config["REDIS_URL"])
+    server = start_redis(port)
+    api = create_api_app(app_config)
+    try:
+        client = api.test_client()
+        account = make_account("pro")
+        assert client.get("/api/memories", headers=account.headers).status_code == 200
+        stop_redis(server)
+        server = start_redis(port)
+        time.sleep(PROBE_AFTER_IDLE_SECONDS + 0.1)
+        statuses = [
+            client.get("/api/memories", headers=account.headers).status_code for _ in range(3)
+        ]
+        assert statuses == [200, 200, 200]
+    finally:
+        enforcement_for(api).stop()
+        stop_redis(server)

@@ -5,12 +5,15 @@ socket, metrics bookkeeping) and passes the reply through callbacks: on a local 
 costs more than the round trip itself. ``ScriptLink`` keeps idle connections of its own, made
 with the client's settings (timeouts included), and sends one script's EVALSHA in one write. If
 the server lost the script (a restart), the same call sends it with EVAL, which caches it again.
+A connection that sat idle for a while is probed before use (a restarted server closed it), and
+a connection error drops every idle connection, so a Redis restart costs at most one call.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import time
 import weakref
 from functools import partial
 from typing import Any
@@ -22,6 +25,8 @@ from redis.exceptions import NoScriptError
 
 #: Idle connections kept beyond this are closed (more threads than this rarely wait at once).
 MAX_IDLE_CONNECTIONS = 64
+#: A connection idle for longer than this is checked for a server-side close before use.
+PROBE_AFTER_IDLE_SECONDS = 1.0
 
 _links: weakref.WeakSet[ScriptLink] = weakref.WeakSet()
 
@@ -34,23 +39,29 @@ class ScriptLink:
         self._connect = partial(pool.connection_class, **pool.connection_kwargs)
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
-        #: A LIFO of idle connections: list.pop and list.append are atomic, so no lock is needed.
-        self._idle: list[AbstractConnection] = []
+        #: A LIFO of idle connections and when each was last used: list.pop and list.append
+        #: are atomic, so no lock is needed.
+        self._idle: list[tuple[AbstractConnection, float]] = []
         _links.add(self)
 
     def __call__(self, keys: list[str], args: list[Any]) -> Any:
         """EVALSHA the script with ``keys`` and ``args``; raises redis errors as redis-py does."""
         try:
-            connection = self._idle.pop()
+            connection, last_used = self._idle.pop()
         except IndexError:
             connection = self._connect()
+        else:
+            if time.monotonic() - last_used > PROBE_AFTER_IDLE_SECONDS:
+                _drop_if_closed(connection)
         try:
             reply = self._run(connection, (len(keys), *keys, *args))
-        except BaseException:
+        except BaseException as error:
             connection.disconnect()  # a half-read reply must never answer the next call
+            if isinstance(error, redis.ConnectionError):
+                self.close()  # the server went away: the idle connections are gone too
             raise
         if len(self._idle) < MAX_IDLE_CONNECTIONS:
-            self._idle.append(connection)
+            self._idle.append((connection, time.monotonic()))
         else:
             connection.disconnect()
         return reply
@@ -69,15 +80,26 @@ class ScriptLink:
             return connection.read_response()
 
     def close(self) -> None:
+        """Disconnect the idle connections (a later call connects again)."""
         while self._idle:
             try:
-                self._idle.pop().disconnect()
+                connection, _ = self._idle.pop()
             except IndexError:  # another thread took the last one
                 return
+            connection.disconnect()
 
     def _forget_after_fork(self) -> None:
         # The parent still uses these sockets; the child starts with its own.
         self._idle = []
+
+
+def _drop_if_closed(connection: AbstractConnection) -> None:
+    """Disconnect a connection the server closed (it connects again when next used)."""
+    try:
+        if connection.can_read():  # an idle connection has nothing to read, unless EOF
+            connection.disconnect()
+    except redis.ConnectionError:
+        connection.disconnect()
 
 
 def _after_fork_in_child() -> None:

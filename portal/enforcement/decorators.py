@@ -13,6 +13,7 @@ from functools import lru_cache, partial, wraps
 from typing import Any, TypeVar, overload
 
 from flask import Flask, Response, current_app, jsonify, request
+from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 
 from ..api_keys import looks_like_key, note_key_used
@@ -102,11 +103,19 @@ def _identify(enforcement: Enforcement, environ: dict[str, Any]) -> ApiCaller | 
     return caller
 
 
+#: Werkzeug keeps a Headers' items in a plain list; when it still does, appending to it skips the
+#: per-value check for line breaks (most of what ``Headers.extend`` costs on every call). Our
+#: values are ASCII built from numbers and catalog tier names, so that check has nothing to find.
+#: Any other Werkzeug takes the public, checked path instead of failing.
+_RAW_HEADER_LIST = isinstance(getattr(Headers(), "_list", None), list)
+
+
 def _add_headers(response: Response, headers: dict[str, str]) -> None:
-    """Append the engine's headers. They are ASCII built from numbers and catalog tier names, so
-    Werkzeug's per-value check for line breaks (most of what ``Headers.extend`` costs, on every
-    call) has nothing to find."""
-    response.headers._list.extend(headers.items())  # type: ignore[attr-defined]
+    """Append the engine's headers to ``response``."""
+    if _RAW_HEADER_LIST:
+        response.headers._list.extend(headers.items())  # type: ignore[attr-defined]
+    else:
+        response.headers.extend(headers)
 
 
 def _render(decision: Decision) -> Response:

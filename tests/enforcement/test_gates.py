@@ -310,3 +310,18 @@ def test_bad_keys_over_real_http_get_401_not_500(live_server: Any) -> None:
         assert response.status in (400, 401, 431), (name, response.status)
         response.read()
         connection.close()
+
+
+def test_headers_are_added_on_the_public_path_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Werkzeug without the raw header list gets the same headers through Headers.extend."""
+    from flask import Response
+
+    from portal.enforcement import decorators
+
+    headers = {"X-Tier": "free", "RateLimit": '"minute";r=9;t=60'}
+    for raw in (True, False):
+        monkeypatch.setattr(decorators, "_RAW_HEADER_LIST", raw)
+        response = Response("ok")
+        decorators._add_headers(response, headers)
+        assert response.headers["X-Tier"] == "free"
+        assert response.headers["RateLimit"] == '"minute";r=9;t=60'

@@ -203,6 +203,26 @@ def test_signup_is_throttled_per_ip(auth):
     assert "Too many attempts" in response.get_data(as_text=True)
 
 
+def test_login_is_throttled_per_ip_across_addresses(auth):
+    for number in range(30):
+        response = auth.login(f"guess{number}@example.com", "wrong password entirely")
+        assert response.status_code == 400, number
+    response = auth.login("guess-more@example.com", "wrong password entirely")
+    assert response.status_code == 429
+    assert "Too many attempts" in response.get_data(as_text=True)
+
+
+def test_signup_is_throttled_per_address(app, auth):
+    for _ in range(5):
+        assert auth.signup("same@example.com", "short").status_code == 400
+    response = auth.signup("same@example.com")
+    assert response.status_code == 429
+    assert "Too many attempts" in response.get_data(as_text=True)
+    assert_nothing_created(app)
+    # Another address from the same IP is still let through.
+    assert auth.signup("different@example.com").status_code == 302
+
+
 def test_session_cookie_flags(app, auth):
     response = auth.signup()
     cookie = response.headers["Set-Cookie"]

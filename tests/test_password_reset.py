@@ -131,6 +131,14 @@ def test_reset_requests_are_throttled_per_address(member):
     assert "Too many attempts" in response.get_data(as_text=True)
 
 
+def test_reset_requests_are_throttled_per_ip_across_addresses(member):
+    for number in range(10):
+        assert request_reset(member, f"nobody{number}@example.com").status_code == 302
+    response = request_reset(member, member.email)
+    assert response.status_code == 429
+    assert "Too many attempts" in response.get_data(as_text=True)
+
+
 def test_a_new_password_signs_out_every_other_session(smtp_server, member, app):
     other_device = app.test_client()
     other = type(member)(other_device)

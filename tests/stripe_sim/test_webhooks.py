@@ -4,6 +4,9 @@ duplicate / out-of-order / hold switches."""
 from __future__ import annotations
 
 import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import stripe
@@ -59,6 +62,38 @@ def test_unreachable_endpoint_gives_up_after_max_attempts(sim, stripe_client, we
     rows = sim.wait_for_deliveries(lambda d: d and d[0]["state"] == "failed")
     assert rows[0]["state"] == "failed" and rows[0]["attempts"] == sim.max_attempts
     assert rows[0]["last_status"] is None and rows[0]["last_error"]
+
+
+def test_a_delivery_that_times_out_is_retried(sim, stripe_client):
+    """An endpoint that answers only after the delivery timeout counts as failed, and the
+    same event is sent again."""
+    bodies: list[bytes] = []
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server naming
+            bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+            if len(bodies) == 1:
+                time.sleep(sim.delivery_timeout + 0.5)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        sim.add_webhook_endpoint(f"http://127.0.0.1:{server.server_port}/hook", "whsec_slow")
+        stripe_client.v1.customers.create({"email": "slow@example.com"})
+        rows = sim.wait_for_deliveries(lambda d: d and d[0]["state"] != "pending")
+        assert (rows[0]["state"], rows[0]["attempts"], rows[0]["last_status"]) == (
+            "delivered", 2, 200)
+        assert len(bodies) == 2 and bodies[0] == bodies[1]
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_duplicate_switch_sends_every_event_twice(sim, stripe_client, hooks):

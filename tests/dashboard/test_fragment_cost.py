@@ -1,0 +1,70 @@
+"""The polled usage fragment stays cheap: a few indexed reads, however much history there is."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from portal.extensions import db
+from portal.models import UsageCounter
+
+
+def fragment_statements(app: Flask, client: FlaskClient) -> list[tuple[str, Any]]:
+    """Every SQL statement (with its parameters) run while serving one poll of the fragment."""
+    seen: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        seen.append((statement, parameters))
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", capture)
+    try:
+        response = client.get("/dashboard/usage-bars", headers={"HX-Request": "true"})
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", capture)
+    assert response.status_code == 200
+    return seen
+
+
+def add_history(app: Flask, tenant_id: int, days: int) -> None:
+    """``days`` days of per-endpoint counters, the kind of rows a busy tenant accumulates."""
+    today = datetime.now(UTC).date()
+    metrics = ["api_calls"] + [f"api_calls:/api/route{n}" for n in range(10)]
+    with app.app_context():
+        db.session.add_all(
+            UsageCounter(tenant_id=tenant_id, metric=metric, day=today - timedelta(n), value=n)
+            for n in range(days)
+            for metric in metrics
+        )
+        db.session.commit()
+
+
+def test_the_fragment_reads_counters_by_index_and_not_more_as_history_grows(
+    app: Flask, signed_in: Callable[..., FlaskClient]
+) -> None:
+    client = signed_in("Acme", "pro")
+    other = signed_in("Other")
+    add_history(app, client.tenant_id, 3)  # type: ignore[attr-defined]
+    add_history(app, other.tenant_id, 3)  # type: ignore[attr-defined]
+    few = fragment_statements(app, client)
+    with app.app_context():
+        db.session.execute(sa.delete(UsageCounter))
+        db.session.commit()
+    add_history(app, client.tenant_id, 120)  # type: ignore[attr-defined]
+    many = fragment_statements(app, client)
+    assert len(many) == len(few) <= 8
+    counter_reads = [(sql, params) for sql, params in many if "usage_counter" in sql]
+    assert counter_reads, "the fragment reads the aggregated counters"
+    with app.app_context(), db.engine.connect() as conn:
+        for sql, params in counter_reads:
+            plan = " | ".join(
+                row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)
+            )
+            assert "SCAN usage_counter" not in plan, (sql, plan)
+            assert "USING PRIMARY KEY" in plan or "USING INDEX" in plan, (sql, plan)

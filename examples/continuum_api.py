@@ -78,6 +78,24 @@ def health() -> Response:
     return jsonify(status="ok")
 
 
+@bp.get("/docs")
+def docs() -> Response:
+    """What each route does and needs; like /health, never metered and open without a key."""
+    return jsonify(
+        authentication="Authorization: Bearer <key> or X-API-Key: <key>, from the portal's /keys",
+        upgrade_url="/billing/upgrade",
+        routes={
+            "GET /api/memories": "list your memories and storage usage",
+            "POST /api/memories": "add a memory {content}; counts against the storage quota",
+            "GET /api/search?q=...": "semantic search (feature semantic_search)",
+            "POST /api/federation": "share memories {memory_ids} (feature federation)",
+            "GET /api/realtime": "a server-sent event stream (feature realtime_sync)",
+            "GET /health": "liveness, unmetered",
+            "GET /docs": "this page, unmetered",
+        },
+    )
+
+
 @bp.get("/api/memories")
 @metered
 def list_memories() -> Response:

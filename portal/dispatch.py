@@ -6,11 +6,11 @@ from collections.abc import Iterable
 from typing import Any
 
 API_PREFIX = "/api"
-API_PATHS = frozenset({"/health"})
+API_PATHS = frozenset({"/health", "/docs"})
 
 
 class PathDispatcher:
-    """Send ``/api``, ``/api/*`` and ``/health`` to ``api``; everything else to ``portal``."""
+    """Send ``/api``, ``/api/*``, ``/health`` and ``/docs`` to ``api``; the rest to ``portal``."""
 
     def __init__(self, portal: Any, api: Any) -> None:
         self.portal = portal

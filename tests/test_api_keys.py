@@ -209,6 +209,14 @@ def test_create_refuses_bad_names(app, signed_in, name, message):
         assert db.session.scalar(sa.select(sa.func.count()).select_from(ApiKey)) == 0
 
 
+def test_a_one_megabyte_key_name_is_refused_and_nothing_created(app, signed_in):
+    response = create_key_via_page(signed_in, "x" * (1024 * 1024))
+    assert response.status_code == 413
+    assert "limited to 1 MB" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(ApiKey)) == 0
+
+
 def test_create_without_csrf_is_refused(app, client, signed_in):
     response = client.post("/keys", data={"name": "sneaky"})
     assert response.status_code == 400

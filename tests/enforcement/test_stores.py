@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -160,3 +162,36 @@ def test_a_lease_set_keeps_a_ttl_longer_than_its_leases(redis_settings: dict[str
         refused = store.acquire(1, Quota(100, 1000, 0), START + 150, LEASE, ["api_calls"])
         assert refused.refused == CONCURRENT
         assert store.client.zcard(leases) == 0  # nothing left, the refused call's lease included
+
+
+def test_day_counters_are_seeded_from_many_threads_at_once() -> None:
+    """Threads seeding different tenants' day counters together must not trip over each other
+    (a set iterated by one while another adds to it raises RuntimeError: a 500)."""
+
+    class Client:
+        def set(self, *args: Any, **kwargs: Any) -> None:
+            """The day counter exists (nothing to send)."""
+
+    store = RedisStore(connect("redis://127.0.0.1:1/0"), "race:", lambda tenant, day: 0)
+    store.client = Client()  # type: ignore[assignment]
+    errors: list[BaseException] = []
+
+    def seed(first_tenant: int) -> None:
+        try:
+            for tenant in range(first_tenant, first_tenant + 3000):
+                store._seed_day(lambda tenant, day: 0, tenant, TODAY, "day-key")
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        threads = [threading.Thread(target=seed, args=(n * 100_000,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
+    assert (1, TODAY) in store._seeded and (300_000 + 2999, TODAY) in store._seeded

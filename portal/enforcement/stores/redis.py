@@ -88,8 +88,11 @@ class RedisStore:
         self.client = client
         self.prefix = prefix
         self._day_seed = day_seed
-        #: (tenant, day) whose day counter this process made sure exists (see ``_seed_day``).
+        #: (tenant, day) whose day counter this process made sure exists (see ``_seed_day``), all
+        #: of day ``_seeded_day``: a new day gets a new set (never cleared or iterated, as other
+        #: threads add to it meanwhile).
         self._seeded: set[tuple[int, int]] = set()
+        self._seeded_day = -1
         #: Admissions whose reply timed out: undo-script (keys, args), run once Redis answers.
         self._unsure: deque[tuple[list[str], list[str]]] = deque()
         self._pending_key = f"{prefix}usage:pending"
@@ -121,8 +124,8 @@ class RedisStore:
 
     def _seed_day(self, day_seed: DaySeed, tenant_id: int, day: int, key: str) -> None:
         """Start a missing day counter from SQL, so a Redis that lost its data keeps the day."""
-        if any(seeded_day != day for _, seeded_day in self._seeded):
-            self._seeded.clear()
+        if self._seeded_day != day:
+            self._seeded_day, self._seeded = day, set()
         self.client.set(key, day_seed(tenant_id, day), nx=True, ex=DAY_KEY_SECONDS)
         self._seeded.add((tenant_id, day))
 

@@ -161,9 +161,9 @@ def metered(view: View) -> View:
         if admission is None or admission.lease is None:
             return _refused(decision, started)
         tenant_id, lease = caller.id, admission.lease
-        if enforcement.directory.due_for_last_used(caller.key_id):
-            note_key_used(caller.key_id)
         try:
+            if enforcement.directory.due_for_last_used(caller.key_id):
+                note_key_used(caller.key_id)
             try:
                 refusal = _feature_refusal(caller, feature) if feature is not None else None
                 result = refusal if refusal is not None else inner(*args, **kwargs)

@@ -144,3 +144,23 @@ def test_a_lease_of_a_vanished_worker_expires(
     assert enforcement.admit(policy, ["api_calls"])[0].limit == "concurrent"
     clock.advance(enforcement.lease_seconds)
     assert enforcement.admit(policy, ["api_calls"])[0].allowed
+
+
+def test_a_failed_last_used_note_gives_the_slot_back(
+    app: Flask,
+    make_account: Callable[..., Account],
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Noting the key's use (SQL) fails after the slot was taken: the slot is not kept."""
+    from portal.enforcement import decorators
+
+    def database_down(key_id: int) -> None:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(decorators, "note_key_used", database_down)
+    account = make_account("free")  # 2 concurrent requests
+    app.testing = False
+    client = app.test_client()
+    assert client.get("/api/memories", headers=account.headers).status_code == 500
+    assert in_flight(app, account) == 0

@@ -9,6 +9,7 @@ shared store, which every other process sees in its next admission reply.
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 import weakref
 from dataclasses import dataclass, replace
@@ -52,10 +53,18 @@ class KeyEntry:
 
 
 class Directory:
-    """Cached key and tenant lookups against the portal's database (inside an app context)."""
+    """Cached key and tenant lookups against the portal's database (inside an app context).
+
+    Lookups of cached entries take no lock. Entries are added and dropped under ``_lock``, and
+    ``_forgets`` counts the drops: an entry read from SQL before a drop it did not see (a
+    revocation committed while the read was under way) is used for its own call only, never
+    cached, so a revoked key stops at once in this process.
+    """
 
     def __init__(self, store: CounterStore) -> None:
         self.store = store
+        self._lock = threading.Lock()
+        self._forgets = 0
         self._keys: dict[str, KeyEntry] = {}
         #: The same entries by the header value they came in (kept no longer than the entry).
         self._presented: dict[str, KeyEntry] = {}
@@ -78,18 +87,25 @@ class Directory:
         entry = self._keys.get(digest)
         now = time.monotonic()
         if entry is None or entry.expires <= now:
+            forgets = self._forgets
             api_key = find_active_key(raw)
             if api_key is None:
                 self._keys.pop(digest, None)
                 return None
-            if len(self._keys) >= MAX_CACHED_KEYS:
-                self._keys.clear()
             entry = KeyEntry(api_key.id, api_key.tenant_id, now + CACHE_SECONDS)
-            self._keys[digest] = entry
+            with self._lock:
+                if self._forgets != forgets:
+                    return entry
+                if len(self._keys) >= MAX_CACHED_KEYS:
+                    self._keys.clear()
+                self._keys[digest] = entry
         if presented is not None:
-            if len(self._presented) >= MAX_CACHED_KEYS:
-                self._presented.clear()
-            self._presented[presented] = entry
+            with self._lock:
+                if self._keys.get(digest) is not entry:
+                    return entry  # dropped meanwhile
+                if len(self._presented) >= MAX_CACHED_KEYS:
+                    self._presented.clear()
+                self._presented[presented] = entry
         return entry
 
     def due_for_last_used(self, key_id: int) -> bool:
@@ -108,6 +124,7 @@ class Directory:
         now = time.monotonic()
         if policy is not None and policy.expires > now:
             return policy
+        forgets = self._forgets
         row = db.session.execute(
             sa.select(Tenant.tier, Tenant.limit_overrides).where(Tenant.id == tenant_id)
         ).one_or_none()
@@ -121,7 +138,9 @@ class Directory:
         policy = TenantPolicy(
             tenant_id, row.tier, limits, quota, UNKNOWN_GENERATION, now + CACHE_SECONDS
         )
-        self._policies[tenant_id] = policy
+        with self._lock:
+            if self._forgets == forgets:
+                self._policies[tenant_id] = policy
         return policy
 
     def observe_generation(self, tenant_id: int, generation: int) -> None:
@@ -130,17 +149,21 @@ class Directory:
         if policy is None or policy.generation == generation:
             return
         if policy.generation == UNKNOWN_GENERATION:
-            self._policies[tenant_id] = replace(policy, generation=generation)
+            with self._lock:
+                if self._policies.get(tenant_id) is policy:
+                    self._policies[tenant_id] = replace(policy, generation=generation)
         else:
             self.forget(tenant_id)
 
     def forget(self, tenant_id: int) -> None:
         """Drop this process's cached tier and keys of ``tenant_id``."""
-        self._policies.pop(tenant_id, None)
-        for entries in (self._keys, self._presented):
-            for index, entry in list(entries.items()):
-                if entry.tenant_id == tenant_id:
-                    entries.pop(index, None)
+        with self._lock:
+            self._forgets += 1
+            self._policies.pop(tenant_id, None)
+            for entries in (self._keys, self._presented):
+                for index, entry in list(entries.items()):
+                    if entry.tenant_id == tenant_id:
+                        del entries[index]
 
     def detach(self) -> None:
         """Stop hearing about tenant changes (the runtime is shutting down)."""

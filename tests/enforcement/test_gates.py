@@ -9,6 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+import portal.enforcement.directory as directory_module
 import portal.enforcement.storage as storage_module
 from portal.api_keys import revoke_api_key
 from portal.enforcement import enforcement_for, metered, record_storage_usage, storage_quota
@@ -234,6 +235,52 @@ def test_a_revoked_key_is_refused_at_once(
     response = client.get("/api/memories", headers=account.headers)
     assert response.status_code == 401
     assert "revoked" in response.get_json()["error"]
+
+
+def test_a_key_revoked_while_it_was_being_looked_up_is_not_cached(
+    app: Flask,
+    client: FlaskClient,
+    make_account: Callable[..., Account],
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The key is read from SQL, then revoked (committed) before the read is cached: the call
+    that read it may run, the next one must not."""
+    account = make_account("free")
+    found_before = directory_module.find_active_key
+
+    def revoked_meanwhile(raw: str) -> Any:
+        found = found_before(raw)
+        with app.app_context():
+            revoke_api_key(db.session.get(Tenant, account.tenant_id), account.key_id)
+        return found
+
+    monkeypatch.setattr(directory_module, "find_active_key", revoked_meanwhile)
+    assert client.get("/api/memories", headers=account.headers).status_code == 200
+    monkeypatch.setattr(directory_module, "find_active_key", found_before)
+    assert client.get("/api/memories", headers=account.headers).status_code == 401
+
+
+def test_a_tier_changed_while_it_was_being_looked_up_is_not_cached(
+    app: Flask,
+    client: FlaskClient,
+    make_account: Callable[..., Account],
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    account = make_account("free")
+    limits_before = directory_module.get_tier_limits
+
+    def upgraded_meanwhile(tier: str, overrides: Any) -> Any:
+        with app.app_context():
+            db.session.get(Tenant, account.tenant_id).tier = "pro"
+            db.session.commit()
+        return limits_before(tier, overrides)
+
+    monkeypatch.setattr(directory_module, "get_tier_limits", upgraded_meanwhile)
+    assert client.get("/api/memories", headers=account.headers).headers["X-Tier"] == "free"
+    monkeypatch.setattr(directory_module, "get_tier_limits", limits_before)
+    assert client.get("/api/memories", headers=account.headers).headers["X-Tier"] == "pro"
 
 
 def test_the_key_of_a_deleted_tenant_is_refused(

@@ -31,6 +31,7 @@ LAST_USED_EVERY_SECONDS = 1.0
 #: Bounds the key cache; past it the cache starts over (a cheap guard against key spraying).
 MAX_CACHED_KEYS = 50_000
 UNKNOWN_GENERATION = -1
+BEARER = "Bearer "
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +83,9 @@ class Directory:
 
     def key(self, raw: str, presented: str | None = None) -> KeyEntry | None:
         """The active key ``raw`` names, or None (unknown or revoked). ``presented``, the header
-        value it came in, is remembered for ``known_key``."""
+        value it came in, is remembered for ``known_key`` when it is the key alone or
+        ``Bearer <key>``: other spellings (padding, say) would let one key fill the cache with
+        long header values."""
         digest = hash_key(raw)
         entry = self._keys.get(digest)
         now = time.monotonic()
@@ -99,7 +102,7 @@ class Directory:
                 if len(self._keys) >= MAX_CACHED_KEYS:
                     self._keys.clear()
                 self._keys[digest] = entry
-        if presented is not None:
+        if presented is not None and presented in (raw, f"{BEARER}{raw}"):
             with self._lock:
                 if self._keys.get(digest) is not entry:
                     return entry  # dropped meanwhile

@@ -283,6 +283,24 @@ def test_a_tier_changed_while_it_was_being_looked_up_is_not_cached(
     assert client.get("/api/memories", headers=account.headers).headers["X-Tier"] == "pro"
 
 
+def test_only_the_plain_spellings_of_a_key_header_are_remembered(
+    app: Flask, client: FlaskClient, make_account: Callable[..., Account], clock: FakeClock
+) -> None:
+    """A key padded with spaces still works, but its header value is not cached: else one key
+    sent with ever different padding (up to the header size) would fill the cache."""
+    account = make_account("free")
+    directory = enforcement_for(app).directory
+    padded = f"Bearer {' ' * 4000}{account.key}{' ' * 4000}"
+    for headers in ({"Authorization": padded}, {"X-API-Key": f"  {account.key}"}):
+        assert client.get("/api/memories", headers=headers).status_code == 200
+    assert directory.known_key(padded) is None
+    assert directory.known_key(f"  {account.key}") is None
+    for plain in (f"Bearer {account.key}", account.key):
+        header = {"Authorization": plain} if plain.startswith("Bearer") else {"X-API-Key": plain}
+        assert client.get("/api/memories", headers=header).status_code == 200
+        assert directory.known_key(plain) is not None
+
+
 def test_the_key_of_a_deleted_tenant_is_refused(
     app: Flask, client: FlaskClient, make_account: Callable[..., Account], clock: FakeClock
 ) -> None:

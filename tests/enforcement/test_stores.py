@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+import types
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 import redis
 
 from portal.enforcement.engine import CONCURRENT, DAY, MINUTE, day_window
+from portal.enforcement.stores import redis_link
 from portal.enforcement.stores.base import CounterStore, Quota
 from portal.enforcement.stores.memory import MemoryStore
 from portal.enforcement.stores.redis import RedisStore, connect
@@ -195,3 +197,17 @@ def test_day_counters_are_seeded_from_many_threads_at_once() -> None:
         sys.setswitchinterval(interval)
     assert errors == []
     assert (1, TODAY) in store._seeded and (300_000 + 2999, TODAY) in store._seeded
+
+
+def test_admissions_work_without_the_lean_script_path(
+    redis_settings: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A redis-py or hiredis without what the lean path uses: the script runs through redis-py
+    (slower, but admissions, refusals and counts are the same)."""
+    monkeypatch.setattr(redis_link, "hiredis", types.SimpleNamespace())
+    with redis_store(redis_settings) as store:
+        assert store._acquire._script is not None
+        first, second, third = admit(store), admit(store), admit(store)
+        assert (first.refused, second.refused, third.refused) == (None, None, CONCURRENT)
+        assert (second.minute_count, second.day_count, second.in_flight) == (2, 2, 2)
+        assert store.pending_usage(1, "api_calls", [TODAY]) == 2

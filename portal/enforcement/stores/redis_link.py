@@ -7,6 +7,11 @@ with the client's settings (timeouts included), and sends one script's EVALSHA i
 the server lost the script (a restart), the same call sends it with EVAL, which caches it again.
 A connection that sat idle for a while is probed before use (a restarted server closed it), and
 a connection error drops every idle connection, so a Redis restart costs at most one call.
+
+The lean path drives redis-py connections through their public methods, but how a pool makes
+them is not a documented API: pyproject.toml pins the redis-py versions it was tested with, and
+where the pieces it needs are missing, the script runs through redis-py's own ``Script`` instead
+(one pool checkout per call: slower, never broken).
 """
 
 from __future__ import annotations
@@ -16,12 +21,15 @@ import os
 import time
 import weakref
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hiredis
 import redis
-from redis.connection import AbstractConnection
 from redis.exceptions import NoScriptError
+
+if TYPE_CHECKING:
+    from redis.commands.core import Script
+    from redis.connection import AbstractConnection
 
 #: Idle connections kept beyond this are closed (more threads than this rarely wait at once).
 MAX_IDLE_CONNECTIONS = 64
@@ -29,14 +37,32 @@ MAX_IDLE_CONNECTIONS = 64
 PROBE_AFTER_IDLE_SECONDS = 1.0
 
 _links: weakref.WeakSet[ScriptLink] = weakref.WeakSet()
+#: What the lean path calls on a connection.
+_CONNECTION_METHODS = ("send_packed_command", "read_response", "can_read", "disconnect")
+
+
+def lean_path_supported(client: redis.Redis) -> bool:
+    """Whether these redis-py and hiredis versions still have what the lean path uses."""
+    pool = client.connection_pool
+    connection_class = getattr(pool, "connection_class", None)
+    return (
+        callable(getattr(hiredis, "pack_command", None))
+        and isinstance(getattr(pool, "connection_kwargs", None), dict)
+        and all(callable(getattr(connection_class, name, None)) for name in _CONNECTION_METHODS)
+    )
 
 
 class ScriptLink:
     """Runs one Lua script over connections of its own; safe to share between threads."""
 
     def __init__(self, client: redis.Redis, source: str) -> None:
-        pool = client.connection_pool
-        self._connect = partial(pool.connection_class, **pool.connection_kwargs)
+        #: redis-py's own script runner, used instead when the lean path is not supported.
+        self._script: Script | None = None
+        if lean_path_supported(client):
+            pool = client.connection_pool
+            self._connect = partial(pool.connection_class, **pool.connection_kwargs)
+        else:
+            self._script = client.register_script(source)
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
         #: A LIFO of idle connections and when each was last used: list.pop and list.append
@@ -46,6 +72,8 @@ class ScriptLink:
 
     def __call__(self, keys: list[str], args: list[Any]) -> Any:
         """EVALSHA the script with ``keys`` and ``args``; raises redis errors as redis-py does."""
+        if self._script is not None:
+            return self._script(keys, args)
         try:
             connection, last_used = self._idle.pop()
         except IndexError:

@@ -186,12 +186,21 @@ class UsageFlusher:
                     written += write_batch(self.engine, batch)
                 except Exception:  # noqa: BLE001 - keep the counts and retry next time
                     log.exception("usage flush of %d rows failed; retrying", len(batch.rows))
-                    source.return_usage(batch)
+                    self._give_back(source, batch)
                     continue
                 if self.after_commit is not None:
                     self.after_commit(batch)
                 self._unacknowledged += self._acknowledge([(source, batch)])
         return written
+
+    @staticmethod
+    def _give_back(source: UsageSource, batch: UsageBatch) -> None:
+        """Return a batch SQL refused; a store that cannot take it now keeps it claimed and
+        hands it out again once the claim is stale, so the other sources still flush."""
+        try:
+            source.return_usage(batch)
+        except Exception as error:  # noqa: BLE001 - the batch is retaken later
+            log.warning("could not return an unflushed usage batch to %s: %s", source, error)
 
     @staticmethod
     def _acknowledge(

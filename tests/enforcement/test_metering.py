@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import redis
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
@@ -18,12 +19,14 @@ from portal.enforcement import (
     current_usage_snapshot,
     get_storage_usage,
     get_usage,
+    metering,
     record_api_call,
     record_federation_contribution,
     record_storage_usage,
 )
-from portal.enforcement.metering import LEDGER_KEPT, write_batch, write_usage
+from portal.enforcement.metering import LEDGER_KEPT, UsageFlusher, write_batch, write_usage
 from portal.enforcement.stores.base import UsageBatch
+from portal.enforcement.stores.memory import MemoryStore
 from portal.extensions import db
 from portal.models import Tenant, UsageBatchLedger, UsageCounter
 from tests.enforcement.support import Account, FakeClock
@@ -188,3 +191,36 @@ def test_check_rate_limit_honours_the_tenants_overrides(
             "Rate limit exceeded (3 calls/minute)",
         )
         assert check_rate_limit(account.tenant_id, "pro") == (True, None)  # pro's own limits
+
+
+def test_a_store_that_cannot_take_a_batch_back_does_not_stop_the_flush(
+    enforcement: Enforcement, make_account: Callable[..., Account], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQL refuses Redis's batch, then Redis cannot be told (it keeps the batch claimed and
+    hands it out again later): the in-memory usage after it is flushed all the same."""
+    account = make_account("free")
+    row = (account.tenant_id, "api_calls", TODAY)
+
+    class GoneRedis:
+        def take_usage(self) -> UsageBatch:
+            return UsageBatch({"redis-batch": {row: 4}}, ledgered=True)
+
+        def ack_usage(self, batch: UsageBatch) -> None:
+            raise AssertionError("never written, so never acknowledged")
+
+        def return_usage(self, batch: UsageBatch) -> None:
+            raise redis.ConnectionError("Redis went away")
+
+    memory = MemoryStore()
+    memory.add_usage(*row, 3)
+    written = metering.write_batch
+
+    def refuse_redis_batch(engine: sa.Engine, batch: UsageBatch) -> int:
+        if "redis-batch" in batch.parts:
+            raise sa.exc.OperationalError("INSERT", {}, Exception("database is locked"))
+        return written(engine, batch)
+
+    monkeypatch.setattr(metering, "write_batch", refuse_redis_batch)
+    flusher = UsageFlusher(enforcement.engine, (GoneRedis(), memory))
+    assert flusher.flush() == 1
+    assert counters(enforcement, account.tenant_id) == {"api_calls": 3}

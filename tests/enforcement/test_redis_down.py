@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -17,6 +18,9 @@ from flask.testing import FlaskClient
 
 from examples.continuum_api import create_api_app
 from portal.enforcement import Enforcement, enforcement_for, get_usage
+from portal.enforcement.stores.base import Quota
+from portal.enforcement.stores.guarded import GuardedStore, StoreUnavailable
+from portal.enforcement.stores.redis import RedisStore, connect
 from portal.enforcement.stores.redis_link import PROBE_AFTER_IDLE_SECONDS
 from tests.enforcement.support import Account, FakeClock
 
@@ -131,4 +135,43 @@ def test_a_redis_restart_between_calls_costs_no_call(
         assert statuses == [200, 200, 200]
     finally:
         enforcement_for(api).stop()
+        stop_redis(server)
+
+
+def test_a_call_ending_while_redis_is_unreachable_still_gives_its_slot_back() -> None:
+    """A call admitted just before Redis stops answering ends while the breaker is open: its
+    release waits for Redis, instead of its slot being held for a whole lease afterwards."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = start_redis(port)
+    store = GuardedStore(
+        RedisStore(connect(f"redis://127.0.0.1:{port}/0", 0.1)), "closed", open_seconds=0.3
+    )
+    quota = Quota(per_minute=100, per_day=1000, concurrent=2)
+
+    def admit() -> Any:
+        return store.acquire(1, quota, time.time(), 30.0, ["api_calls"])
+
+    try:
+        lease = admit().lease
+        assert lease is not None
+        server.send_signal(signal.SIGSTOP)  # Redis hangs: every call times out
+        try:
+            for _ in range(3):
+                with pytest.raises(StoreUnavailable):
+                    admit()
+            assert not store.healthy()
+            store.release(1, lease)
+            time.sleep(0.4)  # the releaser tried, and the breaker's open time is over
+        finally:
+            server.send_signal(signal.SIGCONT)
+        deadline = time.monotonic() + 5
+        while not store.healthy():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        admission = admit()
+        assert admission.refused is None and admission.in_flight == 1
+    finally:
+        store.close()
         stop_redis(server)

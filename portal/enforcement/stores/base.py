@@ -98,8 +98,9 @@ class CounterStore(Protocol):
     ) -> Admission:
         """Check minute, day and concurrency together; if all allow, count the call everywhere."""
 
-    def release(self, tenant_id: int, lease: str) -> None:
-        """Give back a concurrency slot taken by ``acquire``."""
+    def release(self, tenant_id: int, lease: str) -> bool | None:
+        """Give back a concurrency slot taken by ``acquire`` (the in-process store answers
+        whether it held the lease)."""
 
     def renew(self, tenant_id: int, lease: str, now: float, lease_seconds: float) -> None:
         """Extend a held lease to ``now + lease_seconds`` (one that already expired stays gone)."""

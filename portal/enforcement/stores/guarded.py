@@ -101,13 +101,11 @@ class GuardedStore:
         return replace(admission, fallback=True)
 
     def release(self, tenant_id: int, lease: str) -> None:
-        if self._fallback_used:
-            self.fallback.release(tenant_id, lease)
-        if self.healthy():
-            try:
-                self.primary.release(tenant_id, lease)
-            except redis.RedisError as error:
-                self._trip(error)  # the lease expires on its own
+        if self._fallback_used and self.fallback.release(tenant_id, lease):
+            return
+        # Only queued (no I/O): sent once Redis answers, even if the breaker is open right now,
+        # so the calls that end during an outage do not hold their slots for a whole lease.
+        self.primary.release(tenant_id, lease)
 
     def renew(self, tenant_id: int, lease: str, now: float, lease_seconds: float) -> None:
         if self._fallback_used:

@@ -85,11 +85,11 @@ class MemoryStore:
                 return Admission(None, windows.minute_count, windows.day_count, len(leases), token)
             return Admission(refused, windows.minute_count, windows.day_count, len(leases))
 
-    def release(self, tenant_id: int, lease: str) -> None:
+    def release(self, tenant_id: int, lease: str) -> bool:
+        """Give the slot back; returns whether this store held ``lease``."""
         with self._lock:
             windows = self._windows.get(tenant_id)
-            if windows is not None:
-                windows.leases.pop(lease, None)
+            return windows is not None and windows.leases.pop(lease, None) is not None
 
     def renew(self, tenant_id: int, lease: str, now: float, lease_seconds: float) -> None:
         with self._lock:

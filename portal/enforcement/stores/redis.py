@@ -39,6 +39,9 @@ DAY_KEY_SECONDS = 2 * 86_400
 STALE_BATCH_SECONDS = 30.0
 #: Bounds the cache of per-tenant admission layouts; past it the cache starts over.
 MAX_LAYOUTS = 10_000
+#: Releases Redis did not take are tried again this often, the newest this many of them.
+RELEASE_RETRY_SECONDS = 0.25
+MAX_RETRIED_RELEASES = 10_000
 
 
 def lease_set_seconds(lease_seconds: float) -> int:
@@ -268,7 +271,9 @@ class RedisStore:
                 try:
                     self._send(releases)
                 except redis.RedisError as error:
-                    log.info("could not release concurrency leases (they expire anyway): %s", error)
+                    log.info("could not release concurrency leases yet (retrying): %s", error)
+                    self._queue_releases(releases[-MAX_RETRIED_RELEASES:])
+                    wait = RELEASE_RETRY_SECONDS
             time.sleep(wait)
 
     def send_releases(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache, partial, wraps
+from functools import lru_cache, wraps
 from typing import Any, TypeVar, overload
 
 from flask import Flask, Response, current_app, jsonify, request
@@ -179,7 +179,6 @@ def metered(view: View) -> View:
         _add_headers(response, decision.headers)
         if response.is_streamed:  # the slot is held, and its lease renewed, until it ends
             response.response = enforcement.renewing(response.response, tenant_id, lease)
-            response.call_on_close(partial(enforcement.release, tenant_id, lease))
         else:
             enforcement.release(tenant_id, lease)
         return response

@@ -121,7 +121,8 @@ class Enforcement:
         self.store.release(tenant_id, lease)
 
     def renewing(self, body: Iterable[Any], tenant_id: int, lease: str) -> RenewingBody:
-        """``body`` with the lease renewed as its chunks go out (see ``RenewingBody``)."""
+        """``body`` with the lease renewed as its chunks go out and released when it is closed
+        (see ``RenewingBody``)."""
         return RenewingBody(self, body, tenant_id, lease)
 
     def live_counts(self, tenant_id: int) -> LiveCounts:
@@ -151,7 +152,11 @@ class Enforcement:
 class RenewingBody:
     """A streamed body that renews its call's lease whenever more than half of it has run out,
     checked as each chunk goes out: a stream longer than the lease keeps its slot as long as
-    chunks keep coming. Closing it closes the body it wraps."""
+    chunks keep coming. Closing it closes the body it wraps and releases the lease.
+
+    The release is here, not in a ``Response.call_on_close`` callback: the WSGI server closes
+    the body it was given, and for a ``direct_passthrough`` response (``send_file``) that is
+    this body itself, whose Response's callbacks never run."""
 
     def __init__(
         self, enforcement: Enforcement, body: Iterable[Any], tenant_id: int, lease: str
@@ -160,6 +165,7 @@ class RenewingBody:
         self._body = body
         self._tenant_id = tenant_id
         self._lease = lease
+        self._released = False
 
     def __iter__(self) -> Iterator[Any]:
         enforcement = self._enforcement
@@ -175,9 +181,14 @@ class RenewingBody:
             yield chunk
 
     def close(self) -> None:
-        close = getattr(self._body, "close", None)
-        if close is not None:
-            close()
+        try:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            if not self._released:
+                self._released = True
+                self._enforcement.release(self._tenant_id, self._lease)
 
 
 def init_enforcement(app: Flask, *, share_with: Enforcement | None = None) -> Enforcement:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 import requests
-from flask import Flask, Response
+from flask import Flask, Response, send_file
 
 from portal.enforcement import current_usage_snapshot, metered
 from tests.enforcement.support import Account, FakeClock
@@ -164,3 +165,20 @@ def test_a_failed_last_used_note_gives_the_slot_back(
     client = app.test_client()
     assert client.get("/api/memories", headers=account.headers).status_code == 500
     assert in_flight(app, account) == 0
+
+
+def test_a_sent_file_gives_its_slot_back(
+    app: Flask, live_server: Any, make_account: Callable[..., Account], clock: FakeClock
+) -> None:
+    """``send_file`` answers with a direct-passthrough stream: the server closes the body
+    itself, not the Response, and the slot must come back all the same."""
+
+    def download() -> Response:
+        return send_file(io.BytesIO(b"memory export\n" * 1000), mimetype="text/plain")
+
+    app.add_url_rule("/api/export", "export", metered(download))
+    account = make_account("free")  # 2 concurrent requests
+    for _ in range(3):
+        response = requests.get(f"{live_server.url}/api/export", headers=account.headers)
+        assert response.status_code == 200 and response.text.startswith("memory export")
+    wait_for(lambda: in_flight(app, account) == 0)

@@ -96,7 +96,7 @@ class RedisStore:
         #: threads add to it meanwhile).
         self._seeded: set[tuple[int, int]] = set()
         self._seeded_day = -1
-        #: Admissions whose reply timed out: undo-script (keys, args), run once Redis answers.
+        #: Admissions whose reply never came: undo-script (keys, args), run once Redis answers.
         self._unsure: deque[tuple[list[str], list[str]]] = deque()
         self._pending_key = f"{prefix}usage:pending"
         self._batches_key = f"{prefix}usage:batches"
@@ -185,28 +185,37 @@ class RedisStore:
             args.append(lease)
         try:
             refused, minute_count, day_count, in_flight, generation = self._acquire(keys, args)
-        except redis.RedisError as error:
+        except redis.RedisError:
             if self._queue_releases(releases):
                 self._release_due.set()
-            if isinstance(error, redis.TimeoutError):
-                self._unsure.append(([*keys[:3], self._pending_key], [token, *layout.fields]))
+            # Any error may come after the script ran (a timeout, a connection reset while the
+            # reply was on its way): undo it if its lease is there (the undo checks).
+            self._unsure.append(([*keys[:3], self._pending_key], [token, *layout.fields]))
             raise
         if refused:
             return Admission(refused.decode(), minute_count, day_count, in_flight, None, generation)
         return Admission(None, minute_count, day_count, in_flight, token, generation)
 
     def settle(self) -> None:
-        """Undo admissions whose reply was lost, so counted always equals admitted."""
+        """Undo admissions whose reply was lost, so counted always equals admitted: all of them
+        in one round trip (an outage can leave one per failed call). An undo of a call whose
+        script never ran finds no lease and does nothing, so running one twice is harmless."""
+        unsure: list[tuple[list[str], list[str]]] = []
         while self._unsure:
             try:
-                keys, args = self._unsure.popleft()
-            except IndexError:  # another thread settled the last one
-                return
-            try:
-                self._undo(keys, args)
-            except redis.RedisError:
-                self._unsure.appendleft((keys, args))
-                raise
+                unsure.append(self._unsure.popleft())
+            except IndexError:  # another thread took the last one
+                break
+        if not unsure:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for keys, args in unsure:
+            self._undo(keys, args, client=pipe)
+        try:
+            pipe.execute()
+        except redis.RedisError:
+            self._unsure.extendleft(reversed(unsure))
+            raise
 
     def release(self, tenant_id: int, lease: str) -> None:
         """Queue the slot's release: this process's next admission carries it in its own round

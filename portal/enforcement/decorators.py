@@ -144,8 +144,10 @@ def metered(view: View) -> View:
 
     A ``@requires_feature`` right beneath it is checked inline (one wrapper less per call).
     """
-    feature: str | None = getattr(view, "continuum_feature", None)
-    inner: Callable[..., Any] = getattr(view, "__wrapped__", view) if feature else view
+    feature: str | None = None
+    inner: Callable[..., Any] = view
+    if getattr(view, "continuum_gate", None) is view:  # not a wrapper that copied its attributes
+        feature, inner = view.continuum_feature, view.__wrapped__  # type: ignore[attr-defined]
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
@@ -204,7 +206,10 @@ def requires_feature(feature: str) -> Callable[[View], View]:
                 return _render(caller)
             return _feature_refusal(caller, feature) or view(*args, **kwargs)
 
+        # Other decorators' functools.wraps copy these two onto their wrappers too: only the
+        # wrapper that ``continuum_gate`` names is this gate.
         wrapper.continuum_feature = feature  # type: ignore[attr-defined]
+        wrapper.continuum_gate = wrapper  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
 
     return decorator

@@ -12,7 +12,13 @@ from flask.testing import FlaskClient
 import portal.enforcement.directory as directory_module
 import portal.enforcement.storage as storage_module
 from portal.api_keys import revoke_api_key
-from portal.enforcement import enforcement_for, metered, record_storage_usage, storage_quota
+from portal.enforcement import (
+    enforcement_for,
+    metered,
+    record_storage_usage,
+    requires_feature,
+    storage_quota,
+)
 from portal.extensions import db
 from portal.models import Tenant
 from portal.plans import TIER_LIMITS, Feature, PricingTier
@@ -145,6 +151,27 @@ def test_a_bare_storage_quota_counts_the_declared_body_size(
     assert client.post("/bench/upload", data=b"0123456789", headers=headers).status_code == 200
     assert client.post("/bench/upload", data=b"0123456789!", headers=headers).status_code == 507
     assert client.post("/bench/upload", headers=headers).status_code == 200  # size unknown
+
+
+def test_a_decorator_between_metered_and_requires_feature_still_runs(
+    app: Flask, make_account: Callable[..., Account], clock: FakeClock
+) -> None:
+    """``@metered`` checks a ``@requires_feature`` right beneath it inline; one further down
+    (here under ``@storage_quota``) must not make it skip what lies between."""
+
+    @app.post("/api/shared")
+    @metered
+    @storage_quota
+    @requires_feature("federation")
+    def shared() -> dict[str, bool]:
+        return {"ok": True}
+
+    limits = TIER_LIMITS[PricingTier.PRO]
+    account = make_account("pro")
+    set_storage(app, account, 0, limits.storage_bytes)
+    client = app.test_client()
+    assert client.post("/api/shared", headers=account.headers).status_code == 507
+    assert client.post("/api/shared", headers=make_account("free").headers).status_code == 403
 
 
 def test_storage_checks_use_the_cache_and_see_writes_at_once(

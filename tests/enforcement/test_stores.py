@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import redis
 
-from portal.enforcement.engine import CONCURRENT, DAY, MINUTE, day_window
+from portal.enforcement.engine import CONCURRENT, DAY, MINUTE, day_window, minute_window
 from portal.enforcement.stores import redis_link
 from portal.enforcement.stores.base import CounterStore, Quota
 from portal.enforcement.stores.memory import MemoryStore
@@ -142,6 +142,27 @@ def test_an_admission_whose_reply_was_lost_is_undone(
         admission = admit(store)  # settles the unsure ones first
         assert (admission.minute_count, admission.day_count, admission.in_flight) == (1, 1, 1)
         assert store.pending_usage(1, "api_calls", [TODAY]) == 1
+
+
+def test_an_undo_after_the_minute_window_expired_leaves_no_counter_behind(
+    redis_settings: dict[str, Any],
+) -> None:
+    with redis_store(redis_settings) as store:
+        script = store._acquire
+
+        def reply_lost(keys: list[str], args: list[Any]) -> Any:
+            script(keys, args)
+            raise redis.TimeoutError("the reply never came")
+
+        store._acquire = reply_lost  # type: ignore[assignment]
+        with pytest.raises(redis.TimeoutError):
+            admit(store)
+        store._acquire = script
+        minute_key = store._tenant_key(1, f"m:{minute_window(START)}")
+        store.client.delete(minute_key)  # its TTL ran out before Redis answered again
+        store.settle()
+        assert store.client.exists(minute_key) == 0
+        assert store.pending_usage(1, "api_calls", [TODAY]) == 0
 
 
 def test_a_queued_release_reaches_redis_on_its_own(redis_settings: dict[str, Any]) -> None:

@@ -53,11 +53,13 @@ return {refused, minute, day, in_flight, generation}
 """
 
 # Undoes an admission whose reply never arrived (a timeout): if its lease is there, the script
-# ran, so the call was counted although the caller was told otherwise.
+# ran, so the call was counted although the caller was told otherwise. A window counter that
+# expired meanwhile is left alone (a DECR would bring it back as -1, with no TTL).
 UNDO = """
 if redis.call('ZREM', KEYS[3], ARGV[1]) == 1 then
-  redis.call('DECR', KEYS[1])
-  redis.call('DECR', KEYS[2])
+  for i = 1, 2 do
+    if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('DECR', KEYS[i]) end
+  end
   for i = 2, #ARGV do redis.call('HINCRBY', KEYS[4], ARGV[i], -1) end
 end
 return 0

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
+
+from .extensions import db, login_manager
 
 log = logging.getLogger("continuum.portal")
 
@@ -88,10 +91,30 @@ def register_error_handlers(app: Flask) -> None:
             message = f"Too many attempts ({error.description}). Wait a little, then try again."
         return error_response(status, error.name, message)
 
+    @app.errorhandler(OperationalError)
+    def handle_database_down(error: OperationalError):  # type: ignore[no-untyped-def]
+        log.error("database unreachable on %s %s: %s", request.method, request.path, error.orig)
+        _rollback()
+        # The layout asks who is signed in, which needs the database: render as signed out.
+        # (Flask-Login keeps the request's user in g._login_user.)
+        g._login_user = login_manager.anonymous_user()
+        return error_response(
+            503,
+            "Temporarily unavailable",
+            "We cannot reach our database right now. Nothing was changed; please try again in a "
+            "minute.",
+        )
+
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception):  # type: ignore[no-untyped-def]
         log.exception("unhandled error on %s %s", request.method, request.path)
-        from .extensions import db
-
-        db.session.rollback()
+        _rollback()
         return error_response(500, "Internal error", _FRIENDLY[500])
+
+
+def _rollback() -> None:
+    """Leave no half-written transaction behind an error (the database may be the error)."""
+    try:
+        db.session.rollback()
+    except SQLAlchemyError:
+        log.warning("rollback failed after an error", exc_info=True)

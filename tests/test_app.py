@@ -44,3 +44,26 @@ def test_migrations_create_every_table(app: Flask) -> None:
         tables = set(sa.inspect(db.engine).get_table_names())
     assert {t.name for t in db.metadata.sorted_tables} <= tables
     assert "alembic_version" in tables
+
+
+def test_an_unreachable_database_gets_a_503_page_not_a_500(app: Flask, client, auth) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    from portal.extensions import db
+
+    auth.signup()
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+        path = db.engine.url.database
+    os.rename(path, f"{path}.away")  # the next connection opens an empty file: no tables
+    try:
+        response = client.get("/keys")
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        os.replace(f"{path}.away", path)
+    assert response.status_code == 503
+    assert b"cannot reach our database" in response.data
+    assert client.get("/keys").status_code == 200

@@ -6,6 +6,7 @@ outermost so every response of the endpoint, 403 and 507 included, carries the r
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,16 +14,26 @@ from functools import lru_cache, wraps
 from typing import Any, TypeVar, overload
 
 from flask import Flask, Response, current_app, jsonify, request
+from sqlalchemy.exc import DBAPIError
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 
 from ..api_keys import looks_like_key, note_key_used
+from ..extensions import db
 from ..plans import Feature, TierLimits
-from .directory import TenantPolicy
-from .engine import Decision, StorageSnapshot, decide_feature, decide_storage, unauthorized
+from .directory import BEARER, TenantPolicy
+from .engine import (
+    Decision,
+    StorageSnapshot,
+    decide_feature,
+    decide_storage,
+    unauthorized,
+    unavailable,
+)
 from .runtime import API_CALLS, Enforcement, endpoint_metric, enforcement_for
 
 View = TypeVar("View", bound=Callable[..., Any])
+log = logging.getLogger("continuum.enforcement")
 
 MISSING_KEY = (
     "An API key is required: send it as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'."
@@ -33,6 +44,10 @@ MALFORMED_KEY = (
     "43 letters, digits, '-' or '_'."
 )
 UNKNOWN_KEY = "This API key is unknown or has been revoked. Create a new one in the portal."
+DATABASE_UNAVAILABLE = (
+    "Your API key and limits cannot be checked right now (the database is unreachable), so the "
+    "call was not run. Please retry in a few seconds."
+)
 #: Where the request's caller is kept: the WSGI environ lives exactly as long as the request.
 CALLER_KEY = "continuum.caller"
 
@@ -80,22 +95,43 @@ def _presented_key(environ: dict[str, Any]) -> str | Decision:
     return raw if looks_like_key(raw) else unauthorized(MALFORMED_KEY)
 
 
+def _cacheable_spelling(environ: dict[str, Any]) -> str | None:
+    """The key header's value when it is spelt as its header requires (``Bearer <key>`` in
+    Authorization, the bare key in X-API-Key), so a cached key never lets a wrong spelling in."""
+    authorization = environ.get("HTTP_AUTHORIZATION")
+    if authorization is not None:
+        return authorization if authorization.startswith(BEARER) else None
+    header: str | None = environ.get("HTTP_X_API_KEY")
+    return header if header and not header.startswith(BEARER) else None
+
+
+def _database_unreachable(error: DBAPIError) -> Decision:
+    """Keys, tiers, day counts and storage live in SQL: without it, a 503 to retry, not a 500."""
+    log.warning("enforcement: the database is unreachable (%s); answering 503", error.orig)
+    try:
+        db.session.rollback()
+    except DBAPIError:
+        pass
+    return unavailable(DATABASE_UNAVAILABLE)
+
+
 def _identify(enforcement: Enforcement, environ: dict[str, Any]) -> ApiCaller | Decision:
     """The caller by API key, never by anything else the client says (once per request)."""
     caller: ApiCaller | None = environ.get(CALLER_KEY)
     if caller is not None:
         return caller
     directory = enforcement.directory
-    presented = environ.get("HTTP_AUTHORIZATION")
-    if presented is None:
-        presented = environ.get("HTTP_X_API_KEY")
-    entry = directory.known_key(presented) if presented else None
-    if entry is None:
-        raw = _presented_key(environ)
-        if isinstance(raw, Decision):
-            return raw
-        entry = directory.key(raw, presented)
-    policy = directory.policy(entry.tenant_id) if entry is not None else None
+    presented = _cacheable_spelling(environ)
+    try:
+        entry = directory.known_key(presented) if presented else None
+        if entry is None:
+            raw = _presented_key(environ)
+            if isinstance(raw, Decision):
+                return raw
+            entry = directory.key(raw, presented)
+        policy = directory.policy(entry.tenant_id) if entry is not None else None
+    except DBAPIError as error:
+        return _database_unreachable(error)
     if entry is None or policy is None:
         return unauthorized(UNKNOWN_KEY)
     caller = ApiCaller(entry.key_id, policy)
@@ -159,7 +195,10 @@ def metered(view: View) -> View:
             return _refused(caller, started)
         rule = request.url_rule
         route = rule.rule if rule is not None else request.path
-        decision, admission = enforcement.admit(caller.policy, _call_metrics(route))
+        try:
+            decision, admission = enforcement.admit(caller.policy, _call_metrics(route))
+        except DBAPIError as error:  # the first call of a day reads the day's count from SQL
+            return _refused(_database_unreachable(error), started)
         if admission is None or admission.lease is None:
             return _refused(decision, started)
         tenant_id, lease = caller.id, admission.lease
@@ -250,7 +289,10 @@ def storage_quota(
             caller = _identify(enforcement, request.environ)
             if isinstance(caller, Decision):
                 return _render(caller)
-            usage = enforcement.storage.read(caller.id)
+            try:
+                usage = enforcement.storage.read(caller.id)
+            except DBAPIError as error:
+                return _render(_database_unreachable(error))
             decision = decide_storage(caller.tier, caller.limits, usage, incoming())
             if not decision.allowed:
                 return _render(decision)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -417,3 +418,47 @@ def test_headers_are_added_on_the_public_path_too(monkeypatch: pytest.MonkeyPatc
         decorators._add_headers(response, headers)
         assert response.headers["X-Tier"] == "free"
         assert response.headers["RateLimit"] == '"minute";r=9;t=60'
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ({"X-API-Key": "{key}"}, {"Authorization": "{key}"}),
+        ({"Authorization": "Bearer {key}"}, {"X-API-Key": "Bearer {key}"}),
+    ],
+)
+def test_a_cached_key_does_not_let_a_wrong_spelling_in(
+    client: FlaskClient,
+    make_account: Callable[..., Account],
+    first: dict[str, str],
+    second: dict[str, str],
+) -> None:
+    """Once a key was sent correctly, the same key in the other header's spelling is still a 401."""
+    account = make_account("free")
+    spelt = lambda headers: {k: v.format(key=account.key) for k, v in headers.items()}  # noqa: E731
+    assert client.get("/api/memories", headers=spelt(first)).status_code == 200
+    response = client.get("/api/memories", headers=spelt(second))
+    assert response.status_code == 401
+    assert response.get_json()["error"]
+
+
+def test_an_unreachable_database_is_a_503_not_a_500(
+    app: Flask, client: FlaskClient, make_account: Callable[..., Account]
+) -> None:
+    """Keys and tiers live in SQL: when it is gone the caller is told to retry, with JSON."""
+    account = make_account("free")
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+        path = db.engine.url.database
+    os.rename(path, f"{path}.away")  # the next connection opens an empty file: no tables
+    try:
+        response = client.get("/api/memories", headers=account.headers)
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        os.replace(f"{path}.away", path)
+    assert response.status_code == 503
+    assert "database is unreachable" in response.get_json()["error"]
+    assert client.get("/api/memories", headers=account.headers).status_code == 200

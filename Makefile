@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 .PHONY: run test install venv assets env db bench lint typecheck clean
 
 run: install db
-	PORT=$(PORT) $(PY) -m portal.devserver
+	PORT=$(PORT) $(PY) -m portal.serving.dev
 
 test: install
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
@@ -34,7 +34,7 @@ static/vendor/.installed: package.json package-lock.json
 # A development .env with fresh random secrets, written once and never committed.
 env: .env
 .env:
-	$(PY) -m portal.devenv > .env
+	$(PY) -m portal.serving.devenv > .env
 	@echo "wrote .env with development secrets"
 
 db: install

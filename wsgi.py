@@ -2,8 +2,8 @@
 
 from examples.continuum_api import create_api_app
 from portal import create_app
-from portal.dispatch import PathDispatcher
 from portal.enforcement import enforcement_for
+from portal.serving.dispatch import PathDispatcher
 
 app = create_app()
 # One process, one set of counters: the example API shares the portal's enforcement runtime.

@@ -21,9 +21,9 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 from examples.continuum_api import create_api_app
 from portal import create_app
-from portal.api_keys import create_api_key
 from portal.enforcement import enforcement_for, metered, requires_feature, storage_quota
 from portal.extensions import db
+from portal.keys.api_keys import create_api_key
 from portal.models import Tenant
 
 #: Limits high enough that no benchmark call is ever refused.

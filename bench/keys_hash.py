@@ -9,7 +9,7 @@ import hashlib
 import os
 import timeit
 
-from portal.api_keys import generate_key, hash_key
+from portal.keys.api_keys import generate_key, hash_key
 
 PBKDF2_ITERATIONS = 100_000
 

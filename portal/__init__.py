@@ -15,7 +15,7 @@ from typing import Any
 from dotenv import load_dotenv
 from flask import Flask
 
-from .config import INSTANCE_DIR, ROOT, Config, ConfigError
+from portal.config import INSTANCE_DIR, ROOT, Config, ConfigError
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -34,10 +34,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     INSTANCE_DIR.mkdir(exist_ok=True)
     logging.getLogger("continuum").setLevel(logging.INFO)
 
-    from . import accounts, layout, models, security  # noqa: F401  (tables, user loader)
-    from .errors import register_error_handlers
-    from .extensions import csrf, db, limiter, login_manager, migrate
-    from .formatting import register_filters
+    from portal import models  # noqa: F401  (the tables)
+    from portal.auth import accounts  # noqa: F401  (the user loader)
+    from portal.extensions import csrf, db, limiter, login_manager, migrate
+    from portal.web import layout, security
+    from portal.web.errors import register_error_handlers
+    from portal.web.formatting import register_filters
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
@@ -49,19 +51,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     security.init_app(app)
     layout.init_app(app)
     _register_blueprints(app)
-    from .enforcement import init_enforcement
+    from portal.enforcement import init_enforcement
 
     init_enforcement(app)
     return app
 
 
 def _register_blueprints(app: Flask) -> None:
-    from .auth import bp as auth_bp
-    from .billing import bp as billing_bp
-    from .dashboard import bp as dashboard_bp
-    from .keys import bp as keys_bp
-    from .stripe_setup import stripe_cli
-    from .webhooks import webhooks_bp
+    from portal.auth.routes import bp as auth_bp
+    from portal.billing.cli import stripe_cli
+    from portal.billing.views import bp as billing_bp
+    from portal.dashboard.routes import bp as dashboard_bp
+    from portal.keys.routes import bp as keys_bp
+    from portal.webhooks.routes import webhooks_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(billing_bp)

@@ -1,4 +1,7 @@
-"""Flask extensions, created once here and bound to an app in ``create_app``."""
+"""Flask extensions, created once here and bound to an app in ``create_app``.
+
+``db`` is Flask-SQLAlchemy over ``portal.db.Base``: the web side's request-scoped session.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +11,8 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from sqlalchemy import MetaData
-from sqlalchemy.orm import DeclarativeBase
 
-
-class Base(DeclarativeBase):
-    # Named constraints keep Alembic migrations portable between SQLite and PostgreSQL.
-    metadata = MetaData(
-        naming_convention={
-            "ix": "ix_%(column_0_label)s",
-            "uq": "uq_%(table_name)s_%(column_0_name)s",
-            "ck": "ck_%(table_name)s_%(constraint_name)s",
-            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-            "pk": "pk_%(table_name)s",
-        }
-    )
-
+from portal.db import Base
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()

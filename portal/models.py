@@ -6,16 +6,13 @@ The schema is created and changed only through the Alembic migrations in ``migra
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, date, datetime
-from typing import Any
+from datetime import date, datetime
 
-from flask_login import UserMixin
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
     Date,
-    DateTime,
     ForeignKey,
     Integer,
     String,
@@ -24,34 +21,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .extensions import db
-from .plans import PricingTier, TierLimits, get_tier_limits
+from portal.db import Base, UTCDateTime, utcnow
+from portal.plans import PricingTier, TierLimits, get_tier_limits
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class UTCDateTime(db.TypeDecorator):  # type: ignore[name-defined]
-    """A timestamp stored as UTC and always read back timezone-aware, on SQLite too."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetimes are not stored; pass an aware UTC datetime")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value
-
-
-class Tenant(db.Model):  # type: ignore[name-defined]
+class Tenant(Base):
     """A customer account: what is billed, limited and metered."""
 
     __tablename__ = "tenant"
@@ -86,7 +60,7 @@ class Tenant(db.Model):  # type: ignore[name-defined]
         return True
 
 
-class User(UserMixin, db.Model):  # type: ignore[name-defined]
+class User(Base):
     __tablename__ = "user"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -102,6 +76,12 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
         """A short digest of the password hash; it changes whenever the password does."""
         return hashlib.sha256(self.password_hash.encode()).hexdigest()[:32]
 
+    # What Flask-Login asks of a user (its UserMixin, written out so this module stays free of
+    # web imports): a stored user is always an active, authenticated, non-anonymous user.
+    is_active = True
+    is_authenticated = True
+    is_anonymous = False
+
     def get_id(self) -> str:
         # The session names the password too, so changing the password ends every session.
         return f"{self.id}:{self.password_fingerprint}"
@@ -112,7 +92,7 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
         return self.memberships[0].tenant
 
 
-class Membership(db.Model):  # type: ignore[name-defined]
+class Membership(Base):
     __tablename__ = "membership"
     __table_args__ = (UniqueConstraint("user_id", "tenant_id"),)
 
@@ -125,7 +105,7 @@ class Membership(db.Model):  # type: ignore[name-defined]
     tenant: Mapped[Tenant] = relationship(back_populates="memberships")
 
 
-class ApiKey(db.Model):  # type: ignore[name-defined]
+class ApiKey(Base):
     """An API key. Only its SHA-256 and a short display prefix are stored."""
 
     __tablename__ = "api_key"
@@ -144,7 +124,7 @@ class ApiKey(db.Model):  # type: ignore[name-defined]
         return self.revoked_at is None
 
 
-class Subscription(db.Model):  # type: ignore[name-defined]
+class Subscription(Base):
     """A local mirror of one Stripe subscription; the tenant's tier is derived from it."""
 
     __tablename__ = "subscription"
@@ -169,7 +149,7 @@ class Subscription(db.Model):  # type: ignore[name-defined]
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
-class StripeEvent(db.Model):  # type: ignore[name-defined]
+class StripeEvent(Base):
     """The idempotency record of a Stripe webhook event: inserted first, once."""
 
     __tablename__ = "stripe_event"
@@ -182,7 +162,7 @@ class StripeEvent(db.Model):  # type: ignore[name-defined]
     error: Mapped[str | None] = mapped_column(Text)
 
 
-class UsageCounter(db.Model):  # type: ignore[name-defined]
+class UsageCounter(Base):
     """One tenant's count of one metric on one UTC day, written by batched upserts."""
 
     __tablename__ = "usage_counter"
@@ -195,7 +175,7 @@ class UsageCounter(db.Model):  # type: ignore[name-defined]
     value: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class StorageUsage(db.Model):  # type: ignore[name-defined]
+class StorageUsage(Base):
     """What a tenant currently stores, as reported by the CONTINUUM API."""
 
     __tablename__ = "storage_usage"
@@ -209,7 +189,7 @@ class StorageUsage(db.Model):  # type: ignore[name-defined]
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
-class UsageBatchLedger(db.Model):  # type: ignore[name-defined]
+class UsageBatchLedger(Base):
     """Usage batches from Redis already in ``usage_counter``, written in the same transaction:
     a batch retaken after its flusher died between commit and acknowledgement is skipped."""
 
@@ -219,7 +199,7 @@ class UsageBatchLedger(db.Model):  # type: ignore[name-defined]
     flushed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
-class EnterpriseInquiry(db.Model):  # type: ignore[name-defined]
+class EnterpriseInquiry(Base):
     """A request to talk to sales about an Enterprise contract."""
 
     __tablename__ = "enterprise_inquiry"

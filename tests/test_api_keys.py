@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from portal import api_keys
 from portal.errors import NotFound, PortalError
 from portal.extensions import db
+from portal.keys import api_keys
 from portal.models import ApiKey, Tenant
 
 RAW_KEY = re.compile(r'value="(ck_test_[A-Za-z0-9_-]{43})"')

@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 
-from portal import accounts
+from portal.auth import accounts
 from portal.extensions import db
 from portal.models import Membership, Tenant, User
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from flask import Flask, render_template_string
 
-from portal import formatting
+from portal.web import formatting
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,9 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from portal import api_keys
 from portal.errors import NotFound
 from portal.extensions import db
+from portal.keys import api_keys
 from portal.models import ApiKey, User
 
 RAW_KEY = re.compile(r'value="(ck_test_[A-Za-z0-9_-]{43})"')

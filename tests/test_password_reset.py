@@ -11,7 +11,7 @@ import itsdangerous.timed
 import pytest
 import sqlalchemy as sa
 
-from portal.accounts import RESET_TOKEN_MAX_AGE
+from portal.auth.accounts import RESET_TOKEN_MAX_AGE
 from portal.extensions import db
 from portal.models import User
 

@@ -10,7 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from portal import create_app
-from portal.security import content_security_policy, stripe_form_origins
+from portal.web.security import content_security_policy, stripe_form_origins
 
 
 def csp_directives(response: Any) -> dict[str, str]:

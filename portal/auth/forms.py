@@ -1,4 +1,4 @@
-"""Forms for the auth pages; the rules themselves live in ``portal.accounts``."""
+"""Forms for the auth pages; the rules themselves live in ``portal.auth.accounts``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, Field, PasswordField
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from ..accounts import (
+from portal.auth.accounts import (
     EMAIL_MAX_LENGTH,
     PASSWORD_MAX_LENGTH,
     PASSWORD_MIN_LENGTH,

@@ -1,20 +1,21 @@
-"""Auth views: thin wrappers over ``portal.accounts``, throttled per IP and per address."""
+"""Auth views: thin wrappers over ``portal.auth.accounts``, throttled per IP and per address."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response as BaseResponse
 
-from .. import accounts
-from ..accounts import EMAIL_MAX_LENGTH, RESET_TOKEN_MAX_AGE, AccountError
-from ..extensions import limiter, login_manager
-from ..plans import PLANS, PricingTier
-from . import bp
-from .forms import LoginForm, ResetPasswordForm, ResetRequestForm, SignupForm
+from portal.auth import accounts
+from portal.auth.accounts import EMAIL_MAX_LENGTH, RESET_TOKEN_MAX_AGE, AccountError
+from portal.auth.forms import LoginForm, ResetPasswordForm, ResetRequestForm, SignupForm
+from portal.extensions import limiter, login_manager
+from portal.plans import PLANS, PricingTier
+
+bp = Blueprint("auth", __name__)
 
 # Per IP: generous enough for an office behind one address, tight enough to slow a script.
 # Per address: what a person mistyping needs, and no more.
@@ -136,5 +137,5 @@ def reset_password(token: str) -> BaseResponse | tuple[str, int]:
             flash("Your password is changed. Sign in with the new one.", "success")
             return redirect(url_for("auth.login"))
     # The token is in this page's URL; the site-wide strict-origin-when-cross-origin policy
-    # (portal.security) keeps it out of Referer headers sent to other sites.
+    # (portal.web.security) keeps it out of Referer headers sent to other sites.
     return _render("auth/reset_password.html", form, account_email=user.email)

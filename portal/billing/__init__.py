@@ -1,7 +1,5 @@
-"""The billing blueprint: the plans and billing pages, their actions, and the checkout flow."""
+"""Billing: the domain of subscriptions, customers, Checkout, plan changes, payment methods,
+invoices, dunning and enterprise requests, plus the ``flask stripe`` commands (``cli``).
 
-from flask import Blueprint
-
-bp = Blueprint("billing", __name__)
-
-from . import actions, api, flows, pages  # noqa: E402,F401
+The blueprint lives in ``portal.billing.views``; importing a domain module never loads a view.
+"""

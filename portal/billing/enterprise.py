@@ -11,9 +11,9 @@ from flask_wtf import FlaskForm
 from wtforms import IntegerField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional, ValidationError
 
-from ..extensions import db
-from ..mail import MailError, send_email
-from ..models import EnterpriseInquiry, Tenant, utcnow
+from portal.extensions import db
+from portal.mail import MailError, send_email
+from portal.models import EnterpriseInquiry, Tenant, utcnow
 
 log = logging.getLogger("continuum.billing")
 

@@ -5,16 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import render_template
+from flask import Blueprint, render_template
 from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_block
 
-from .. import usage
-from ..enforcement import current_usage_snapshot
-from ..extensions import db
-from ..models import Tenant
-from ..plans import PLANS, PricingTier
-from . import bp
+from portal.dashboard import usage
+from portal.enforcement import current_usage_snapshot
+from portal.extensions import db
+from portal.models import Tenant
+from portal.plans import PLANS, PricingTier
+
+bp = Blueprint("dashboard", __name__)
 
 #: How often the usage bars poll while the tab is visible.
 POLL_SECONDS = 3

@@ -11,7 +11,15 @@ Flask layer; ``stores/`` hold the counters (in-process memory, or Redis when RED
 
 from __future__ import annotations
 
-from .api import (
+from portal.enforcement.engine import Decision, StorageSnapshot
+from portal.enforcement.flask import (
+    ApiCaller,
+    current_caller,
+    metered,
+    requires_feature,
+    storage_quota,
+)
+from portal.enforcement.functions import (
     check_feature_access,
     check_rate_limit,
     check_storage_limit,
@@ -22,9 +30,7 @@ from .api import (
     record_federation_contribution,
     record_storage_usage,
 )
-from .decorators import ApiCaller, current_caller, metered, requires_feature, storage_quota
-from .engine import Decision, StorageSnapshot
-from .runtime import (
+from portal.enforcement.runtime import (
     API_CALLS,
     FEDERATION_CONTRIBUTIONS,
     Enforcement,

@@ -19,11 +19,11 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from ..api_keys import find_active_key, hash_key
-from ..extensions import db
-from ..models import ApiKey, Tenant
-from ..plans import TierLimits, get_tier_limits
-from .stores.base import CounterStore, Quota
+from portal.enforcement.stores.base import CounterStore, Quota
+from portal.extensions import db
+from portal.keys.api_keys import find_active_key, hash_key
+from portal.models import ApiKey, Tenant
+from portal.plans import TierLimits, get_tier_limits
 
 CACHE_SECONDS = 2.0
 #: How often one key's last-used time is passed on (the portal shows it to the minute at best).

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from ..plans import TierLimits, check_feature_access
+from portal.plans import TierLimits, check_feature_access
 
 MINUTE_SECONDS = 60
 DAY_SECONDS = 86_400

@@ -17,10 +17,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
-from ..models import Tenant, UsageBatchLedger, UsageCounter
-from .stores.base import UsageBatch, UsageRows, UsageSource, merge_rows
+from portal.db import dialect_insert
+from portal.enforcement.stores.base import UsageBatch, UsageRows, UsageSource, merge_rows
+from portal.models import Tenant, UsageBatchLedger, UsageCounter
 
 log = logging.getLogger("continuum.enforcement")
 
@@ -38,12 +38,6 @@ def day_to_date(day: int) -> date:
 
 def date_to_day(when: date) -> int:
     return (when - EPOCH).days
-
-
-def dialect_insert(engine: sa.Engine, table: sa.Table) -> Any:
-    """An INSERT that supports ``on_conflict_do_update`` on this engine's database."""
-    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-    return insert(table)
 
 
 def _upsert(engine: sa.Engine) -> Any:

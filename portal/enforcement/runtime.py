@@ -14,16 +14,16 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask, current_app
 
-from ..config import Config
-from ..extensions import db
-from .directory import Directory, TenantPolicy
-from .engine import Admission, Decision, day_window, decide_rate, unavailable
-from .metering import UsageFlusher, day_to_date, sql_usage
-from .storage import StorageGauges
-from .stores.base import CounterStore, LiveCounts
-from .stores.guarded import GuardedStore, StoreUnavailable
-from .stores.memory import MemoryStore
-from .stores.redis import RedisStore, connect
+from portal.config import Config
+from portal.enforcement.directory import Directory, TenantPolicy
+from portal.enforcement.engine import Admission, Decision, day_window, decide_rate, unavailable
+from portal.enforcement.metering import UsageFlusher, day_to_date, sql_usage
+from portal.enforcement.storage import StorageGauges
+from portal.enforcement.stores.base import CounterStore, LiveCounts
+from portal.enforcement.stores.guarded import GuardedStore, StoreUnavailable
+from portal.enforcement.stores.memory import MemoryStore
+from portal.enforcement.stores.redis import RedisStore, connect
+from portal.extensions import db
 
 EXTENSION = "continuum_enforcement"
 #: The portal settings enforcement (and the API-key lookups it makes) read.

@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from ..models import StorageUsage
-from .directory import CACHE_SECONDS
-from .engine import StorageSnapshot
-from .metering import dialect_insert
+from portal.db import dialect_insert
+from portal.enforcement.directory import CACHE_SECONDS
+from portal.enforcement.engine import StorageSnapshot
+from portal.models import StorageUsage
 
 _TABLE = StorageUsage.__table__
 _COUNTS = ("memories", "embeddings", "bytes_used")

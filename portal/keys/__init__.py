@@ -1,7 +1,1 @@
-"""The API keys page: create, list and revoke a tenant's keys."""
-
-from flask import Blueprint
-
-bp = Blueprint("keys", __name__)
-
-from . import routes  # noqa: E402,F401
+"""API keys: the key life cycle (``api_keys``) and the keys page (``routes``)."""

@@ -1,4 +1,4 @@
-"""Forms for the API keys page; the naming rule itself lives in ``portal.api_keys``."""
+"""Forms for the API keys page; the naming rule itself lives in ``portal.keys.api_keys``."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from flask_wtf import FlaskForm
 from wtforms import Field, StringField
 from wtforms.validators import ValidationError
 
-from ..api_keys import clean_key_name
-from ..errors import PortalError
+from portal.errors import PortalError
+from portal.keys.api_keys import clean_key_name
 
 
 def _valid_name(form: FlaskForm, field: Field) -> None:

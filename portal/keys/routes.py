@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Response, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_block
 from werkzeug.wrappers import Response as BaseResponse
 
-from .. import api_keys
-from ..layout import is_component_request
-from ..models import ApiKey
-from . import bp
-from .forms import CreateKeyForm
+from portal.keys import api_keys
+from portal.keys.forms import CreateKeyForm
+from portal.models import ApiKey
+from portal.web.layout import is_component_request
+
+bp = Blueprint("keys", __name__)
 
 TEMPLATE = "keys/index.html"
 

@@ -1,9 +1,17 @@
-"""The Stripe webhook endpoint, as a blueprint any Flask app (the portal, the API) can mount."""
+"""The Stripe webhook endpoint, as a blueprint any Flask app (the portal, the API) can mount.
+
+``from portal.webhooks import webhooks_bp`` loads the views on first use; the event ledger
+(``events``) and the handlers (``handlers``) import without Flask's request machinery.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from typing import Any
 
-webhooks_bp = Blueprint("webhooks", __name__)
 
-from . import routes  # noqa: E402,F401  (registers the views on webhooks_bp)
+def __getattr__(name: str) -> Any:
+    if name == "webhooks_bp":
+        from portal.webhooks.routes import webhooks_bp
+
+        return webhooks_bp
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

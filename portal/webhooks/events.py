@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from ..extensions import db
-from ..models import StripeEvent, utcnow
-from ..sql import dialect_insert
-from ..stripe_gateway import WebhookEvent
+from portal.db import dialect_insert
+from portal.extensions import db
+from portal.models import StripeEvent, utcnow
+from portal.stripe_gateway import WebhookEvent
 
 _ERROR_MAX = 2000
 
@@ -20,7 +20,7 @@ _ERROR_MAX = 2000
 def claim(event: WebhookEvent) -> bool:
     """Record ``event`` in the current transaction; False when it was already processed."""
     table = StripeEvent.__table__
-    stmt = dialect_insert(table).values(
+    stmt = dialect_insert(db.session.get_bind(), table).values(
         id=event.id, type=event.type, created=event.created, received_at=utcnow()
     )
     stmt = stmt.on_conflict_do_update(
@@ -49,7 +49,7 @@ def record_failure(event: WebhookEvent, error: BaseException, *, final: bool = F
     message = f"{error.__class__.__name__}: {error}"[:_ERROR_MAX]
     processed_at = utcnow() if final else None
     table = StripeEvent.__table__
-    stmt = dialect_insert(table).values(
+    stmt = dialect_insert(db.session.get_bind(), table).values(
         id=event.id,
         type=event.type,
         created=event.created,

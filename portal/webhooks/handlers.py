@@ -14,21 +14,21 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from .. import dunning
-from ..checkout import adopt_setup_intent
-from ..extensions import db
-from ..models import Subscription, Tenant, utcnow
-from ..stripe_gateway import (
-    StripeCheckoutSession,
-    StripeCustomer,
-    StripeInvoice,
-    WebhookEvent,
-)
-from ..subscriptions import (
+from portal.billing import dunning
+from portal.billing.checkout import adopt_setup_intent
+from portal.billing.subscriptions import (
     SyncResult,
     past_due_grace_ends,
     refresh_tenant_tier,
     sync_subscription,
+)
+from portal.extensions import db
+from portal.models import Subscription, Tenant, utcnow
+from portal.stripe_gateway import (
+    StripeCheckoutSession,
+    StripeCustomer,
+    StripeInvoice,
+    WebhookEvent,
 )
 
 log = logging.getLogger("continuum.billing")

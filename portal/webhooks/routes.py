@@ -14,18 +14,20 @@ from __future__ import annotations
 
 import logging
 
-from flask import Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
-from ..errors import PortalError
-from ..extensions import csrf, db
-from ..stripe_gateway import StripeObjectMissing, WebhookEvent, WebhookRejected, get_gateway
-from ..subscriptions import tenant_for_customer
-from . import events, webhooks_bp
-from .handlers import HANDLERS, Delivery
+from portal.billing.subscriptions import tenant_for_customer
+from portal.errors import PortalError
+from portal.extensions import csrf, db
+from portal.stripe_gateway import StripeObjectMissing, WebhookEvent, WebhookRejected, get_gateway
+from portal.webhooks import events
+from portal.webhooks.handlers import HANDLERS, Delivery
 
 log = logging.getLogger("continuum.billing")
 
 MAX_BODY_BYTES = 1024 * 1024
+
+webhooks_bp = Blueprint("webhooks", __name__)
 
 
 def _answer(status: int, **body: object) -> tuple[Response, int]:

@@ -22,7 +22,7 @@ from werkzeug.test import TestResponse
 
 from portal.extensions import db
 from portal.models import StripeEvent, Subscription, Tenant
-from portal.stripe_sim.testing import SimulatorProcess
+from stripe_sim.testing import SimulatorProcess
 
 WEBHOOK_SECRET = "whsec_test_continuum_billing"
 API_VERSION = "2026-10-28.endive"
@@ -79,19 +79,19 @@ class Billing:
     # setup
 
     def bootstrap(self) -> None:
-        from portal.stripe_setup import bootstrap_catalog
+        from portal.billing.cli import bootstrap_catalog
 
         with self.app.app_context():
             bootstrap_catalog()
 
     def tenant(self, email: str = "owner@example.com") -> int:
-        from portal.accounts import sign_up
+        from portal.auth.accounts import sign_up
 
         with self.app.app_context():
             return sign_up(email, "violet harbour lantern 42").tenant.id
 
     def start_checkout(self, tenant_id: int, interval: str = "month") -> Any:
-        from portal.checkout import start_upgrade
+        from portal.billing.checkout import start_upgrade
 
         with self.app.test_request_context():
             return start_upgrade(db.session.get(Tenant, tenant_id), interval)

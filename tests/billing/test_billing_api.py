@@ -8,14 +8,14 @@ import pytest
 
 from portal.extensions import db
 from portal.models import ApiKey, Tenant, utcnow
-from portal.stripe_sim.testing import SimulatorProcess
+from stripe_sim.testing import SimulatorProcess
 
 from .conftest import CARD_OK, Billing
 
 
 @pytest.fixture
 def api_key(billing: Billing) -> str:
-    from portal.api_keys import create_api_key
+    from portal.keys.api_keys import create_api_key
 
     tenant_id = billing.tenant()
     with billing.app.app_context():

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 import pytest
 from flask.testing import FlaskClient
 
-from portal.stripe_sim.testing import SimulatorProcess
+from stripe_sim.testing import SimulatorProcess
 
 from .conftest import CARD_3DS, CARD_DECLINED, CARD_OK, Billing
 

@@ -12,14 +12,14 @@ import stripe
 from flask import Flask
 
 from portal.errors import BillingUnavailable, Conflict, PortalError
-from portal.stripe_gateway import (
+from portal.stripe_gateway.client import (
     PaymentDeclined,
     StripeGateway,
     StripeObjectMissing,
     _translated,
     gateway_for,
 )
-from portal.stripe_sim.testing import SimulatorProcess
+from stripe_sim.testing import SimulatorProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 

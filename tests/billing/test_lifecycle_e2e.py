@@ -15,11 +15,11 @@ import pytest
 import requests
 from flask import Flask
 
-from portal import plan_changes
+from portal.billing import plan_changes
 from portal.extensions import db
 from portal.models import StripeEvent, Tenant
 from portal.stripe_gateway import get_gateway
-from portal.stripe_sim.testing import SimulatorProcess
+from stripe_sim.testing import SimulatorProcess
 
 from .conftest import (
     CARD_3DS,

@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
-from portal import checkout, payment_methods, plan_changes
+from portal.billing import checkout, payment_methods, plan_changes
 from portal.errors import Conflict, NotFound
 from portal.extensions import db
 from portal.models import Tenant

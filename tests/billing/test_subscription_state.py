@@ -9,10 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
-from portal.extensions import db
-from portal.models import Subscription, Tenant
-from portal.plans import PricingTier
-from portal.subscriptions import (
+from portal.billing.subscriptions import (
     ended,
     on_grace_period,
     on_trial,
@@ -22,6 +19,9 @@ from portal.subscriptions import (
     tier_for,
     valid,
 )
+from portal.extensions import db
+from portal.models import Subscription, Tenant
+from portal.plans import PricingTier
 
 NOW = datetime(2026, 6, 15, 12, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -95,7 +95,7 @@ def test_enterprise_is_never_changed_by_a_sync(app: Flask) -> None:
 def test_expire_grace_downgrades_and_emails_only_the_expired(
     smtp_server: Any, app: Flask, runner: FlaskCliRunner
 ) -> None:
-    from portal.accounts import sign_up
+    from portal.auth.accounts import sign_up
 
     now = datetime.now(UTC)
     with app.app_context():
@@ -138,7 +138,7 @@ def _remote(status: str, created: int) -> Any:
 
 def test_grace_period_is_counted_from_stripes_time_not_ours(app: Flask) -> None:
     """Under a test clock Stripe's time runs ahead; the grace must follow it, not our clock."""
-    from portal.subscriptions import apply_subscription
+    from portal.billing.subscriptions import apply_subscription
 
     stripe_time = int((NOW + timedelta(days=400)).timestamp())
     tenant_id = _tenant_with(app, "pro", None)

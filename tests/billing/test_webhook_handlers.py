@@ -33,7 +33,7 @@ def test_checkout_session_completed_syncs_the_new_subscription(
 def test_checkout_session_completed_in_setup_mode_makes_the_card_default(
     billing: Billing, subscribed: tuple[int, str]
 ) -> None:
-    from portal.checkout import start_add_payment_method
+    from portal.billing.checkout import start_add_payment_method
     from portal.extensions import db
     from portal.models import Tenant
 

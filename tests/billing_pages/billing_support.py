@@ -116,7 +116,7 @@ def give_customer(account: Account, sim: Any, cards: int = 1) -> list[str]:
 
     Returns the card ids, oldest first.
     """
-    from portal.customers import ensure_customer
+    from portal.billing.customers import ensure_customer
 
     with account.app.app_context():
         customer_id = ensure_customer(account.tenant())
@@ -137,7 +137,7 @@ def upgrade_through_checkout(account: Account, sim: Any, interval: str = "month"
 
     Returns the Stripe subscription id; the tenant's mirror is synced by the success page.
     """
-    from portal.stripe_setup import bootstrap_catalog
+    from portal.billing.cli import bootstrap_catalog
 
     with account.app.app_context():
         bootstrap_catalog()

@@ -9,9 +9,9 @@ import pytest
 from billing_support import Account, give_customer, use_simulator
 from flask import Flask
 
-from portal.formatting import format_date_tz, format_price
 from portal.models import utcnow
 from portal.plans import PLANS, PricingTier
+from portal.web.formatting import format_date_tz, format_price
 
 PRO = PLANS[PricingTier.PRO]
 

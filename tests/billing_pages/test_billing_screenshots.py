@@ -104,7 +104,7 @@ def test_plans_page_both_toggles(
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "interval-year"
 
-    from portal.stripe_setup import bootstrap_catalog
+    from portal.billing.cli import bootstrap_catalog
 
     with app.app_context():
         bootstrap_catalog()
@@ -162,7 +162,7 @@ def test_billing_page_in_each_state(
 def test_upgrade_switch_cancel_resume_with_htmx(
     app: Flask, sim: Any, browser_page: Any, screenshot_dir: Path, live_server: Any
 ) -> None:
-    from portal.stripe_setup import bootstrap_catalog
+    from portal.billing.cli import bootstrap_catalog
 
     with app.app_context():
         bootstrap_catalog()

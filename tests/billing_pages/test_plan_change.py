@@ -10,8 +10,8 @@ from billing_support import Account, upgrade_through_checkout, use_simulator
 from flask import Flask
 
 from portal.extensions import db
-from portal.formatting import format_money
 from portal.models import Subscription
+from portal.web.formatting import format_money
 
 HTMX = {"HX-Request": "true", "HX-Target": "subscription"}
 

@@ -7,8 +7,8 @@ import re
 from billing_support import Account
 from flask.testing import FlaskClient
 
-from portal.formatting import format_megabytes, format_number, format_price
 from portal.plans import PLANS, YEARLY_SAVING_PERCENT, PricingTier
+from portal.web.formatting import format_megabytes, format_number, format_price
 
 
 def _checked(html: str, interval: str) -> bool:

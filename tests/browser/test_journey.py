@@ -18,11 +18,11 @@ import requests
 from flask import Flask
 
 from examples.continuum_api import create_api_app
-from portal.dispatch import PathDispatcher
+from portal.billing.cli import bootstrap_catalog
 from portal.enforcement import enforcement_for
 from portal.extensions import db
 from portal.models import Subscription, Tenant
-from portal.stripe_setup import bootstrap_catalog
+from portal.serving.dispatch import PathDispatcher
 
 pytestmark = pytest.mark.browser
 

@@ -11,7 +11,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from portal.dashboard import routes
-from portal.usage import LiveUsage
+from portal.dashboard.usage import LiveUsage
 
 SignIn = Callable[..., FlaskClient]
 

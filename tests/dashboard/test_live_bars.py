@@ -10,9 +10,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from examples.continuum_api import create_api_app
-from portal.api_keys import create_api_key
 from portal.enforcement import enforcement_for
 from portal.extensions import db
+from portal.keys.api_keys import create_api_key
 from portal.models import Tenant
 
 

@@ -1,4 +1,4 @@
-"""portal.usage: bars, levels, series, per-endpoint counts, projections and the chart."""
+"""portal.dashboard.usage: bars, levels, series, per-endpoint counts, projections and the chart."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from flask import Flask
 
-from portal import usage
+from portal.dashboard import usage
+from portal.dashboard.usage import DayCount, LiveUsage, StorageDetail, UsageBar
 from portal.extensions import db
 from portal.models import UsageCounter, User
 from portal.plans import PricingTier, get_tier_limits
-from portal.usage import DayCount, LiveUsage, StorageDetail, UsageBar
 
 FREE = get_tier_limits(PricingTier.FREE)
 TODAY = date(2026, 11, 21)

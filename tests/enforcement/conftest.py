@@ -13,9 +13,9 @@ from flask import Flask
 
 from examples.continuum_api import create_api_app
 from portal import create_app
-from portal.api_keys import create_api_key
 from portal.enforcement import Enforcement, enforcement_for
 from portal.extensions import db
+from portal.keys.api_keys import create_api_key
 from portal.models import Tenant
 from tests.enforcement.support import Account, FakeClock
 

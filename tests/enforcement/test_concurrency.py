@@ -154,7 +154,7 @@ def test_a_failed_last_used_note_gives_the_slot_back(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Noting the key's use (SQL) fails after the slot was taken: the slot is not kept."""
-    from portal.enforcement import decorators
+    from portal.enforcement import flask as decorators
 
     def database_down(key_id: int) -> None:
         raise RuntimeError("the database went away")

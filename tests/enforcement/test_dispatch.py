@@ -8,7 +8,6 @@ from typing import Any
 from flask import Flask, jsonify
 from werkzeug.test import Client
 
-from portal.dispatch import PathDispatcher
 from portal.enforcement import (
     current_caller,
     current_usage_snapshot,
@@ -17,6 +16,7 @@ from portal.enforcement import (
     metered,
     storage_quota,
 )
+from portal.serving.dispatch import PathDispatcher
 from tests.enforcement.support import Account, FakeClock
 
 

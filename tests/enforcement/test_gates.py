@@ -12,7 +12,6 @@ from flask.testing import FlaskClient
 
 import portal.enforcement.directory as directory_module
 import portal.enforcement.storage as storage_module
-from portal.api_keys import revoke_api_key
 from portal.enforcement import (
     enforcement_for,
     metered,
@@ -21,6 +20,7 @@ from portal.enforcement import (
     storage_quota,
 )
 from portal.extensions import db
+from portal.keys.api_keys import revoke_api_key
 from portal.models import Tenant
 from portal.plans import TIER_LIMITS, Feature, PricingTier
 from tests.enforcement.support import Account, FakeClock
@@ -409,7 +409,7 @@ def test_headers_are_added_on_the_public_path_too(monkeypatch: pytest.MonkeyPatc
     """A Werkzeug without the raw header list gets the same headers through Headers.extend."""
     from flask import Response
 
-    from portal.enforcement import decorators
+    from portal.enforcement import flask as decorators
 
     headers = {"X-Tier": "free", "RateLimit": '"minute";r=9;t=60'}
     for raw in (True, False):

@@ -8,8 +8,8 @@ import pytest
 from flask import Flask
 from werkzeug.test import Client
 
-from portal.dispatch import PathDispatcher
 from portal.enforcement import current_usage_snapshot
+from portal.serving.dispatch import PathDispatcher
 from tests.enforcement.support import Account, FakeClock
 
 

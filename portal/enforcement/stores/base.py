@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ..engine import Admission
+from portal.enforcement.engine import Admission
 
 #: (tenant id, metric, UTC day number) -> count not yet written to SQL.
 UsageRows = dict[tuple[int, str, int], int]

@@ -18,10 +18,10 @@ from dataclasses import replace
 
 import redis
 
-from ..engine import Admission
-from .base import LiveCounts, Quota
-from .memory import MemoryStore
-from .redis import RedisStore
+from portal.enforcement.engine import Admission
+from portal.enforcement.stores.base import LiveCounts, Quota
+from portal.enforcement.stores.memory import MemoryStore
+from portal.enforcement.stores.redis import RedisStore
 
 log = logging.getLogger("continuum.enforcement")
 

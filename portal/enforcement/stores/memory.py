@@ -9,8 +9,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 
-from ..engine import CONCURRENT, DAY, MINUTE, Admission, day_window, minute_window
-from .base import LiveCounts, Quota, UsageBatch, UsageRows, new_lease_token
+from portal.enforcement.engine import CONCURRENT, DAY, MINUTE, Admission, day_window, minute_window
+from portal.enforcement.stores.base import LiveCounts, Quota, UsageBatch, UsageRows, new_lease_token
 
 #: Reads how many calls SQL already holds for (tenant id, day): restarts keep the day's count.
 DaySeed = Callable[[int, int], int]

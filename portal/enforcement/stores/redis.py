@@ -21,11 +21,11 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from ..engine import Admission, day_window, minute_window
-from .base import LiveCounts, Quota, UsageBatch, UsageRows, new_lease_token
-from .memory import DaySeed
-from .redis_link import ScriptLink
-from .redis_scripts import ACQUIRE, PENDING, TAKE, UNDO
+from portal.enforcement.engine import Admission, day_window, minute_window
+from portal.enforcement.stores.base import LiveCounts, Quota, UsageBatch, UsageRows, new_lease_token
+from portal.enforcement.stores.memory import DaySeed
+from portal.enforcement.stores.redis_link import ScriptLink
+from portal.enforcement.stores.redis_scripts import ACQUIRE, PENDING, TAKE, UNDO
 
 log = logging.getLogger("continuum.enforcement")
 

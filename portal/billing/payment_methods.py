@@ -1,0 +1,91 @@
+"""The tenant's saved cards: list, make one the default, remove one."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from portal.billing.subscriptions import current_subscription, ended, on_grace_period
+from portal.errors import Conflict, NotFound
+from portal.models import Tenant
+from portal.stripe_gateway import StripePaymentMethod, get_gateway
+
+log = logging.getLogger("continuum.billing")
+
+
+@dataclass(frozen=True)
+class SavedCard:
+    id: str
+    brand: str
+    last4: str
+    exp_month: int | None
+    exp_year: int | None
+    is_default: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.brand.title()} ending {self.last4}"
+
+    @classmethod
+    def of(cls, method: StripePaymentMethod, default_id: str | None) -> SavedCard:
+        return cls(
+            id=method.id,
+            brand=method.brand or "card",
+            last4=method.last4 or "????",
+            exp_month=method.exp_month,
+            exp_year=method.exp_year,
+            is_default=method.id == default_id,
+        )
+
+
+def list_payment_methods(tenant: Tenant) -> list[SavedCard]:
+    """The tenant's cards, the default first. No Stripe customer yet means no cards."""
+    if not tenant.stripe_customer_id:
+        return []
+    gateway = get_gateway()
+    default = gateway.retrieve_customer(tenant.stripe_customer_id).default_payment_method_id
+    cards = [
+        SavedCard.of(method, default)
+        for method in gateway.list_payment_methods(tenant.stripe_customer_id)
+    ]
+    return sorted(cards, key=lambda card: not card.is_default)
+
+
+def _own_method(tenant: Tenant, payment_method_id: str) -> StripePaymentMethod:
+    method = get_gateway().retrieve_payment_method(payment_method_id)
+    if not tenant.stripe_customer_id or method.customer_id != tenant.stripe_customer_id:
+        raise NotFound("There is no such card on this account.")
+    return method
+
+
+def set_default_payment_method(tenant: Tenant, payment_method_id: str) -> SavedCard:
+    """Charge ``payment_method_id`` from now on, for the customer and its live subscription."""
+    method = _own_method(tenant, payment_method_id)
+    gateway = get_gateway()
+    assert tenant.stripe_customer_id is not None
+    gateway.set_default_payment_method(tenant.stripe_customer_id, method.id)
+    sub = current_subscription(tenant)
+    if sub is not None and not ended(sub):
+        # Checkout pins the first card on the subscription; the new default must replace it.
+        gateway.set_subscription_payment_method(sub.stripe_subscription_id, method.id)
+    log.info("tenant %s: default card is now %s", tenant.id, method.id)
+    return SavedCard.of(method, method.id)
+
+
+def remove_payment_method(tenant: Tenant, payment_method_id: str) -> SavedCard:
+    """Detach a card and return it; the last card of a paid, continuing subscription stays."""
+    method = _own_method(tenant, payment_method_id)
+    cards = list_payment_methods(tenant)
+    sub = current_subscription(tenant)
+    renews = sub is not None and not ended(sub) and not on_grace_period(sub)
+    if renews and len(cards) <= 1:
+        raise Conflict(
+            "This is the only card paying for your Pro plan. Add another card first, or "
+            "cancel the plan, then remove this one."
+        )
+    get_gateway().detach_payment_method(method.id)
+    log.info("tenant %s: removed card %s", tenant.id, method.id)
+    remaining = [card for card in cards if card.id != method.id]
+    if remaining and not any(card.is_default for card in remaining):
+        set_default_payment_method(tenant, remaining[0].id)
+    return next((card for card in cards if card.id == method.id), SavedCard.of(method, None))

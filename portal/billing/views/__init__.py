@@ -1,0 +1,8 @@
+"""The billing blueprint: plans and billing pages, their actions, the Checkout return and the
+JSON API. The domain it calls lives one level up, in ``portal.billing``."""
+
+from flask import Blueprint
+
+bp = Blueprint("billing", __name__)
+
+from portal.billing.views import actions, checkout_return, json_api, pages  # noqa: E402,F401

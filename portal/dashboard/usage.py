@@ -1,0 +1,320 @@
+"""The read side of usage, for the dashboard and usage pages: bars, series and projections.
+
+Framework-free: functions take a SQLAlchemy session and plain values. Every query is a primary-key
+range read of ``usage_counter`` (tenant_id, metric, day) or ``storage_usage`` (tenant_id), never a
+scan of raw events, so the dashboard's polled fragment stays cheap.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from portal.models import StorageUsage, UsageCounter
+from portal.plans import BYTES_PER_MB, TierLimits
+
+#: The metric every API call increments; per-endpoint metrics are ``api_calls:<endpoint>``.
+CALLS_METRIC = "api_calls"
+ENDPOINT_METRIC_PREFIX = CALLS_METRIC + ":"
+#: A bar turns amber at this share of its limit, and red when the limit is reached.
+WARN_PERCENT = 80
+FULL_PERCENT = 100
+#: Below this much of the day, a pace is mostly noise; the projection waits for more data.
+MIN_PACE_WINDOW = timedelta(minutes=5)
+#: The chart's smallest scale, so a few calls do not get axis labels like 2.5.
+MIN_CHART_SCALE = 10
+
+
+@dataclass(frozen=True)
+class LiveUsage:
+    """What the enforcement store counts right now (not yet flushed to SQL)."""
+
+    calls_this_minute: int = 0
+    calls_today: int = 0
+    concurrent: int = 0
+
+
+@dataclass(frozen=True)
+class StorageDetail:
+    memories: int = 0
+    embeddings: int = 0
+    bytes_used: int = 0
+
+
+@dataclass(frozen=True)
+class UsageBar:
+    """One limit and how much of it is used."""
+
+    key: str
+    label: str
+    value: int | float
+    limit: int
+    unit: str = "count"  # "count" or "megabytes"
+    note: str = ""
+
+    @property
+    def percent(self) -> int:
+        """Whole percent used, not capped: 130 means 30 % over."""
+        if self.limit <= 0:
+            return FULL_PERCENT if self.value > 0 else 0
+        return int(self.value * 100 // self.limit)
+
+    @property
+    def level(self) -> str:
+        """``ok``, ``warn`` (from 80 %) or ``over`` (at or over the limit)."""
+        if self.percent >= FULL_PERCENT:
+            return "over"
+        if self.percent >= WARN_PERCENT:
+            return "warn"
+        return "ok"
+
+    @property
+    def progress_value(self) -> int | float:
+        """The value for ``<progress max=limit>``, which cannot show more than full."""
+        return min(self.value, self.limit)
+
+
+@dataclass(frozen=True)
+class DayCount:
+    day: date
+    calls: int
+
+
+@dataclass(frozen=True)
+class EndpointUsage:
+    endpoint: str
+    today: int
+    month: int
+
+
+def stored_count(session: Session, tenant_id: int, metric: str, day: date) -> int:
+    """One counter, by primary key."""
+    row = session.get(UsageCounter, (tenant_id, metric, day))
+    return int(row.value) if row else 0
+
+
+def storage_detail(session: Session, tenant_id: int) -> StorageDetail:
+    row = session.get(StorageUsage, tenant_id)
+    if row is None:
+        return StorageDetail()
+    return StorageDetail(int(row.memories), int(row.embeddings), int(row.bytes_used))
+
+
+def calls_today(stored: int, live: LiveUsage) -> int:
+    """Today's calls: the live store may be a second ahead of the flushed counter, and after a
+    restart it starts from zero, so the larger of the two is the honest figure."""
+    return max(stored, live.calls_today)
+
+
+STORAGE_BARS = ("memories", "storage")
+
+
+def usage_bars(
+    limits: TierLimits, stored_today: int, live: LiveUsage, storage: StorageDetail
+) -> list[UsageBar]:
+    """One bar per limit, in the order the dashboard shows them."""
+    return [
+        UsageBar(
+            "calls_today",
+            "API calls today",
+            calls_today(stored_today, live),
+            limits.api_calls_per_day,
+            note="Resets at 00:00 UTC",
+        ),
+        UsageBar(
+            "calls_minute",
+            "API calls this minute",
+            live.calls_this_minute,
+            limits.api_calls_per_minute,
+            note="Resets every minute",
+        ),
+        UsageBar("memories", "Memories stored", storage.memories, limits.memories),
+        UsageBar(
+            "storage",
+            "Storage",
+            storage.bytes_used / BYTES_PER_MB,
+            limits.storage_mb,
+            unit="megabytes",
+        ),
+        UsageBar(
+            "concurrent",
+            "Concurrent requests now",
+            live.concurrent,
+            limits.concurrent_requests,
+        ),
+    ]
+
+
+def daily_series(session: Session, tenant_id: int, today: date, days: int = 30) -> list[DayCount]:
+    """Calls per UTC day for the ``days`` days ending ``today``, zero-filled."""
+    first = today - timedelta(days=days - 1)
+    rows = session.execute(
+        select(UsageCounter.day, UsageCounter.value).where(
+            UsageCounter.tenant_id == tenant_id,
+            UsageCounter.metric == CALLS_METRIC,
+            UsageCounter.day.between(first, today),
+        )
+    ).all()
+    counts = {day: int(value) for day, value in rows}
+    return [DayCount(day, counts.get(day, 0)) for day in _days(first, today)]
+
+
+def month_calls(session: Session, tenant_id: int, today: date) -> int:
+    """Calls since the first of ``today``'s month (UTC)."""
+    total = session.scalar(
+        select(func.coalesce(func.sum(UsageCounter.value), 0)).where(
+            UsageCounter.tenant_id == tenant_id,
+            UsageCounter.metric == CALLS_METRIC,
+            UsageCounter.day.between(today.replace(day=1), today),
+        )
+    )
+    return int(total or 0)
+
+
+def endpoint_usage(session: Session, tenant_id: int, today: date) -> list[EndpointUsage]:
+    """Calls per endpoint today and this month, busiest first.
+
+    ``metric`` is the second primary-key column, so the prefix range stays on the index.
+    """
+    rows = session.execute(
+        select(UsageCounter.metric, UsageCounter.day, UsageCounter.value).where(
+            UsageCounter.tenant_id == tenant_id,
+            UsageCounter.metric >= ENDPOINT_METRIC_PREFIX,
+            UsageCounter.metric < CALLS_METRIC + ";",  # ";" sorts right after ":"
+            UsageCounter.day.between(today.replace(day=1), today),
+        )
+    ).all()
+    month: dict[str, int] = {}
+    on_day: dict[str, int] = {}
+    for metric, day, value in rows:
+        endpoint = metric.removeprefix(ENDPOINT_METRIC_PREFIX)
+        month[endpoint] = month.get(endpoint, 0) + int(value)
+        if day == today:
+            on_day[endpoint] = on_day.get(endpoint, 0) + int(value)
+    return sorted(
+        (EndpointUsage(name, on_day.get(name, 0), total) for name, total in month.items()),
+        key=lambda usage: (-usage.month, usage.endpoint),
+    )
+
+
+def daily_limit_projection(calls_today: int, daily_limit: int, now: datetime) -> str:
+    """When, at today's pace, the daily limit is reached, in plain words (UTC)."""
+    now = now.astimezone(UTC)
+    midnight = datetime.combine(now.date(), time(), tzinfo=UTC)
+    elapsed = now - midnight
+    if calls_today >= daily_limit:
+        return (
+            f"You have reached your daily limit of {daily_limit:,} calls. It resets at 00:00 UTC."
+        )
+    if calls_today == 0:
+        return f"No API calls yet today. Your daily limit is {daily_limit:,} calls."
+    if elapsed < MIN_PACE_WINDOW:
+        return f"{calls_today:,} calls so far today, of {daily_limit:,} allowed."
+    per_second = calls_today / elapsed.total_seconds()
+    reached_at = now + timedelta(seconds=(daily_limit - calls_today) / per_second)
+    if reached_at < midnight + timedelta(days=1):
+        return f"At today's pace you reach your daily limit around {reached_at:%H:%M} UTC."
+    by_midnight = int(per_second * 86_400)
+    return (
+        f"At today's pace you stay within your daily limit: about {by_midnight:,} of "
+        f"{daily_limit:,} calls by midnight UTC."
+    )
+
+
+def monthly_share(calls_this_month: int, daily_limit: int, today: date) -> str:
+    """The month's calls as a share of what the plan allows in this month."""
+    allowance = daily_limit * calendar.monthrange(today.year, today.month)[1]
+    percent = calls_this_month * 100 // allowance if allowance else 0
+    return (
+        f"You used {percent}% of your monthly calls: {calls_this_month:,} of {allowance:,} "
+        f"({daily_limit:,} a day) in {today:%B}."
+    )
+
+
+@dataclass(frozen=True)
+class ChartBar:
+    day: date
+    calls: int
+    x: float
+    y: float
+    width: float
+    height: float
+
+
+@dataclass(frozen=True)
+class Chart:
+    """Geometry of the 30-day bar chart; the template draws it as SVG."""
+
+    width: int
+    height: int
+    plot_left: float
+    plot_right: float
+    scale_max: int
+    bars: list[ChartBar]
+    limit_y: float | None
+    ticks: list[tuple[float, str]]
+
+    @property
+    def peak(self) -> int:
+        return max((bar.calls for bar in self.bars), default=0)
+
+
+def usage_chart(
+    series: Sequence[DayCount], daily_limit: int, width: int = 960, height: int = 240
+) -> Chart:
+    """Lay out one bar per day; the daily limit is drawn as a line when it fits on the scale."""
+    left, right, top, bottom = 56.0, 8.0, 16.0, 28.0
+    plot_height = height - top - bottom
+    peak = max((point.calls for point in series), default=0)
+    # Scale to the limit when usage comes near it; otherwise to the usage, so small bars show.
+    near_limit = peak == 0 or peak * 4 >= daily_limit
+    scale_max = _nice_ceiling(max(peak, daily_limit) if near_limit else max(peak, MIN_CHART_SCALE))
+    slot = (width - left - right) / max(len(series), 1)
+    bars = []
+    for index, point in enumerate(series):
+        bar_height = plot_height * min(point.calls, scale_max) / scale_max
+        bars.append(
+            ChartBar(
+                point.day,
+                point.calls,
+                x=round(left + index * slot + slot * 0.15, 2),
+                y=round(top + plot_height - bar_height, 2),
+                width=round(slot * 0.7, 2),
+                height=round(bar_height, 2),
+            )
+        )
+    limit_y = (
+        top + plot_height * (1 - daily_limit / scale_max) if daily_limit <= scale_max else None
+    )
+    ticks = [
+        (round(top + plot_height * (1 - share), 2), _compact(scale_max * share))
+        for share in (0, 0.5, 1)
+    ]
+    return Chart(width, height, left, width - right, scale_max, bars, limit_y, ticks)
+
+
+def _nice_ceiling(value: int) -> int:
+    """The smallest 1, 2 or 5 times a power of ten that is at least ``value``."""
+    magnitude = 1
+    while True:
+        for step in (1, 2, 5):
+            if step * magnitude >= value:
+                return step * magnitude
+        magnitude *= 10
+
+
+def _compact(value: float) -> str:
+    """Axis labels that fit a narrow chart: 2500 -> 2.5k, 1000000 -> 1M, 2.5 -> 2.5."""
+    for suffix, size in (("M", 1_000_000), ("k", 1_000)):
+        if value >= size:
+            return f"{value / size:g}{suffix}"
+    return f"{value:g}"
+
+
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=offset) for offset in range((last - first).days + 1)]

@@ -1,0 +1,136 @@
+"""The spec's plain functions, for code that meters or checks without the decorators.
+
+``tenant`` may be a ``Tenant`` row, the ``ApiCaller`` of a decorated view, or a tenant id.
+They run inside an app that called ``init_enforcement`` (the portal does).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from portal.enforcement.engine import (
+    CONCURRENT,
+    DAY,
+    MINUTE,
+    StorageSnapshot,
+    day_window,
+    decide_storage,
+    rate_limit_message,
+)
+from portal.enforcement.metering import date_to_day, day_to_date
+from portal.enforcement.runtime import (
+    API_CALLS,
+    FEDERATION_CONTRIBUTIONS,
+    endpoint_metric,
+    enforcement_for,
+)
+from portal.enforcement.storage import read_storage
+from portal.plans import TierLimits, check_feature_access, get_tier_limits
+
+__all__ = [
+    "check_feature_access",
+    "check_rate_limit",
+    "check_storage_limit",
+    "current_usage_snapshot",
+    "get_storage_usage",
+    "get_usage",
+    "record_api_call",
+    "record_federation_contribution",
+    "record_storage_usage",
+]
+
+PERIODS = ("minute", "day", "month")
+
+
+class HasId(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+TenantLike = HasId | int
+
+
+def _tenant_id(tenant: TenantLike) -> int:
+    return tenant if isinstance(tenant, int) else tenant.id
+
+
+def _limits(tenant: TenantLike, tier: str) -> TierLimits:
+    """``tier``'s limits, with the tenant's enterprise overrides when ``tier`` is its own tier."""
+    policy = enforcement_for().directory.policy(_tenant_id(tenant))
+    if policy is not None and policy.tier == tier:
+        return policy.limits
+    overrides: Any = getattr(tenant, "limit_overrides", None)
+    return get_tier_limits(tier, overrides)
+
+
+def record_api_call(tenant: TenantLike, endpoint: str | None = None, count: int = 1) -> None:
+    """Meter ``count`` calls (``@metered`` already does this for the calls it admits)."""
+    enforcement = enforcement_for()
+    tenant_id = _tenant_id(tenant)
+    enforcement.add_usage(tenant_id, API_CALLS, count)
+    if endpoint:
+        enforcement.add_usage(tenant_id, endpoint_metric(endpoint), count)
+
+
+def record_storage_usage(
+    tenant: TenantLike, memories: int, embeddings: int, bytes_used: int, *, delta: bool = False
+) -> StorageSnapshot:
+    """Set what the tenant stores now; ``delta=True`` adds to it atomically instead."""
+    counts = {"memories": memories, "embeddings": embeddings, "bytes_used": bytes_used}
+    if not delta and min(counts.values()) < 0:
+        raise ValueError("storage counts cannot be negative")
+    return enforcement_for().storage.write(_tenant_id(tenant), counts, delta=delta)
+
+
+def record_federation_contribution(tenant: TenantLike, shared_memories: int) -> None:
+    """Meter memories shared with the federation (metric ``federation_contributions``)."""
+    if shared_memories < 0:
+        raise ValueError("shared_memories cannot be negative")
+    enforcement_for().add_usage(_tenant_id(tenant), FEDERATION_CONTRIBUTIONS, shared_memories)
+
+
+def get_usage(tenant: TenantLike, metric: str = API_CALLS, period: str = "day") -> int:
+    """Usage of ``metric`` in the current UTC minute, day or month (flushed plus pending).
+
+    The minute period exists for ``api_calls`` only: it is the rate limiter's own window.
+    """
+    if period not in PERIODS:
+        raise ValueError(f"period must be one of {PERIODS}, not {period!r}")
+    enforcement = enforcement_for()
+    tenant_id = _tenant_id(tenant)
+    if period == "minute":
+        if metric != API_CALLS:
+            raise ValueError("per-minute usage is kept for api_calls only")
+        return enforcement.live_counts(tenant_id).minute
+    today = day_window(enforcement.clock())
+    first = today if period == "day" else date_to_day(day_to_date(today).replace(day=1))
+    return enforcement.usage(tenant_id, metric, first, today)
+
+
+def get_storage_usage(tenant: TenantLike) -> StorageSnapshot:
+    return read_storage(enforcement_for().engine, _tenant_id(tenant))
+
+
+def check_rate_limit(tenant: TenantLike, tier: str) -> tuple[bool, str | None]:
+    """``(allowed, error_message)``: would one more call fit now? Counts nothing."""
+    limits = _limits(tenant, tier)
+    counts = enforcement_for().live_counts(_tenant_id(tenant))
+    if counts.day >= limits.api_calls_per_day:
+        return False, rate_limit_message(limits, DAY)
+    if counts.minute >= limits.api_calls_per_minute:
+        return False, rate_limit_message(limits, MINUTE)
+    if counts.concurrent >= limits.concurrent_requests:
+        return False, rate_limit_message(limits, CONCURRENT)
+    return True, None
+
+
+def check_storage_limit(tenant: TenantLike, tier: str) -> tuple[bool, str | None]:
+    """``(allowed, error_message)``: may the tenant store more?"""
+    decision = decide_storage(tier, _limits(tenant, tier), get_storage_usage(tenant))
+    return decision.allowed, decision.body["error"] if decision.body else None
+
+
+def current_usage_snapshot(tenant_id: int) -> dict[str, int]:
+    """Live counts for the dashboard: calls this minute, today, and in flight right now."""
+    counts = enforcement_for().live_counts(tenant_id)
+    return {"minute": counts.minute, "day": counts.day, "concurrent": counts.concurrent}

@@ -1,4 +1,0 @@
-"""Stripe simulator: an offline, stateful stand-in for Stripe's API, Checkout and webhooks.
-
-A development and test tool, run as its own process: ``python -m portal.stripe_sim``.
-"""

@@ -1,0 +1,1 @@
+"""The web shell shared by every page: security headers, layout, formatting filters, error pages."""

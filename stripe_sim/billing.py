@@ -1,0 +1,187 @@
+"""Subscription lifecycle: start, renew, collect, dun and cancel, with Stripe's events."""
+
+from __future__ import annotations
+
+import copy
+
+from stripe_sim import invoicing, objects
+from stripe_sim.context import Sim
+from stripe_sim.invoicing import PAID
+from stripe_sim.objects import Obj
+from stripe_sim.simtime import DAY, add_interval, customer_time, new_id, next_period_end
+from stripe_sim.webhooks import changed, emit
+
+
+def new_item(sub_id: str, price: Obj, quantity: int, start: int, end: int) -> Obj:
+    return {
+        "id": new_id("si", 14), "object": "subscription_item", "created": start,
+        "discounts": [], "metadata": {}, "price": price, "plan": objects.plan_of(price),
+        "quantity": quantity, "subscription": sub_id, "tax_rates": [],
+        "current_period_start": start, "current_period_end": end, "billing_thresholds": None,
+    }
+
+
+def period_line(sim: Sim, sub: Obj, item: Obj) -> Obj:
+    """The invoice line charging one item for its current period."""
+    price, quantity = item["price"], item["quantity"]
+    name = product_name(sim, price)
+    recurring = price["recurring"]
+    return invoicing.line(
+        amount=price["unit_amount"] * quantity, currency=price["currency"],
+        description=f"{quantity} × {name} (at {price['unit_amount'] / 100:.2f} "
+                    f"{price['currency'].upper()} / {recurring['interval']})",
+        period=(item["current_period_start"], item["current_period_end"]),
+        subscription_id=sub["id"], item_id=item["id"], quantity=quantity,
+        unit_amount=price["unit_amount"])
+
+
+def start_subscription(sim: Sim, customer: Obj, prices: list[tuple[Obj, int]], pm_id: str | None,
+                       now: int, *, trial_days: int | None = None,
+                       metadata: dict[str, str] | None = None,
+                       authenticated: bool = False, charge: bool = True) -> Obj:
+    """Create a subscription and its first invoice, then charge it (unless ``charge`` is off,
+    Stripe's ``default_incomplete``). Paid starts go incomplete → active, as in Stripe."""
+    sub_id = new_id("sub")
+    trial_end = now + trial_days * DAY if trial_days else None
+    items = []
+    for price, quantity in prices:
+        recurring = price["recurring"]
+        end = trial_end or add_interval(now, recurring["interval"], recurring["interval_count"])
+        items.append(new_item(sub_id, price, quantity, now, end))
+    sub = {
+        "id": sub_id, "object": "subscription", "application": None,
+        "application_fee_percent": None,
+        "automatic_tax": {"enabled": False, "liability": None, "disabled_reason": None},
+        "billing_cycle_anchor": trial_end or now, "billing_cycle_anchor_config": None,
+        "cancel_at": None, "canceled_at": None, "cancel_at_period_end": False,
+        "cancellation_details": {"comment": None, "feedback": None, "reason": None},
+        "collection_method": "charge_automatically", "created": now,
+        "currency": prices[0][0]["currency"], "customer": customer["id"],
+        "days_until_due": None, "default_payment_method": pm_id, "default_source": None,
+        "default_tax_rates": [], "description": None, "discounts": [], "ended_at": None,
+        "invoice_settings": {"account_tax_ids": None, "issuer": {"type": "self"}},
+        "items": objects.list_object(items, f"/v1/subscription_items?subscription={sub_id}"),
+        "latest_invoice": None, "livemode": False, "metadata": metadata or {},
+        "next_pending_invoice_item_invoice": None, "on_behalf_of": None,
+        "pause_collection": None, "pending_invoice_item_interval": None,
+        "pending_setup_intent": None, "pending_update": None, "schedule": None,
+        "start_date": now, "status": "trialing" if trial_end else "incomplete",
+        "test_clock": customer["test_clock"], "transfer_data": None, "trial_end": trial_end,
+        "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
+        "trial_start": now if trial_end else None,
+    }
+    if trial_end and trial_end - 3 * DAY <= now:
+        sub["_trial_will_end_sent"] = True
+    sim.store.put(sub)
+    emit(sim, "customer.subscription.created", sub, now)
+    if sub.get("_trial_will_end_sent"):
+        emit(sim, "customer.subscription.trial_will_end", sub, now)
+    if trial_end:
+        lines = [invoicing.line(
+            amount=0, currency=item["price"]["currency"],
+            description=f"Trial period for {product_name(sim, item['price'])}",
+            period=(now, trial_end), subscription_id=sub_id, item_id=item["id"],
+            quantity=item["quantity"], unit_amount=0) for item in items]
+    else:
+        lines = [period_line(sim, sub, item) for item in items]
+    invoice = invoicing.create_and_finalize(sim, customer, sub, lines, "subscription_create", now)
+    sub["latest_invoice"] = invoice["id"]
+    sim.store.put(sub)
+    if charge:
+        pm = sim.store.get(pm_id, "payment_method") if pm_id else None
+        collect(sim, sub, invoice, customer, now, pm, authenticated=authenticated)
+    return sub
+
+
+def product_name(sim: Sim, price: Obj) -> str:
+    product = sim.store.get(price["product"], "product")
+    return product["name"] if product else price["product"]
+
+
+def collect(sim: Sim, sub: Obj | None, invoice: Obj, customer: Obj, now: int,
+            pm: Obj | None = None, *, authenticated: bool = False) -> str:
+    """Charge an open invoice and move its subscription's status the way Stripe does."""
+    pm = pm or invoicing.payment_method_for(sim, invoice, sub, customer)
+    outcome = invoicing.charge(sim, invoice, pm, now, authenticated=authenticated)
+    if sub is None:
+        return outcome
+    if outcome == PAID:
+        still_open = [i for i in sim.store.all("invoice", status="open")
+                      if (i.get("parent") or {}).get("subscription_details", {})
+                      .get("subscription") == sub["id"]]
+        if sub["status"] in ("past_due", "unpaid", "incomplete") and not still_open:
+            set_status(sim, sub, "active", now)
+    elif sub["status"] in ("active", "trialing"):
+        set_status(sim, sub, "past_due", now)
+    if outcome != PAID and invoice["next_payment_attempt"] is None and sub["status"] == "past_due":
+        finish_dunning(sim, sub, now)
+    return outcome
+
+
+def expire_incomplete(sim: Sim, sub: Obj, now: int) -> None:
+    """The first invoice stayed unpaid for 23 hours: Stripe voids it and ends the start."""
+    invoice = sim.store.get(sub["latest_invoice"], "invoice")
+    if invoice is not None and invoice["status"] == "open":
+        invoice.update(status="void", next_payment_attempt=None,
+                       status_transitions=dict(invoice["status_transitions"], voided_at=now))
+        sim.store.put(invoice)
+        emit(sim, "invoice.voided", invoice, now)
+    sub["ended_at"] = now
+    set_status(sim, sub, "incomplete_expired", now)
+
+
+def finish_dunning(sim: Sim, sub: Obj, now: int) -> None:
+    """Retries are exhausted: leave the subscription unpaid or cancel it, as configured."""
+    if sim.setting("dunning_final_state") == "unpaid":
+        set_status(sim, sub, "unpaid", now)
+    else:
+        cancel_now(sim, sub, "payment_failed", now)
+
+
+def set_status(sim: Sim, sub: Obj, status: str, now: int) -> None:
+    before = copy.deepcopy(sub)
+    sub["status"] = status
+    sim.store.put(sub)
+    emit(sim, "customer.subscription.updated", sub, now, changed(before, sub))
+
+
+def cancel_now(sim: Sim, sub: Obj, reason: str, now: int | None = None) -> Obj:
+    """End the subscription immediately (``customer.subscription.deleted``)."""
+    if now is None:
+        now = customer_time(sim.store, sub["customer"])
+    sub.update(status="canceled", ended_at=now, canceled_at=sub["canceled_at"] or now,
+               cancellation_details=dict(sub["cancellation_details"], reason=reason))
+    sim.store.put(sub)
+    for pending in sim.store.all("invoiceitem", _subscription=sub["id"], invoice=None):
+        sim.store.delete(pending["id"])
+    emit(sim, "customer.subscription.deleted", sub, now)
+    return sub
+
+
+def renew(sim: Sim, sub: Obj, now: int) -> None:
+    """The period (or trial) ended at ``now``: cancel if asked, else start the next period and
+    invoice it together with any pending proration items."""
+    if sub["cancel_at_period_end"] or (sub["cancel_at"] and sub["cancel_at"] <= now):
+        cancel_now(sim, sub, "cancellation_requested", now)
+        return
+    customer = sim.store.fetch(sub["customer"], "customer")
+    before = copy.deepcopy(sub)
+    for item in sub["items"]["data"]:
+        recurring = item["price"]["recurring"]
+        item["current_period_start"] = item["current_period_end"]
+        item["current_period_end"] = next_period_end(
+            sub["billing_cycle_anchor"], recurring["interval"], recurring["interval_count"], now)
+    if sub["status"] == "trialing":
+        sub["status"] = "active"
+    pending = sim.store.all("invoiceitem", _subscription=sub["id"], invoice=None)
+    lines = [entry["_line"] for entry in reversed(pending)]
+    lines += [period_line(sim, sub, item) for item in sub["items"]["data"]]
+    invoice = invoicing.create_and_finalize(sim, customer, sub, lines, "subscription_cycle", now)
+    for entry in pending:
+        entry["invoice"] = invoice["id"]
+        sim.store.put(entry)
+    sub["latest_invoice"] = invoice["id"]
+    sim.store.put(sub)
+    emit(sim, "customer.subscription.updated", sub, now, changed(before, sub))
+    collect(sim, sub, invoice, customer, now)
+

@@ -1,0 +1,92 @@
+"""Checkout Sessions and billing portal sessions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stripe.params.billing_portal import SessionCreateParams as PortalSessionCreateParams
+from stripe.params.checkout import (
+    SessionCreateParams,
+    SessionExpireParams,
+    SessionListParams,
+    SessionRetrieveParams,
+)
+
+from stripe_sim import checkout
+from stripe_sim.api import endpoint, load, paginate, required, simulated_only
+from stripe_sim.context import Sim
+from stripe_sim.errors import StripeError
+from stripe_sim.simtime import customer_time, new_id, real_now
+
+
+@endpoint("POST", "/v1/checkout/sessions", SessionCreateParams,
+          {"mode", "line_items", "customer", "customer_email", "client_reference_id",
+           "metadata", "subscription_data", "allow_promotion_codes", "success_url",
+           "cancel_url", "payment_method_types", "currency"})
+def create_session(sim: Sim, params: dict[str, Any]) -> dict[str, Any]:
+    mode = required(params, "mode")
+    if mode not in ("subscription", "setup"):
+        raise StripeError(f"The Stripe simulator supports Checkout modes `subscription` and "
+                          f"`setup`, not `{mode}`.", param="mode")
+    required(params, "success_url")
+    if params.get("customer") and params.get("customer_email"):
+        raise StripeError("You may only specify one of these parameters: customer, "
+                          "customer_email.", code="parameters_exclusive", param="customer_email")
+    customer = load(sim, "customer", params["customer"], param="customer") \
+        if params.get("customer") else None
+    subscription_data = params.get("subscription_data", {})
+    simulated_only(subscription_data, {"metadata", "trial_period_days"}, "subscription_data")
+    prices = []
+    if mode == "subscription":
+        for index, item in enumerate(required(params, "line_items")):
+            if "price" not in item:
+                raise StripeError("The Stripe simulator needs line_items[][price].",
+                                  code="parameter_missing", param=f"line_items[{index}][price]")
+            price = load(sim, "price", item["price"], param=f"line_items[{index}][price]")
+            if price["recurring"] is None or not price["active"]:
+                raise StripeError("You must provide at least one active recurring price in "
+                                  "`subscription` mode.", param=f"line_items[{index}][price]")
+            prices.append((price, item.get("quantity", 1)))
+    elif params.get("line_items") or subscription_data:
+        raise StripeError("line_items and subscription_data cannot be used in `setup` mode.",
+                          param="line_items")
+    session = checkout.build_session(sim, params, customer, prices,
+                                     customer_time(sim.store, customer))
+    return sim.store.put(session)
+
+
+@endpoint("GET", "/v1/checkout/sessions/<session_id>", SessionRetrieveParams)
+def retrieve_session(sim: Sim, params: dict[str, Any], session_id: str) -> dict[str, Any]:
+    return checkout.expire_if_due(sim, load(sim, "checkout.session", session_id,
+                                            "checkout.session"))
+
+
+@endpoint("GET", "/v1/checkout/sessions", SessionListParams,
+          {"customer", "subscription", "status", "limit", "starting_after", "ending_before"})
+def list_sessions(sim: Sim, params: dict[str, Any]) -> dict[str, Any]:
+    filters = {k: params[k] for k in ("customer", "subscription", "status") if k in params}
+    return paginate(sim.store.all("checkout.session", **filters), params,
+                    "/v1/checkout/sessions")
+
+
+@endpoint("POST", "/v1/checkout/sessions/<session_id>/expire", SessionExpireParams)
+def expire_session(sim: Sim, params: dict[str, Any], session_id: str) -> dict[str, Any]:
+    session = load(sim, "checkout.session", session_id, "checkout.session")
+    if session["status"] != "open":
+        raise StripeError(f"Only Checkout Sessions with a status in [\"open\"] can be expired. "
+                          f"This Checkout Session has a status of \"{session['status']}\".")
+    return checkout.expire(sim, session)
+
+
+@endpoint("POST", "/v1/billing_portal/sessions", PortalSessionCreateParams,
+          {"customer", "return_url"})
+def create_portal_session(sim: Sim, params: dict[str, Any]) -> dict[str, Any]:
+    customer = load(sim, "customer", required(params, "customer"), param="customer")
+    session_id = new_id("bps")
+    session = {
+        "id": session_id, "object": "billing_portal.session", "configuration": "bpc_simulator",
+        "created": real_now(), "customer": customer["id"], "flow": None, "livemode": False,
+        "locale": None, "on_behalf_of": None, "return_url": params.get("return_url"),
+        "url": sim.url(f"/billing_portal/{session_id}"), "customer_account": None,
+    }
+    return sim.store.put(session)

@@ -1,0 +1,214 @@
+"""Contract: every object the simulator returns has the field names and JSON types of Stripe's
+own example of that resource (../shared/stripe/fixtures3.json), and it returns null only where
+the SDK's pinned types allow null."""
+
+from __future__ import annotations
+
+import json
+import typing
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import stripe
+
+from stripe_sim.testing import SimulatorProcess
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT.parent / "shared" / "stripe" / "fixtures3.json"
+pytestmark = pytest.mark.skipif(
+    not FIXTURES.exists(),
+    reason=f"Stripe's example objects are not at {FIXTURES}; the contract tests need them (CI "
+           "provides the file).")
+
+SDK_CLASSES: dict[str, type] = {
+    "product": stripe.Product, "price": stripe.Price, "plan": stripe.Plan,
+    "customer": stripe.Customer, "payment_method": stripe.PaymentMethod,
+    "setup_intent": stripe.SetupIntent, "checkout.session": stripe.checkout.Session,
+    "billing_portal.session": stripe.billing_portal.Session,
+    "subscription": stripe.Subscription, "subscription_item": stripe.SubscriptionItem,
+    "invoice": stripe.Invoice, "line_item": stripe.InvoiceLineItem, "event": stripe.Event,
+    "test_helpers.test_clock": stripe.test_helpers.TestClock,
+    "billing.meter": stripe.billing.Meter, "billing.meter_event": stripe.billing.MeterEvent,
+    "billing.meter_event_summary": stripe.billing.MeterEventSummary,
+}
+FREE_FORM = {"metadata", "payload", "previous_attributes"}
+
+
+def json_type(value: Any) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean",
+            type(None): "null"}.get(type(value), "number")
+
+
+def sdk_field(cls: Any, key: str) -> tuple[bool, Any]:
+    """(may be null, SDK class of the value) per the SDK's annotation of ``key`` on ``cls``."""
+    annotation = getattr(cls, "__annotations__", {}).get(key)
+    if annotation is None:
+        return True, None
+    args = typing.get_args(annotation) or (annotation,)
+    nested = None
+    for arg in args:
+        for candidate in (*typing.get_args(arg), arg):
+            if isinstance(candidate, typing.ForwardRef):
+                candidate = getattr(stripe, candidate.__forward_arg__, None)
+            if isinstance(candidate, type) and issubclass(candidate, stripe.StripeObject):
+                nested = candidate
+    return type(None) in args, nested
+
+
+def check(ours: dict[str, Any], example: dict[str, Any], cls: Any, path: str,
+          resources: dict[str, Any]) -> list[str]:
+    """Differences between ``ours`` and Stripe's ``example`` (empty when they agree)."""
+    kind = ours.get("object")
+    if isinstance(kind, str) and kind in resources and kind != example.get("object"):
+        example, cls = resources[kind], SDK_CLASSES.get(kind)
+    if ours.get("deleted") is True:
+        example = resources[f"deleted_{kind}"]
+    problems = []
+    for key, value in ours.items():
+        where = f"{path}.{key}"
+        if key == "previous_attributes" and path.endswith(".data"):
+            continue
+        if key not in example:
+            problems.append(f"{where}: not a field of Stripe's {example.get('object')}")
+            continue
+        expected = example[key]
+        nullable, nested_cls = sdk_field(cls, key)
+        if value is None:
+            if expected is not None and not nullable:
+                problems.append(f"{where}: null, but the SDK type is not optional")
+            continue
+        if expected is None:
+            continue
+        if json_type(value) != json_type(expected):
+            problems.append(f"{where}: {json_type(value)}, Stripe has {json_type(expected)}")
+        elif key in FREE_FORM:
+            continue
+        elif isinstance(value, dict):
+            problems += check(value, expected, nested_cls, where, resources)
+        elif isinstance(value, list) and expected and isinstance(expected[0], dict):
+            for index, element in enumerate(value):
+                problems += check(element, expected[0], nested_cls, f"{where}[{index}]",
+                                  resources)
+    return problems
+
+
+def _list_check(ours: dict[str, Any], path: str, resources: dict[str, Any]) -> list[str]:
+    problems = []
+    for index, element in enumerate(ours["data"]):
+        kind = element["object"]
+        problems += check(element, resources[kind], SDK_CLASSES.get(kind),
+                          f"{path}[{index}]", resources)
+    return problems
+
+
+@pytest.fixture(scope="module")
+def resources() -> dict[str, Any]:
+    return json.loads(FIXTURES.read_text())["resources"]
+
+
+@pytest.fixture(scope="module")
+def returned(stripe_sim: SimulatorProcess) -> dict[str, Any]:
+    """Raw JSON of every kind of object the simulator returns, from one scenario."""
+    if not stripe_sim.running:
+        stripe_sim.start()
+    stripe_sim.reset()
+    http = requests.Session()
+    http.headers["Authorization"] = f"Bearer {stripe_sim.api_key}"
+
+    def call(method: str, path: str, **data: Any) -> dict[str, Any]:
+        query, body = (data, None) if method == "GET" else (None, data)
+        response = http.request(method, stripe_sim.url + path, params=query, data=body)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    out: dict[str, Any] = {}
+    out["product"] = call("POST", "/v1/products", name="Pro")
+    out["price"] = call("POST", "/v1/prices", product=out["product"]["id"], currency="usd",
+                        unit_amount="4900", **{"recurring[interval]": "month"})
+    yearly = call("POST", "/v1/prices", product=out["product"]["id"], currency="usd",
+                  unit_amount="49000", **{"recurring[interval]": "year"})
+    out["clock"] = call("POST", "/v1/test_helpers/test_clocks", frozen_time="1767225600")
+    out["customer"] = call("POST", "/v1/customers", email="c@example.com",
+                           test_clock=out["clock"]["id"])
+    session_params = {"mode": "subscription", "customer": out["customer"]["id"],
+                      "line_items[0][price]": out["price"]["id"],
+                      "success_url": "http://portal.test/ok", "cancel_url": "http://portal.test"}
+    out["open_session"] = call("POST", "/v1/checkout/sessions", **session_params)
+    stripe_sim.pay_checkout(out["open_session"]["url"], email=None)
+    out["session"] = call("GET", f"/v1/checkout/sessions/{out['open_session']['id']}")
+    sub_id = out["session"]["subscription"]
+    out["subscription"] = call("GET", f"/v1/subscriptions/{sub_id}")
+    item = out["subscription"]["items"]["data"][0]["id"]
+    out["preview"] = call("POST", "/v1/invoices/create_preview", subscription=sub_id,
+                          **{"subscription_details[items][0][id]": item,
+                             "subscription_details[items][0][price]": yearly["id"]})
+    failing = call("POST", "/v1/payment_methods/pm_card_chargeCustomerFail/attach",
+                   customer=out["customer"]["id"])
+    call("POST", f"/v1/subscriptions/{sub_id}", default_payment_method=failing["id"],
+         cancel_at_period_end="false")
+    call("POST", f"/v1/test_helpers/test_clocks/{out['clock']['id']}/advance",
+         frozen_time=str(1767225600 + 33 * 86400))
+    out["past_due"] = call("GET", f"/v1/subscriptions/{sub_id}")
+    out["invoices"] = call("GET", "/v1/invoices", customer=out["customer"]["id"])
+    out["payment_method"] = call("GET", f"/v1/payment_methods/{failing['id']}")
+    setup = call("POST", "/v1/checkout/sessions", mode="setup", currency="usd",
+                 customer=out["customer"]["id"], success_url="http://portal.test/ok")
+    stripe_sim.pay_checkout(setup["url"], email=None)
+    intent_id = call("GET", f"/v1/checkout/sessions/{setup['id']}")["setup_intent"]
+    out["setup_intent"] = call("GET", f"/v1/setup_intents/{intent_id}")
+    out["canceled"] = call("DELETE", f"/v1/subscriptions/{sub_id}")
+    out["portal_session"] = call("POST", "/v1/billing_portal/sessions",
+                                 customer=out["customer"]["id"], return_url="http://portal.test")
+    out["meter"] = call("POST", "/v1/billing/meters", display_name="API calls",
+                        event_name="api_call", **{"default_aggregation[formula]": "sum"})
+    out["meter_event"] = call("POST", "/v1/billing/meter_events", event_name="api_call",
+                              identifier="evt-1", timestamp="1767225700",
+                              **{"payload[stripe_customer_id]": out["customer"]["id"],
+                                 "payload[value]": "3"})
+    out["summaries"] = call("GET", f"/v1/billing/meters/{out['meter']['id']}/event_summaries",
+                            customer=out["customer"]["id"], start_time="1767225600",
+                            end_time="1767229200")
+    out["deleted_customer"] = call("DELETE", f"/v1/customers/{out['customer']['id']}")
+    out["events"] = call("GET", "/v1/events", limit="100")
+    return out
+
+
+SINGLE = ["product", "price", "clock", "customer", "open_session", "session", "subscription",
+          "preview", "past_due", "payment_method", "setup_intent", "canceled", "portal_session",
+          "meter", "meter_event", "deleted_customer"]
+
+
+@pytest.mark.parametrize("name", SINGLE)
+def test_object_matches_stripe_example(returned, resources, name):
+    ours = returned[name]
+    kind = ours["object"]
+    assert check(ours, resources[kind], SDK_CLASSES.get(kind), name, resources) == []
+
+
+@pytest.mark.parametrize("name", ["invoices", "summaries", "events"])
+def test_list_elements_match_stripe_examples(returned, resources, name):
+    ours = returned[name]
+    assert ours["object"] == "list" and ours["data"]
+    assert _list_check(ours, name, resources) == []
+
+
+def test_events_cover_the_types_the_portal_handles(returned):
+    types = {event["type"] for event in returned["events"]["data"]}
+    assert {"customer.created", "customer.updated", "customer.deleted",
+            "customer.subscription.created", "customer.subscription.updated",
+            "customer.subscription.deleted", "invoice.created", "invoice.finalized",
+            "invoice.paid", "invoice.payment_succeeded", "invoice.payment_failed",
+            "payment_method.attached", "setup_intent.succeeded",
+            "checkout.session.completed"} <= types
+
+
+def test_check_reports_unknown_fields_wrong_types_and_bad_nulls(resources):
+    ours = {"object": "customer", "id": "cus_1", "balance": "0", "nickname": "x",
+            "livemode": None}
+    assert check(ours, resources["customer"], stripe.Customer, "c", resources) == [
+        "c.balance: string, Stripe has number",
+        "c.nickname: not a field of Stripe's customer",
+        "c.livemode: null, but the SDK type is not optional",
+    ]

@@ -30,7 +30,7 @@ import pytest
 import stripe
 
 _READY = re.compile(rb"stripe-sim listening on http://127\.0\.0\.1:(\d+)")
-_ROOT = Path(__file__).resolve().parents[2]
+_ROOT = Path(__file__).resolve().parents[1]
 
 T = TypeVar("T")
 

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_only_the_gateway_imports_stripe_and_nothing_imports_pytest() -> None:
-    """The product package: ``stripe`` only inside ``portal/stripe_gateway/``, ``pytest`` nowhere."""
+    """In portal/: `stripe` only inside `portal/stripe_gateway/`, `pytest` nowhere."""
     stripe_importers, pytest_importers = [], []
     for path in sorted((ROOT / "portal").rglob("*.py")):
         name = path.relative_to(ROOT).as_posix()

@@ -17,10 +17,10 @@ test: install
 install: venv assets env
 
 venv: $(VENV)/.installed
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml stripe_sim/pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[dev]'
+	$(VENV)/bin/pip install -q -e '.[dev]' -e './stripe_sim[test]'
 	touch $@
 
 assets: static/vendor/.installed

@@ -1,9 +1,10 @@
 """Test helpers: run the simulator as a subprocess and receive its webhooks.
 
 ``SimulatorProcess`` starts ``python -m stripe_sim`` on a free port with a temporary
-database; ``WebhookReceiver`` is a tiny HTTP server that records signed deliveries. The pytest
-fixtures at the bottom (``stripe_sim``, ``sim``, ``webhook_receiver``) are imported by
-tests/conftest.py.
+database; ``WebhookReceiver`` is a tiny HTTP server that records signed deliveries. Neither needs
+pytest: the fixtures built on them (``stripe_sim``, ``sim``, ``webhook_receiver``) are in
+``stripe_sim.pytest_plugin``, which pytest loads through the distribution's ``pytest11`` entry
+point.
 """
 
 from __future__ import annotations
@@ -20,16 +21,16 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
-import pytest
 import stripe
 
 _READY = re.compile(rb"stripe-sim listening on http://127\.0\.0\.1:(\d+)")
+# The directory holding the stripe_sim package, so the subprocess imports this same copy of it.
 _ROOT = Path(__file__).resolve().parents[1]
 
 T = TypeVar("T")
@@ -259,26 +260,3 @@ class WebhookReceiver:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
-
-
-@pytest.fixture(scope="session")
-def stripe_sim() -> Iterator[SimulatorProcess]:
-    """One simulator process for the whole test session."""
-    with SimulatorProcess() as process:
-        yield process
-
-
-@pytest.fixture
-def sim(stripe_sim: SimulatorProcess) -> SimulatorProcess:
-    """The session's simulator, running (restarted if a test stopped it) and reset."""
-    if not stripe_sim.running:
-        stripe_sim.start()
-    stripe_sim.reset()
-    return stripe_sim
-
-
-@pytest.fixture
-def webhook_receiver() -> Iterator[WebhookReceiver]:
-    receiver = WebhookReceiver()
-    yield receiver
-    receiver.close()

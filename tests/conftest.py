@@ -334,11 +334,3 @@ def auth(client: FlaskClient) -> AuthActions:
 
 
 # --- end auth helper -------------------------------------------------------------------------
-
-
-# --- stripe simulator fixtures (issue 3; see stripe_sim/README.md) --------------------
-# stripe_sim: one simulator process per session; sim: it, running and reset for this test;
-# webhook_receiver: a local HTTP server that records and verifies signed deliveries.
-from stripe_sim.testing import sim, stripe_sim, webhook_receiver  # noqa: E402,F401
-
-# --- end stripe simulator fixtures -----------------------------------------------------------

@@ -1,10 +1,11 @@
 """Contract: every object the simulator returns has the field names and JSON types of Stripe's
-own example of that resource (../shared/stripe/fixtures3.json), and it returns null only where
-the SDK's pinned types allow null."""
+own example of that resource (../shared/stripe/fixtures3.json, or the file STRIPE_FIXTURES3
+names), and it returns null only where the SDK's pinned types allow null."""
 
 from __future__ import annotations
 
 import json
+import os
 import typing
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ import stripe
 from stripe_sim.testing import SimulatorProcess
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = ROOT.parent / "shared" / "stripe" / "fixtures3.json"
+FIXTURES = Path(os.environ.get("STRIPE_FIXTURES3")
+                or ROOT.parent / "shared" / "stripe" / "fixtures3.json")
 pytestmark = pytest.mark.skipif(
     not FIXTURES.exists(),
     reason=f"Stripe's example objects are not at {FIXTURES}; the contract tests need them (CI "

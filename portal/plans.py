@@ -62,21 +62,25 @@ class TierLimits:
         return feature in self.features
 
     def with_overrides(self, overrides: Mapping[str, Any] | None) -> TierLimits:
-        """Return these limits with an enterprise contract's numeric overrides applied."""
+        """These limits with an enterprise contract's numeric overrides applied.
+
+        Only the five numeric limits can be overridden; features and federation priority
+        come from the tier, and any other key in ``overrides`` is ignored.
+        """
         if not overrides:
             return self
-        allowed = {name: value for name, value in overrides.items() if name in OVERRIDABLE_LIMITS}
-        return replace(self, **{name: int(value) for name, value in allowed.items()})
 
+        def limit(name: str, current: int) -> int:
+            return int(overrides[name]) if name in overrides else current
 
-#: The numeric limits an enterprise contract may change for one tenant.
-OVERRIDABLE_LIMITS = (
-    "api_calls_per_day",
-    "api_calls_per_minute",
-    "memories",
-    "storage_mb",
-    "concurrent_requests",
-)
+        return replace(
+            self,
+            api_calls_per_day=limit("api_calls_per_day", self.api_calls_per_day),
+            api_calls_per_minute=limit("api_calls_per_minute", self.api_calls_per_minute),
+            memories=limit("memories", self.memories),
+            storage_mb=limit("storage_mb", self.storage_mb),
+            concurrent_requests=limit("concurrent_requests", self.concurrent_requests),
+        )
 
 
 @dataclass(frozen=True)

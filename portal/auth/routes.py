@@ -70,7 +70,7 @@ def signup() -> BaseResponse | tuple[str, int]:
     form = SignupForm()
     if form.validate_on_submit():
         try:
-            user = accounts.sign_up(form.email.data, form.password.data)
+            user = accounts.sign_up(form.email.data or "", form.password.data or "")
         except AccountError as error:
             form.form_errors.append(error.message)
         else:
@@ -87,7 +87,7 @@ def login() -> BaseResponse | tuple[str, int]:
         return redirect(_safe_next(request.args.get("next")))
     form = LoginForm()
     if form.validate_on_submit():
-        user = accounts.authenticate(form.email.data, form.password.data)
+        user = accounts.authenticate(form.email.data or "", form.password.data or "")
         if user is not None:
             login_user(user)
             return redirect(_safe_next(request.args.get("next")))
@@ -107,7 +107,7 @@ def logout() -> BaseResponse:
 def reset_request() -> BaseResponse | tuple[str, int]:
     form = ResetRequestForm()
     if form.validate_on_submit():
-        accounts.request_password_reset(form.email.data)
+        accounts.request_password_reset(form.email.data or "")
         flash(
             "If an account uses that address, we have emailed it a link to choose a new "
             f"password. The link works once, within {RESET_TOKEN_MAX_AGE // 60} minutes.",
@@ -129,7 +129,7 @@ def reset_password(token: str) -> BaseResponse | tuple[str, int]:
     form = ResetPasswordForm()
     if form.validate_on_submit():
         try:
-            accounts.reset_password(token, form.password.data)
+            accounts.reset_password(token, form.password.data or "")
         except AccountError as error:
             form.form_errors.append(error.message)
         else:

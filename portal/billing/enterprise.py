@@ -76,7 +76,8 @@ class EnterpriseInquiryForm(FlaskForm):
             _single_line,
         ],
     )
-    expected_calls_per_day = CallVolumeField(
+    # types-WTForms 3.2 lags WTForms 3.3, which added ``invalid_value_message``.
+    expected_calls_per_day = CallVolumeField(  # type: ignore[call-arg]
         "Expected API calls per day (optional)",
         invalid_value_message="Enter the expected API calls per day as a whole number, "
         "e.g. 2,000,000.",

@@ -28,7 +28,7 @@ def index() -> str:
     tenant: Tenant = current_user.tenant
     now = datetime.now(UTC)
     context = _bars_context(tenant, now)
-    series = usage.daily_series(db.session, tenant.id, now.date())
+    series = usage.daily_series(db.session(), tenant.id, now.date())
     return render_template(
         "dashboard/index.html",
         tenant=tenant,
@@ -53,16 +53,17 @@ def usage_bars() -> str:
 def usage_page() -> str:
     tenant: Tenant = current_user.tenant
     today = datetime.now(UTC).date()
-    stored_today = usage.stored_count(db.session, tenant.id, usage.CALLS_METRIC, today)
+    session = db.session()
+    stored_today = usage.stored_count(session, tenant.id, usage.CALLS_METRIC, today)
     live = live_usage(tenant.id)
-    storage = usage.storage_detail(db.session, tenant.id)
+    storage = usage.storage_detail(session, tenant.id)
     bars = usage.usage_bars(tenant.limits, stored_today, live, storage)
     return render_template(
         "dashboard/usage.html",
         limits=tenant.limits,
-        endpoints=usage.endpoint_usage(db.session, tenant.id, today),
+        endpoints=usage.endpoint_usage(session, tenant.id, today),
         calls_today=usage.calls_today(stored_today, live),
-        calls_month=usage.month_calls(db.session, tenant.id, today),
+        calls_month=usage.month_calls(session, tenant.id, today),
         storage=storage,
         storage_bars=[bar for bar in bars if bar.key in usage.STORAGE_BARS],
         today=today,
@@ -72,12 +73,13 @@ def usage_page() -> str:
 def _bars_context(tenant: Tenant, now: datetime) -> dict[str, Any]:
     """What the ``usage_bars`` block needs: primary-key reads and the live snapshot."""
     limits = tenant.limits
-    stored_today = usage.stored_count(db.session, tenant.id, usage.CALLS_METRIC, now.date())
+    session = db.session()
+    stored_today = usage.stored_count(session, tenant.id, usage.CALLS_METRIC, now.date())
     live = live_usage(tenant.id)
-    storage = usage.storage_detail(db.session, tenant.id)
+    storage = usage.storage_detail(session, tenant.id)
     today = usage.calls_today(stored_today, live)
     # The month's flushed rows, with today's stored count swapped for the live one.
-    month = usage.month_calls(db.session, tenant.id, now.date()) - stored_today + today
+    month = usage.month_calls(session, tenant.id, now.date()) - stored_today + today
     return {
         "bars": usage.usage_bars(limits, stored_today, live, storage),
         "day_projection": usage.daily_limit_projection(today, limits.api_calls_per_day, now),

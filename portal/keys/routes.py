@@ -60,7 +60,7 @@ def create() -> Response:
     form = CreateKeyForm()
     if not form.validate_on_submit():
         return _render(400, form=form)
-    api_key, raw = api_keys.create_api_key(current_user.tenant, form.name.data)
+    api_key, raw = api_keys.create_api_key(current_user.tenant, form.name.data or "")
     return _render(201, new_key=api_key, raw_key=raw)
 
 

@@ -2,29 +2,28 @@
 
 Everything else calls the gateway's thin, typed methods and gets plain dataclasses back, so no
 other module imports ``stripe``. Every Stripe error leaves as a ``PortalError`` a person can act
-on. ``types`` holds the dataclasses, ``errors`` the error translation, ``client`` the gateway.
+on. ``types`` holds the dataclasses, ``errors`` the error translation, ``connection`` the SDK
+client and idempotency keys, ``webhooks`` signature verification, ``client`` the gateway.
 """
 
-from portal.stripe_gateway.client import (
-    WEBHOOK_TOLERANCE_SECONDS,
+from __future__ import annotations
+
+from portal.stripe_gateway.client import StripeGateway, gateway_for, get_gateway
+from portal.stripe_gateway.errors import PaymentDeclined, StripeObjectMissing, WebhookRejected
+from portal.stripe_gateway.types import (
     EventObject,
-    PaymentDeclined,
     StripeCheckoutSession,
     StripeCustomer,
-    StripeGateway,
     StripeInvoice,
     StripeInvoiceLine,
-    StripeObjectMissing,
     StripePaymentMethod,
     StripePrice,
     StripeSetupIntent,
     StripeSubscription,
     StripeTestClock,
     WebhookEvent,
-    WebhookRejected,
-    gateway_for,
-    get_gateway,
 )
+from portal.stripe_gateway.webhooks import WEBHOOK_TOLERANCE_SECONDS
 
 __all__ = [
     "WEBHOOK_TOLERANCE_SECONDS",

@@ -1,23 +1,14 @@
-"""The one module that talks to Stripe (or the simulator standing in for it).
+"""The gateway itself: typed calls to Stripe (or the simulator standing in for it).
 
-Everything else calls these thin, typed methods and gets plain dataclasses back, so no other
-module imports ``stripe``. Every Stripe error leaves here as a ``PortalError`` whose message a
-person can act on; connection trouble becomes ``BillingUnavailable``.
+Each method sends one request over the ``connection`` (under its error translation) and returns
+a dataclass from ``types``. Creates carry idempotency keys, so a double click, a second tab or a
+network retry never makes a second object.
 """
 
 from __future__ import annotations
 
-import logging
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, TypeVar
-
 import stripe
 from flask import Flask, current_app
-from stripe._base_address import BaseAddresses
 from stripe.params import (
     CustomerCreateParams,
     CustomerUpdateParams,
@@ -39,416 +30,24 @@ from stripe.params.checkout import (
 from stripe.params.checkout import SessionListParams as CheckoutSessionListParams
 from stripe.params.test_helpers import TestClockAdvanceParams, TestClockCreateParams
 
-from portal.errors import BillingUnavailable, Conflict, NotFound, PortalError
-
-log = logging.getLogger("continuum.billing")
-
-#: Stripe's own default; events signed longer ago than this are refused.
-WEBHOOK_TOLERANCE_SECONDS = 300
-_NETWORK_RETRIES = 2
-_TIMEOUT = (5.0, 30.0)  # connect, read (seconds)
-
-T = TypeVar("T")
-
-
-class StripeObjectMissing(NotFound):
-    """Stripe has no object with that id (deleted, or from another account)."""
-
-
-class PaymentDeclined(PortalError):
-    """The card was declined or needs a step the customer has not completed."""
-
-    status_code = 402
-
-
-class WebhookRejected(PortalError):
-    """A webhook body that does not carry a valid, fresh Stripe signature."""
-
-
-# --- what the gateway returns ----------------------------------------------------------------
-
-
-def _when(epoch: int | None) -> datetime | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
-
-
-def _id(value: Any) -> str | None:
-    """The id of an expandable field, whether Stripe sent the id or the object."""
-    if value is None or isinstance(value, str):
-        return value
-    return str(value.id)
-
-
-def _metadata(value: Any) -> dict[str, str]:
-    return {} if value is None else {str(k): str(v) for k, v in value.to_dict().items()}
-
-
-@dataclass(frozen=True)
-class StripeCustomer:
-    id: str
-    email: str | None
-    deleted: bool = False
-    metadata: dict[str, str] = field(default_factory=dict)
-    default_payment_method_id: str | None = None
-
-    @classmethod
-    def of(cls, customer: stripe.Customer) -> StripeCustomer:
-        if getattr(customer, "deleted", False):
-            return cls(id=customer.id, email=None, deleted=True)
-        settings = customer.invoice_settings
-        return cls(
-            id=customer.id,
-            email=customer.email,
-            metadata=_metadata(customer.metadata),
-            default_payment_method_id=_id(settings.default_payment_method) if settings else None,
-        )
-
-
-@dataclass(frozen=True)
-class StripePrice:
-    id: str
-    lookup_key: str | None
-    unit_amount: int | None
-    currency: str
-    interval: str | None
-    product_id: str
-
-    @classmethod
-    def of(cls, price: stripe.Price) -> StripePrice:
-        return cls(
-            id=price.id,
-            lookup_key=price.lookup_key,
-            unit_amount=price.unit_amount,
-            currency=price.currency,
-            interval=price.recurring.interval if price.recurring else None,
-            product_id=_id(price.product) or "",
-        )
-
-
-@dataclass(frozen=True)
-class StripeCheckoutSession:
-    id: str
-    url: str | None
-    mode: str
-    status: str | None
-    customer_id: str | None
-    client_reference_id: str | None
-    subscription_id: str | None
-    setup_intent_id: str | None
-    metadata: dict[str, str]
-
-    @classmethod
-    def of(cls, session: stripe.checkout.Session) -> StripeCheckoutSession:
-        return cls(
-            id=session.id,
-            url=session.url,
-            mode=session.mode,
-            status=session.status,
-            customer_id=_id(session.customer),
-            client_reference_id=session.client_reference_id,
-            subscription_id=_id(session.subscription),
-            setup_intent_id=_id(session.setup_intent),
-            metadata=_metadata(session.metadata),
-        )
-
-
-@dataclass(frozen=True)
-class StripeSubscription:
-    id: str
-    customer_id: str
-    status: str
-    item_id: str
-    price_id: str
-    lookup_key: str | None
-    interval: str | None
-    cancel_at_period_end: bool
-    cancel_at: datetime | None
-    current_period_start: datetime | None
-    current_period_end: datetime | None
-    trial_end: datetime | None
-    canceled_at: datetime | None
-    ended_at: datetime | None
-    created: int
-    metadata: dict[str, str]
-    latest_invoice_id: str | None
-
-    @classmethod
-    def of(cls, sub: stripe.Subscription) -> StripeSubscription:
-        # CONTINUUM subscriptions have exactly one item; its period is the subscription's.
-        item = sub.items.data[0]
-        return cls(
-            id=sub.id,
-            customer_id=_id(sub.customer) or "",
-            status=sub.status,
-            item_id=item.id,
-            price_id=item.price.id,
-            lookup_key=item.price.lookup_key,
-            interval=item.price.recurring.interval if item.price.recurring else None,
-            cancel_at_period_end=sub.cancel_at_period_end,
-            cancel_at=_when(sub.cancel_at),
-            current_period_start=_when(item.current_period_start),
-            current_period_end=_when(item.current_period_end),
-            trial_end=_when(sub.trial_end),
-            canceled_at=_when(sub.canceled_at),
-            ended_at=_when(sub.ended_at),
-            created=sub.created,
-            metadata=_metadata(sub.metadata),
-            latest_invoice_id=_id(sub.latest_invoice),
-        )
-
-
-@dataclass(frozen=True)
-class StripeInvoiceLine:
-    description: str | None
-    amount: int
-    proration: bool
-
-
-@dataclass(frozen=True)
-class StripeInvoice:
-    id: str | None  # previews have no id
-    number: str | None
-    status: str | None
-    customer_id: str | None
-    subscription_id: str | None
-    currency: str
-    amount_due: int
-    amount_paid: int
-    total: int
-    created: datetime | None
-    period_start: datetime | None
-    period_end: datetime | None
-    attempt_count: int
-    next_payment_attempt: datetime | None
-    hosted_invoice_url: str | None
-    invoice_pdf: str | None
-    lines: list[StripeInvoiceLine]
-
-    @classmethod
-    def of(cls, invoice: stripe.Invoice) -> StripeInvoice:
-        parent = invoice.parent
-        details = parent.subscription_details if parent else None
-        return cls(
-            id=getattr(invoice, "id", None),
-            number=invoice.number,
-            status=invoice.status,
-            customer_id=_id(invoice.customer),
-            subscription_id=_id(details.subscription) if details else None,
-            currency=invoice.currency,
-            amount_due=invoice.amount_due,
-            amount_paid=invoice.amount_paid,
-            total=invoice.total,
-            created=_when(invoice.created),
-            period_start=_when(invoice.period_start),
-            period_end=_when(invoice.period_end),
-            attempt_count=invoice.attempt_count,
-            next_payment_attempt=_when(invoice.next_payment_attempt),
-            hosted_invoice_url=invoice.hosted_invoice_url,
-            invoice_pdf=invoice.invoice_pdf,
-            lines=[_line(line) for line in invoice.lines.data],
-        )
-
-
-def _line(line: stripe.InvoiceLineItem) -> StripeInvoiceLine:
-    parent = line.parent
-    proration = False
-    if parent and parent.subscription_item_details:
-        proration = parent.subscription_item_details.proration
-    elif parent and parent.invoice_item_details:
-        proration = parent.invoice_item_details.proration
-    return StripeInvoiceLine(description=line.description, amount=line.amount, proration=proration)
-
-
-@dataclass(frozen=True)
-class StripePaymentMethod:
-    id: str
-    customer_id: str | None
-    brand: str | None
-    last4: str | None
-    exp_month: int | None
-    exp_year: int | None
-
-    @classmethod
-    def of(cls, method: stripe.PaymentMethod) -> StripePaymentMethod:
-        card = method.card
-        return cls(
-            id=method.id,
-            customer_id=_id(method.customer),
-            brand=card.brand if card else None,
-            last4=card.last4 if card else None,
-            exp_month=card.exp_month if card else None,
-            exp_year=card.exp_year if card else None,
-        )
-
-
-@dataclass(frozen=True)
-class StripeSetupIntent:
-    id: str
-    customer_id: str | None
-    payment_method_id: str | None
-    status: str
-
-
-@dataclass(frozen=True)
-class StripeTestClock:
-    id: str
-    frozen_time: int
-    status: str
-
-    @classmethod
-    def of(cls, clock: stripe.test_helpers.TestClock) -> StripeTestClock:
-        return cls(id=clock.id, frozen_time=clock.frozen_time, status=clock.status)
-
-
-#: The typed payloads a webhook event can carry; anything else arrives as ``None``.
-EventObject = (
-    StripeCustomer
-    | StripeSubscription
-    | StripeInvoice
-    | StripeCheckoutSession
-    | StripePaymentMethod
-    | None
+from portal.errors import BillingUnavailable, PortalError
+from portal.stripe_gateway.connection import StripeConnection, _fresh_key, _key, _replayed
+from portal.stripe_gateway.types import (
+    StripeCheckoutSession,
+    StripeCustomer,
+    StripeInvoice,
+    StripePaymentMethod,
+    StripePrice,
+    StripeSetupIntent,
+    StripeSubscription,
+    StripeTestClock,
+    WebhookEvent,
 )
+from portal.stripe_gateway.webhooks import verified_event
 
 
-@dataclass(frozen=True)
-class WebhookEvent:
-    id: str
-    type: str
-    created: int
-    livemode: bool
-    object_id: str | None
-    customer_id: str | None
-    object: EventObject
-
-
-def _event_object(value: Any) -> EventObject:
-    parsers: list[tuple[type[Any], Callable[[Any], EventObject]]] = [
-        (stripe.Customer, StripeCustomer.of),
-        (stripe.Subscription, StripeSubscription.of),
-        (stripe.Invoice, StripeInvoice.of),
-        (stripe.checkout.Session, StripeCheckoutSession.of),
-        (stripe.PaymentMethod, StripePaymentMethod.of),
-    ]
-    for kind, parse in parsers:
-        if isinstance(value, kind):
-            try:
-                return parse(value)
-            except (AttributeError, IndexError, KeyError, TypeError):
-                log.warning("event object %s has an unexpected shape", getattr(value, "id", "?"))
-                return None
-    return None
-
-
-def _event_customer(value: Any) -> str | None:
-    if isinstance(value, stripe.Customer):
-        return value.id
-    return _id(getattr(value, "customer", None))
-
-
-# --- errors ----------------------------------------------------------------------------------
-
-
-@contextmanager
-def _translated(action: str) -> Iterator[None]:
-    """Re-raise any Stripe error from ``action`` as a portal error a person can act on."""
-    try:
-        yield
-    except stripe.APIConnectionError as error:
-        log.warning("stripe unreachable while trying to %s: %s", action, error.user_message)
-        raise BillingUnavailable(
-            f"We could not reach our payment provider to {action}. Nothing was charged or "
-            "changed; please try again in a minute."
-        ) from error
-    except stripe.CardError as error:
-        raise PaymentDeclined(
-            f"Your card was declined: {error.user_message or 'the bank refused the charge'}. "
-            "Try another card."
-        ) from error
-    except stripe.RateLimitError as error:
-        raise BillingUnavailable(
-            f"Our payment provider is busy and could not {action}. Please try again shortly."
-        ) from error
-    except (stripe.AuthenticationError, stripe.PermissionError) as error:
-        log.error("stripe refused our API key while trying to %s", action)
-        raise BillingUnavailable(
-            f"Billing is misconfigured on our side, so we could not {action}. "
-            "Nothing was changed; the team has been told."
-        ) from error
-    except stripe.IdempotencyError as error:
-        raise Conflict(
-            f"A request to {action} is already in progress with different details. "
-            "Reload the page and try again."
-        ) from error
-    except stripe.InvalidRequestError as error:
-        if error.code == "resource_missing":
-            raise StripeObjectMissing(
-                f"Our payment provider has no record of that, so we could not {action}. "
-                "Reload the page; if it persists, contact support."
-            ) from error
-        log.error("stripe rejected a request to %s: %s", action, error.user_message)
-        raise PortalError(
-            f"Our payment provider refused to {action}: {error.user_message}"
-        ) from error
-    except stripe.StripeError as error:
-        log.error("stripe failed to %s: %s", action, error.user_message)
-        raise BillingUnavailable(
-            f"Our payment provider had a problem and could not {action}. Nothing was "
-            "changed; please try again in a minute."
-        ) from error
-
-
-def _replayed(obj: stripe.StripeObject) -> bool:
-    """Whether Stripe answered from its idempotency cache (the create ran before)."""
-    response = obj.last_response
-    return response is not None and response.headers.get("Idempotent-Replayed") == "true"
-
-
-def _key(*parts: object) -> str:
-    """A deterministic idempotency key: the same logical create always sends the same key."""
-    return "continuum-" + "-".join(str(part) for part in parts)
-
-
-def _fresh_key(purpose: str) -> str:
-    """A per-call idempotency key: network retries of this one call stay safe."""
-    return f"continuum-{purpose}-{uuid.uuid4().hex}"
-
-
-# --- the gateway -----------------------------------------------------------------------------
-
-
-class StripeGateway:
+class StripeGateway(StripeConnection):
     """Typed calls to Stripe. Build one with :func:`get_gateway`."""
-
-    def __init__(
-        self, secret_key: str, api_base: str = "", test_clock: str = "", webhook_secret: str = ""
-    ) -> None:
-        if not secret_key:
-            raise BillingUnavailable(
-                "Billing is not configured on this server (STRIPE_SECRET_KEY is not set)."
-            )
-        live = secret_key.startswith(("sk_live_", "rk_live_"))
-        if live and (api_base or test_clock):
-            raise BillingUnavailable(
-                "Billing is misconfigured: a live Stripe key is never used with the simulator "
-                "(STRIPE_API_BASE) or a test clock (STRIPE_TEST_CLOCK)."
-            )
-        bases: BaseAddresses = {}
-        if api_base:
-            bases = {"api": api_base, "connect": api_base, "files": api_base}
-        self.test_clock = test_clock
-        self.webhook_secret = webhook_secret
-        self._client = stripe.StripeClient(
-            secret_key,
-            base_addresses=bases,
-            max_network_retries=_NETWORK_RETRIES,
-            http_client=stripe.RequestsClient(timeout=_TIMEOUT),
-        )
-        self._v1 = self._client.v1
-
-    def _call(self, action: str, call: Callable[[], T]) -> T:
-        with _translated(action):
-            return call()
 
     # customers
 
@@ -721,12 +320,7 @@ class StripeGateway:
         intent = self._call(
             "confirm the new card", lambda: self._v1.setup_intents.retrieve(setup_intent_id)
         )
-        return StripeSetupIntent(
-            id=intent.id,
-            customer_id=_id(intent.customer),
-            payment_method_id=_id(intent.payment_method),
-            status=intent.status,
-        )
+        return StripeSetupIntent.of(intent)
 
     # test clocks (test mode only: the constructor refuses them with a live key)
 
@@ -758,32 +352,7 @@ class StripeGateway:
 
     def construct_event(self, payload: bytes, signature: str | None) -> WebhookEvent:
         """Verify ``payload`` with the signing secret and parse it; else ``WebhookRejected``."""
-        if not self.webhook_secret:
-            # An empty secret verifies against an empty key, which anyone can forge.
-            raise BillingUnavailable("Webhooks are refused: STRIPE_WEBHOOK_SECRET is not set.")
-        try:
-            event = self._client.construct_event(
-                payload, signature, self.webhook_secret, WEBHOOK_TOLERANCE_SECONDS
-            )
-        except stripe.SignatureVerificationError as error:
-            raise WebhookRejected(f"Invalid Stripe signature: {error.user_message}") from error
-        except ValueError as error:
-            raise WebhookRejected("The body is not a Stripe event (malformed JSON).") from error
-        except (AttributeError, KeyError, TypeError) as error:
-            raise WebhookRejected("The body is signed but is not a Stripe event.") from error
-        try:
-            data_object = event.data.object
-            return WebhookEvent(
-                id=str(event.id),
-                type=str(event.type),
-                created=int(event.created),
-                livemode=bool(event.livemode),
-                object_id=getattr(data_object, "id", None),
-                customer_id=_event_customer(data_object),
-                object=_event_object(data_object),
-            )
-        except (AttributeError, KeyError, TypeError, ValueError) as error:
-            raise WebhookRejected("The body is signed but is not a Stripe event.") from error
+        return verified_event(self._client, payload, signature, self.webhook_secret)
 
 
 def gateway_for(app: Flask) -> StripeGateway:

@@ -10,13 +10,13 @@ import stripe
 from flask import Flask
 
 from portal.errors import BillingUnavailable, Conflict, PortalError
-from portal.stripe_gateway.client import (
+from portal.stripe_gateway import (
     PaymentDeclined,
     StripeGateway,
     StripeObjectMissing,
-    _translated,
     gateway_for,
 )
+from portal.stripe_gateway.errors import _translated
 from stripe_sim.testing import SimulatorProcess
 
 ROOT = Path(__file__).resolve().parents[2]

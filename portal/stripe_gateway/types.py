@@ -1,0 +1,317 @@
+"""What the gateway returns: frozen dataclasses built from the SDK's objects.
+
+The rest of the portal sees only these, never a ``stripe`` object, so each ``of`` is the one
+place an SDK field is read and a Stripe API change is absorbed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import stripe
+
+log = logging.getLogger("continuum.billing")
+
+
+def _when(epoch: int | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
+
+
+def _id(value: Any) -> str | None:
+    """The id of an expandable field, whether Stripe sent the id or the object."""
+    if value is None or isinstance(value, str):
+        return value
+    return str(value.id)
+
+
+def _metadata(value: Any) -> dict[str, str]:
+    return {} if value is None else {str(k): str(v) for k, v in value.to_dict().items()}
+
+
+@dataclass(frozen=True)
+class StripeCustomer:
+    id: str
+    email: str | None
+    deleted: bool = False
+    metadata: dict[str, str] = field(default_factory=dict)
+    default_payment_method_id: str | None = None
+
+    @classmethod
+    def of(cls, customer: stripe.Customer) -> StripeCustomer:
+        if getattr(customer, "deleted", False):
+            return cls(id=customer.id, email=None, deleted=True)
+        settings = customer.invoice_settings
+        return cls(
+            id=customer.id,
+            email=customer.email,
+            metadata=_metadata(customer.metadata),
+            default_payment_method_id=_id(settings.default_payment_method) if settings else None,
+        )
+
+
+@dataclass(frozen=True)
+class StripePrice:
+    id: str
+    lookup_key: str | None
+    unit_amount: int | None
+    currency: str
+    interval: str | None
+    product_id: str
+
+    @classmethod
+    def of(cls, price: stripe.Price) -> StripePrice:
+        return cls(
+            id=price.id,
+            lookup_key=price.lookup_key,
+            unit_amount=price.unit_amount,
+            currency=price.currency,
+            interval=price.recurring.interval if price.recurring else None,
+            product_id=_id(price.product) or "",
+        )
+
+
+@dataclass(frozen=True)
+class StripeCheckoutSession:
+    id: str
+    url: str | None
+    mode: str
+    status: str | None
+    customer_id: str | None
+    client_reference_id: str | None
+    subscription_id: str | None
+    setup_intent_id: str | None
+    metadata: dict[str, str]
+
+    @classmethod
+    def of(cls, session: stripe.checkout.Session) -> StripeCheckoutSession:
+        return cls(
+            id=session.id,
+            url=session.url,
+            mode=session.mode,
+            status=session.status,
+            customer_id=_id(session.customer),
+            client_reference_id=session.client_reference_id,
+            subscription_id=_id(session.subscription),
+            setup_intent_id=_id(session.setup_intent),
+            metadata=_metadata(session.metadata),
+        )
+
+
+@dataclass(frozen=True)
+class StripeSubscription:
+    id: str
+    customer_id: str
+    status: str
+    item_id: str
+    price_id: str
+    lookup_key: str | None
+    interval: str | None
+    cancel_at_period_end: bool
+    cancel_at: datetime | None
+    current_period_start: datetime | None
+    current_period_end: datetime | None
+    trial_end: datetime | None
+    canceled_at: datetime | None
+    ended_at: datetime | None
+    created: int
+    metadata: dict[str, str]
+    latest_invoice_id: str | None
+
+    @classmethod
+    def of(cls, sub: stripe.Subscription) -> StripeSubscription:
+        # CONTINUUM subscriptions have exactly one item; its period is the subscription's.
+        item = sub.items.data[0]
+        return cls(
+            id=sub.id,
+            customer_id=_id(sub.customer) or "",
+            status=sub.status,
+            item_id=item.id,
+            price_id=item.price.id,
+            lookup_key=item.price.lookup_key,
+            interval=item.price.recurring.interval if item.price.recurring else None,
+            cancel_at_period_end=sub.cancel_at_period_end,
+            cancel_at=_when(sub.cancel_at),
+            current_period_start=_when(item.current_period_start),
+            current_period_end=_when(item.current_period_end),
+            trial_end=_when(sub.trial_end),
+            canceled_at=_when(sub.canceled_at),
+            ended_at=_when(sub.ended_at),
+            created=sub.created,
+            metadata=_metadata(sub.metadata),
+            latest_invoice_id=_id(sub.latest_invoice),
+        )
+
+
+@dataclass(frozen=True)
+class StripeInvoiceLine:
+    description: str | None
+    amount: int
+    proration: bool
+
+
+@dataclass(frozen=True)
+class StripeInvoice:
+    id: str | None  # previews have no id
+    number: str | None
+    status: str | None
+    customer_id: str | None
+    subscription_id: str | None
+    currency: str
+    amount_due: int
+    amount_paid: int
+    total: int
+    created: datetime | None
+    period_start: datetime | None
+    period_end: datetime | None
+    attempt_count: int
+    next_payment_attempt: datetime | None
+    hosted_invoice_url: str | None
+    invoice_pdf: str | None
+    lines: list[StripeInvoiceLine]
+
+    @classmethod
+    def of(cls, invoice: stripe.Invoice) -> StripeInvoice:
+        parent = invoice.parent
+        details = parent.subscription_details if parent else None
+        return cls(
+            id=getattr(invoice, "id", None),
+            number=invoice.number,
+            status=invoice.status,
+            customer_id=_id(invoice.customer),
+            subscription_id=_id(details.subscription) if details else None,
+            currency=invoice.currency,
+            amount_due=invoice.amount_due,
+            amount_paid=invoice.amount_paid,
+            total=invoice.total,
+            created=_when(invoice.created),
+            period_start=_when(invoice.period_start),
+            period_end=_when(invoice.period_end),
+            attempt_count=invoice.attempt_count,
+            next_payment_attempt=_when(invoice.next_payment_attempt),
+            hosted_invoice_url=invoice.hosted_invoice_url,
+            invoice_pdf=invoice.invoice_pdf,
+            lines=[_line(line) for line in invoice.lines.data],
+        )
+
+
+def _line(line: stripe.InvoiceLineItem) -> StripeInvoiceLine:
+    parent = line.parent
+    proration = False
+    if parent and parent.subscription_item_details:
+        proration = parent.subscription_item_details.proration
+    elif parent and parent.invoice_item_details:
+        proration = parent.invoice_item_details.proration
+    return StripeInvoiceLine(description=line.description, amount=line.amount, proration=proration)
+
+
+@dataclass(frozen=True)
+class StripePaymentMethod:
+    id: str
+    customer_id: str | None
+    brand: str | None
+    last4: str | None
+    exp_month: int | None
+    exp_year: int | None
+
+    @classmethod
+    def of(cls, method: stripe.PaymentMethod) -> StripePaymentMethod:
+        card = method.card
+        return cls(
+            id=method.id,
+            customer_id=_id(method.customer),
+            brand=card.brand if card else None,
+            last4=card.last4 if card else None,
+            exp_month=card.exp_month if card else None,
+            exp_year=card.exp_year if card else None,
+        )
+
+
+@dataclass(frozen=True)
+class StripeSetupIntent:
+    id: str
+    customer_id: str | None
+    payment_method_id: str | None
+    status: str
+
+    @classmethod
+    def of(cls, intent: stripe.SetupIntent) -> StripeSetupIntent:
+        return cls(
+            id=intent.id,
+            customer_id=_id(intent.customer),
+            payment_method_id=_id(intent.payment_method),
+            status=intent.status,
+        )
+
+
+@dataclass(frozen=True)
+class StripeTestClock:
+    id: str
+    frozen_time: int
+    status: str
+
+    @classmethod
+    def of(cls, clock: stripe.test_helpers.TestClock) -> StripeTestClock:
+        return cls(id=clock.id, frozen_time=clock.frozen_time, status=clock.status)
+
+
+#: The typed payloads a webhook event can carry; anything else arrives as ``None``.
+EventObject = (
+    StripeCustomer
+    | StripeSubscription
+    | StripeInvoice
+    | StripeCheckoutSession
+    | StripePaymentMethod
+    | None
+)
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    id: str
+    type: str
+    created: int
+    livemode: bool
+    object_id: str | None
+    customer_id: str | None
+    object: EventObject
+
+    @classmethod
+    def of(cls, event: stripe.Event) -> WebhookEvent:
+        data_object = event.data.object
+        return cls(
+            id=str(event.id),
+            type=str(event.type),
+            created=int(event.created),
+            livemode=bool(event.livemode),
+            object_id=getattr(data_object, "id", None),
+            customer_id=_event_customer(data_object),
+            object=_event_object(data_object),
+        )
+
+
+def _event_object(value: Any) -> EventObject:
+    parsers: list[tuple[type[Any], Callable[[Any], EventObject]]] = [
+        (stripe.Customer, StripeCustomer.of),
+        (stripe.Subscription, StripeSubscription.of),
+        (stripe.Invoice, StripeInvoice.of),
+        (stripe.checkout.Session, StripeCheckoutSession.of),
+        (stripe.PaymentMethod, StripePaymentMethod.of),
+    ]
+    for kind, parse in parsers:
+        if isinstance(value, kind):
+            try:
+                return parse(value)
+            except (AttributeError, IndexError, KeyError, TypeError):
+                log.warning("event object %s has an unexpected shape", getattr(value, "id", "?"))
+                return None
+    return None
+
+
+def _event_customer(value: Any) -> str | None:
+    if isinstance(value, stripe.Customer):
+        return value.id
+    return _id(getattr(value, "customer", None))

@@ -15,9 +15,10 @@ BROWSER_FONT ?= /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 run: install db
 	PORT=$(PORT) $(PY) -m portal.serving.dev
 
-# Checks the environment (refusing in one line), applies migrations, then execs gunicorn.
+# Checks the environment (refusing in one line), then becomes gunicorn, whose master applies the
+# migrations before it listens. exec: a SIGTERM to make reaches gunicorn, not a shell.
 serve: venv assets
-	PORT=$(PORT) $(PY) -m portal.serving.production
+	PORT=$(PORT) exec $(PY) -m portal.serving.production
 
 test: install chromium
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

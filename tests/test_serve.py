@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import redis
@@ -94,6 +95,18 @@ def test_workers_default_to_two_per_core_and_bad_numbers_are_refused() -> None:
     for name, raw in [("WEB_CONCURRENCY", "0"), ("WEB_CONCURRENCY", "two"), ("PORT", "70000")]:
         with pytest.raises(Refused, match=f"^{name}="):
             plan({name: raw})
+
+
+def test_gunicorn_checks_the_worker_count_it_really_uses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``-w`` or GUNICORN_CMD_ARGS can override WEB_CONCURRENCY; ``on_starting`` sees the real
+    count and refuses before it migrates anything."""
+    from portal.serving import gunicorn_conf
+
+    for name, value in (READY | {"DATABASE_URL": "sqlite:////srv/portal.sqlite3"}).items():
+        monkeypatch.setenv(name, value)
+    server = SimpleNamespace(cfg=SimpleNamespace(workers=3))
+    with pytest.raises(SystemExit, match="^gunicorn refused to start: DATABASE_URL is SQLite, wh"):
+        gunicorn_conf.on_starting(server)
 
 
 def serve_env(**settings: str) -> dict[str, str]:

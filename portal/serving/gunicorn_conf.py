@@ -24,7 +24,7 @@ chdir = str(ROOT)
 bind = [f"{_plan.host}:{_plan.port}"]
 workers = _plan.workers
 worker_class = "sync"
-# Slower than this and a request is stuck; a stopping worker gets as long to finish its last one.
+# A worker silent for 30 s is stuck and replaced; a stopping one gets 20 s for its last request.
 timeout = 30
 graceful_timeout = 20
 accesslog = "-"

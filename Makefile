@@ -1,18 +1,44 @@
-# The two commands: `make run` serves the portal, `make test` runs the whole suite.
-# Both install whatever a fresh machine lacks first (virtualenv, Python and npm packages).
+# The commands: `make run` serves the portal for development, `make test` runs the whole suite,
+# `make serve` serves it in production (README, "Deploying"). Each installs what a fresh machine
+# lacks first (virtualenv, Python and npm packages; for `make test`, chromium when it can).
 
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 5000
 PYTEST_ARGS ?=
+# The browser tests drive Debian's chromium at this path (tests/conftest.py), with this font.
+CHROMIUM ?= /usr/bin/chromium
+BROWSER_FONT ?= /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 
-.PHONY: run test install venv assets env db bench lint typecheck clean
+.PHONY: run serve test chromium install venv assets env db bench lint typecheck clean
 
 run: install db
 	PORT=$(PORT) $(PY) -m portal.serving.dev
 
-test: install
+# Checks the environment (refusing in one line), then becomes gunicorn, whose master applies the
+# migrations before it listens. exec: a SIGTERM to make reaches gunicorn, not a shell.
+serve: venv assets
+	PORT=$(PORT) exec $(PY) -m portal.serving.production
+
+test: install chromium
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Installs Debian's chromium and fonts-dejavu-core when missing, as root with apt-get. When it
+# cannot, it says why in one line and the browser tests skip; under CI=true it stops here.
+chromium:
+	@need=""; \
+	[ -x "$(CHROMIUM)" ] || need="chromium"; \
+	[ -e "$(BROWSER_FONT)" ] || need="$$need fonts-dejavu-core"; \
+	[ -n "$$need" ] || exit 0; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing $$need for the browser tests (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$need && exit 0; \
+	  why="apt-get failed"; \
+	else why="that needs root and apt-get"; fi; \
+	if [ "$$CI" = true ]; then \
+	  echo "cannot install $$need ($$why), and CI=true runs the browser tests" >&2; exit 1; \
+	fi; \
+	echo "not installing $$need ($$why): the browser tests will skip"
 
 install: venv assets env
 

@@ -45,6 +45,8 @@ class Config:
         self.PAST_DUE_GRACE_DAYS = _env_int("PAST_DUE_GRACE_DAYS", 7)
 
         self.REDIS_URL = env("REDIS_URL", "")
+        # Several portals (or a test) can share one Redis under different prefixes.
+        self.ENFORCEMENT_REDIS_PREFIX = env("ENFORCEMENT_REDIS_PREFIX", "continuum:")
         self.RATELIMIT_STORAGE_URI = env("RATELIMIT_STORAGE_URI", "memory://")
         self.RATELIMIT_HEADERS_ENABLED = True
         self.ENFORCEMENT_FAIL_MODE = env("ENFORCEMENT_FAIL_MODE", "closed")
@@ -59,6 +61,8 @@ class Config:
         self.MAIL_SENDER = env("MAIL_SENDER", "CONTINUUM Cloud <billing@continuum.local>")
         self.SALES_EMAIL = env("SALES_EMAIL", "sales@continuum.local")
         self.MAIL_ENABLED = _env_bool("MAIL_ENABLED", True)
+        # wsgi.py mounts the example API (memories in process memory) only when asked.
+        self.SERVE_EXAMPLE_API = _env_bool("SERVE_EXAMPLE_API", False)
 
         development = self.ENV_NAME == "development"
         self.SESSION_COOKIE_HTTPONLY = True

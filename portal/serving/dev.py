@@ -98,6 +98,7 @@ def main() -> None:
     portal_url = f"http://127.0.0.1:{port}"
     os.environ.setdefault("PORTAL_BASE_URL", portal_url)
     api_base = os.environ.get("STRIPE_API_BASE", "")
+    os.environ["SERVE_EXAMPLE_API"] = "1"  # wsgi.py mounts the example API under /api
 
     mail = start_mail_server(
         os.environ.get("SMTP_HOST", "127.0.0.1"), int(os.environ.get("SMTP_PORT", "8025"))

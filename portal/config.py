@@ -6,8 +6,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from flask import current_app
-
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = ROOT / "instance"
 
@@ -78,6 +76,8 @@ class Config:
 
 def portal_url(path: str) -> str:
     """``path`` on the portal as an absolute URL, for emails and Stripe's return links."""
+    from flask import current_app  # here, so reading the configuration needs no Flask
+
     base: str = current_app.config["PORTAL_BASE_URL"]
     return base.rstrip("/") + path
 

@@ -48,13 +48,9 @@ def portal_app(app_config: dict[str, Any]) -> Iterator[Flask]:
 
 
 @pytest.fixture
-def app(portal_app: Flask, app_config: dict[str, Any]) -> Iterator[Flask]:
+def app(portal_app: Flask, app_config: dict[str, Any]) -> Flask:
     """The example CONTINUUM API, sharing the portal's enforcement runtime and database."""
-    api = create_api_app(app_config, enforcement=enforcement_for(portal_app))
-    yield api
-    with api.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    return create_api_app(app_config, enforcement=enforcement_for(portal_app))
 
 
 @pytest.fixture
@@ -70,11 +66,11 @@ def clock(enforcement: Enforcement) -> FakeClock:
 
 
 @pytest.fixture
-def make_account(app: Flask) -> Callable[..., Account]:
+def make_account(portal_app: Flask) -> Callable[..., Account]:
     """Create a tenant on ``tier`` (with enterprise ``overrides``) and one API key for it."""
 
     def make(tier: str = "free", overrides: dict[str, int] | None = None) -> Account:
-        with app.app_context():
+        with portal_app.app_context():
             tenant = Tenant(name=f"{tier} tenant", tier=tier, limit_overrides=overrides)
             db.session.add(tenant)
             db.session.commit()

@@ -27,7 +27,7 @@ def test_a_generation_bump_drops_other_processes_cached_tier(
     clock: FakeClock,
 ) -> None:
     account = make_account("free")
-    other = Enforcement.from_config(app)  # another process: its own cache and connection
+    other = Enforcement.from_settings(app.config)  # another process: its own cache, engine, Redis
     other.clock = clock
     with app.app_context():
         policy = other.directory.policy(account.tenant_id)

@@ -12,8 +12,6 @@ import secrets
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from dotenv import load_dotenv
-
 from portal.config import INSTANCE_DIR, ROOT, Config, ConfigError
 
 if TYPE_CHECKING:  # Flask is imported by create_app: ``import portal.enforcement`` needs none of it
@@ -22,6 +20,7 @@ if TYPE_CHECKING:  # Flask is imported by create_app: ``import portal.enforcemen
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the portal app. ``config`` overrides settings read from the environment."""
+    from dotenv import load_dotenv
     from flask import Flask
 
     load_dotenv(ROOT / ".env", override=False)

@@ -94,11 +94,11 @@ class Directory:
         now = time.monotonic()
         if entry is None or entry.expires <= now:
             forgets = self._forgets
-            row = self._active_key(raw, digest)
-            if row is None:
+            found = self._active_key(raw, digest)
+            if found is None:
                 self._keys.pop(digest, None)
                 return None
-            entry = KeyEntry(row.id, row.tenant_id, now + CACHE_SECONDS)
+            entry = KeyEntry(*found, now + CACHE_SECONDS)
             with self._lock:
                 if self._forgets != forgets:
                     return entry
@@ -114,12 +114,13 @@ class Directory:
                 self._presented[presented] = entry
         return entry
 
-    def _active_key(self, raw: str, digest: str) -> sa.Row[tuple[int, int]] | None:
+    def _active_key(self, raw: str, digest: str) -> tuple[int, int] | None:
         """The id and tenant of the unrevoked key ``raw``; malformed input never reaches SQL."""
         if not looks_like_key(raw):
             return None
         with self.engine.connect() as connection:
-            return connection.execute(_ACTIVE_KEY, {"digest": digest}).one_or_none()
+            row = connection.execute(_ACTIVE_KEY, {"digest": digest}).one_or_none()
+        return None if row is None else (row.id, row.tenant_id)
 
     def policy(self, tenant_id: int) -> TenantPolicy | None:
         """The tenant's tier and limits, or None when the tenant no longer exists."""

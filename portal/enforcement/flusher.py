@@ -31,14 +31,14 @@ class Flusher:
         self,
         engine: sa.Engine,
         sources: tuple[UsageSource, ...],
-        interval: float = 1.0,
-        last_used: LastUsedTimes | None = None,
+        interval: float,
+        last_used: LastUsedTimes,
     ) -> None:
         self.engine = engine
         self.sources = sources
         #: Seconds between usage flushes (``last_used.interval`` paces the key times).
         self.interval = interval
-        self.last_used = last_used or LastUsedTimes(30.0)
+        self.last_used = last_used
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

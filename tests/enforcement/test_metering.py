@@ -221,6 +221,6 @@ def test_a_store_that_cannot_take_a_batch_back_does_not_stop_the_flush(
         return written(engine, batch)
 
     monkeypatch.setattr(metering, "write_batch", refuse_redis_batch)
-    flusher = Flusher(enforcement.engine, (GoneRedis(), memory))
+    flusher = Flusher(enforcement.engine, (GoneRedis(), memory), 1.0, enforcement.last_used)
     assert flusher.flush() == 1
     assert counters(enforcement, account.tenant_id) == {"api_calls": 3}

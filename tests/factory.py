@@ -86,6 +86,10 @@ class Account:
             self._client = sign_in(self.app, self.user_id)
         return self._client
 
+    def sign_in(self, client: FlaskClient) -> None:
+        """Sign another client (e.g. the ``client`` fixture) in as the owner."""
+        sign_in_client(client, self.user_id)
+
     def tenant(self) -> Tenant:
         """The tenant row, in the caller's app context."""
         tenant = db.session.get(Tenant, self.tenant_id)
@@ -98,8 +102,15 @@ class Account:
 
 
 def sign_in(app: Flask, user_id: int) -> PortalClient:
-    """A client whose session is signed in as ``user_id``, the way Flask-Login stores it."""
+    """A new client whose session is signed in as ``user_id``."""
     client = PortalClient(app, app.response_class, use_cookies=True)
+    sign_in_client(client, user_id)
+    return client
+
+
+def sign_in_client(client: FlaskClient, user_id: int) -> None:
+    """Sign ``client``'s session in as ``user_id``, the way Flask-Login stores a sign-in."""
+    app = client.application
     with app.app_context():
         user = db.session.get(User, user_id)
         assert user is not None
@@ -107,7 +118,6 @@ def sign_in(app: Flask, user_id: int) -> PortalClient:
     with client.session_transaction() as session:
         session["_user_id"] = session_id
         session["_fresh"] = True
-    return client
 
 
 class Factory:
@@ -165,9 +175,11 @@ class Factory:
         past_due_since: datetime | None = None,
         ended_at: datetime | None = None,
         stripe_id: str = "",
+        refresh_tier: bool = True,
     ) -> Subscription:
         """A mirrored subscription row, as ``sync_subscription`` writes one, and the tenant's
-        tier derived from it. Returns the row, detached (read its columns, not relations)."""
+        tier derived from it (unless ``refresh_tier`` is false: the state before a scheduled
+        job ran). Returns the row, detached (read its columns, not relations)."""
         from portal.billing.subscriptions import refresh_tenant_tier
 
         with self.app.app_context():
@@ -191,7 +203,8 @@ class Factory:
             db.session.flush()
             tenant = db.session.get(Tenant, tenant_id)
             assert tenant is not None
-            refresh_tenant_tier(tenant)
+            if refresh_tier:
+                refresh_tenant_tier(tenant)
             db.session.commit()
             db.session.refresh(sub)
             db.session.expunge(sub)

@@ -62,7 +62,7 @@ class TestWithStripe:
         assert response.status_code == 200
         return response.get_data(as_text=True)
 
-    def test_active(self, factory: Factory, account: Account, customer: list[str]) -> None:
+    def test_active(self, account: Account, customer: list[str], factory: Factory) -> None:
         sub = factory.subscription(account.tenant_id, "active", interval="month")
         html = self.page(account)
         assert "Your plan: Pro" in html and ">Active<" in html
@@ -76,7 +76,7 @@ class TestWithStripe:
         assert "Open Stripe billing portal" in html
         assert "past-due-banner" not in html
 
-    def test_trialing(self, factory: Factory, account: Account, customer: list[str]) -> None:
+    def test_trialing(self, account: Account, customer: list[str], factory: Factory) -> None:
         trial_end = utcnow() + timedelta(days=9)
         factory.subscription(
             account.tenant_id, "trialing", trial_end=trial_end, period_end=trial_end
@@ -90,7 +90,7 @@ class TestWithStripe:
         assert "Trial ends" in html
 
     def test_cancel_at_period_end(
-        self, factory: Factory, account: Account, customer: list[str]
+        self, account: Account, customer: list[str], factory: Factory
     ) -> None:
         sub = factory.subscription(account.tenant_id, "active", cancel_at_period_end=True)
         html = self.page(account)
@@ -100,7 +100,7 @@ class TestWithStripe:
         assert "Cancel plan" not in html and "Switch to yearly" not in html
 
     def test_past_due_shows_the_banner_on_every_page(
-        self, factory: Factory, account: Account, customer: list[str]
+        self, account: Account, customer: list[str], factory: Factory
     ) -> None:
         since = utcnow() - timedelta(days=2)
         factory.subscription(account.tenant_id, "past_due", past_due_since=since)
@@ -113,7 +113,7 @@ class TestWithStripe:
         assert "past-due-banner" in dashboard
         assert 'href="/billing/#payment-methods">Fix payment' in dashboard
 
-    def test_canceled(self, factory: Factory, account: Account, customer: list[str]) -> None:
+    def test_canceled(self, account: Account, customer: list[str], factory: Factory) -> None:
         ended = utcnow() - timedelta(days=3)
         factory.subscription(account.tenant_id, "canceled", ended_at=ended, period_end=ended)
         html = self.page(account)
@@ -123,13 +123,13 @@ class TestWithStripe:
         assert "Cancel plan" not in html
 
     def test_unpaid_reads_as_ended_by_failed_payments(
-        self, factory: Factory, account: Account, customer: list[str]
+        self, account: Account, customer: list[str], factory: Factory
     ) -> None:
         factory.subscription(account.tenant_id, "unpaid")
         assert "because its payments failed" in self.page(account)
 
     def test_stripe_unreachable_is_a_friendly_message(
-        self, factory: Factory, account: Account, customer: list[str], sim: Any
+        self, account: Account, customer: list[str], sim: Any, factory: Factory
     ) -> None:
         factory.subscription(account.tenant_id, "active")
         sim.stop()

@@ -80,12 +80,12 @@ def sign_in(page: Any, account: Account) -> None:
 
 
 def test_plans_page_both_toggles(
-    factory: Factory,
     app: Flask,
     sim: Any,
     browser_page: Any,
     screenshot_dir: Path,
     live_server: Any,
+    factory: Factory,
 ) -> None:
     page = browser_page
     shots = Shooter(page, screenshot_dir)
@@ -133,7 +133,7 @@ def test_enterprise_form_and_its_errors(browser_page: Any, screenshot_dir: Path)
 
 
 def test_billing_page_in_each_state(
-    factory: Factory, sim: Any, browser_page: Any, screenshot_dir: Path
+    sim: Any, browser_page: Any, screenshot_dir: Path, factory: Factory
 ) -> None:
     from playwright.sync_api import expect
 
@@ -179,12 +179,12 @@ def test_billing_page_in_each_state(
 
 
 def test_upgrade_switch_cancel_resume_with_htmx(
-    factory: Factory,
     app: Flask,
     sim: Any,
     browser_page: Any,
     screenshot_dir: Path,
     live_server: Any,
+    factory: Factory,
 ) -> None:
     from portal.billing.cli import bootstrap_catalog
 
@@ -233,7 +233,7 @@ def test_upgrade_switch_cancel_resume_with_htmx(
 
 
 def test_without_javascript_the_same_steps_work(
-    factory: Factory, app: Flask, sim: Any, browser: Any, live_server: Any, screenshot_dir: Path
+    app: Flask, sim: Any, browser: Any, live_server: Any, screenshot_dir: Path, factory: Factory
 ) -> None:
     context = browser.new_context(
         viewport=DESKTOP, base_url=live_server.url, java_script_enabled=False

@@ -30,7 +30,7 @@ def app_config(app_config: dict[str, Any], sim: Any) -> dict[str, Any]:
 @pytest.mark.parametrize("path", FORMS)
 @pytest.mark.parametrize("token", [None, "forged-token"])
 def test_every_form_refuses_a_missing_or_wrong_csrf_token(
-    factory: Factory, account: Account, sim: Any, path: str, token: str | None
+    account: Account, sim: Any, path: str, token: str | None, factory: Factory
 ) -> None:
     give_customer(account, sim, cards=1)
     factory.subscription(account.tenant_id, "active")
@@ -74,7 +74,7 @@ def test_hostile_card_ids_are_404(account: Account, sim: Any, card_id: str, acti
 )
 @pytest.mark.parametrize("path", ["/billing/", "/billing/upgrade"])
 def test_hostile_query_strings_render_the_page(
-    factory: Factory, account: Account, sim: Any, path: str, query: str
+    account: Account, sim: Any, path: str, query: str, factory: Factory
 ) -> None:
     give_customer(account, sim, cards=1)
     factory.subscription(account.tenant_id, "active")
@@ -92,7 +92,7 @@ def test_hostile_query_strings_render_the_page(
     ],
 )
 def test_hostile_plan_change_forms_are_4xx(
-    factory: Factory, account: Account, sim: Any, form: dict[str, str]
+    account: Account, sim: Any, form: dict[str, str], factory: Factory
 ) -> None:
     give_customer(account, sim, cards=1)
     factory.subscription(account.tenant_id, "active")

@@ -68,7 +68,7 @@ def test_free_tenant_gets_a_checkout_form_with_the_interval_radios(account: Acco
 
 
 def test_pro_tenant_sees_its_plan_marked_and_a_switch_link(
-    factory: Factory, account: Account
+    account: Account, factory: Factory
 ) -> None:
     factory.subscription(account.tenant_id, "active", interval="month")
     html = account.client.get("/billing/upgrade").get_data(as_text=True)
@@ -82,7 +82,7 @@ def test_pro_tenant_sees_its_plan_marked_and_a_switch_link(
     assert "Switch to Free" in html
 
 
-def test_yearly_pro_tenant_starts_on_the_yearly_toggle(factory: Factory, account: Account) -> None:
+def test_yearly_pro_tenant_starts_on_the_yearly_toggle(account: Account, factory: Factory) -> None:
     factory.subscription(account.tenant_id, "active", interval="year")
     html = account.client.get("/billing/upgrade").get_data(as_text=True)
     assert _checked(html, "year")

@@ -33,7 +33,7 @@ def bar(html: str, key: str) -> str:
     [(0, "ok", "0%"), (79, "ok", "79%"), (80, "warn", "80%"), (100, "over", "100%")],
 )
 def test_calls_today_bar_changes_colour_at_80_and_100_percent(
-    factory: Factory, live: dict, calls: int, level: str, percent: str
+    live: dict, calls: int, level: str, percent: str, factory: Factory
 ) -> None:
     acme = factory.account(name="Acme")
     client = acme.client
@@ -45,7 +45,7 @@ def test_calls_today_bar_changes_colour_at_80_and_100_percent(
     assert f'aria-label="API calls today: {calls} of 100, {percent} used"' in today
 
 
-def test_every_limit_has_a_bar_with_live_values(factory: Factory, live: dict) -> None:
+def test_every_limit_has_a_bar_with_live_values(live: dict, factory: Factory) -> None:
     acme = factory.account("pro", name="Acme")
     client = acme.client
     factory.storage(acme.tenant_id, memories=85_000, embeddings=10, bytes_used=10_000_000_000)
@@ -59,14 +59,14 @@ def test_every_limit_has_a_bar_with_live_values(factory: Factory, live: dict) ->
     assert "Pro plan" in html and "10,000" in html
 
 
-def test_a_few_bytes_of_storage_do_not_read_as_zero(factory: Factory, live: dict) -> None:
+def test_a_few_bytes_of_storage_do_not_read_as_zero(live: dict, factory: Factory) -> None:
     acme = factory.account(name="Acme")
     client = acme.client
     factory.storage(acme.tenant_id, memories=1, embeddings=1, bytes_used=40)
     assert "<strong>under 0.1 MB</strong> of 100 MB" in client.get("/").get_data(as_text=True)
 
 
-def test_fragment_endpoint_returns_only_the_bars_block(factory: Factory, live: dict) -> None:
+def test_fragment_endpoint_returns_only_the_bars_block(live: dict, factory: Factory) -> None:
     acme = factory.account(name="Acme")
     client = acme.client
     factory.usage(acme.tenant_id, "api_calls", 42)
@@ -90,7 +90,7 @@ def test_fragment_endpoint_returns_only_the_bars_block(factory: Factory, live: d
     assert fragment.splitlines()[0] in page
 
 
-def test_tenant_never_sees_another_tenants_usage(factory: Factory, live: dict) -> None:
+def test_tenant_never_sees_another_tenants_usage(live: dict, factory: Factory) -> None:
     alice = factory.account(name="Alice").client
     bob_account = factory.account(name="Bob")
     bob = bob_account.client
@@ -105,7 +105,7 @@ def test_tenant_never_sees_another_tenants_usage(factory: Factory, live: dict) -
         assert bobs[0] in bob.get(path).get_data(as_text=True)
 
 
-def test_dashboard_projection_and_chart(factory: Factory, live: dict) -> None:
+def test_dashboard_projection_and_chart(live: dict, factory: Factory) -> None:
     acme = factory.account(name="Acme")
     client = acme.client
     today = datetime.now(UTC).date()
@@ -121,7 +121,7 @@ def test_dashboard_projection_and_chart(factory: Factory, live: dict) -> None:
     assert table and table.group(0).count("<tr>") == 31 and "<td>40</td>" in table.group(0)
 
 
-def test_usage_page_lists_endpoints_and_storage(factory: Factory, live: dict) -> None:
+def test_usage_page_lists_endpoints_and_storage(live: dict, factory: Factory) -> None:
     acme = factory.account(name="Acme")
     client = acme.client
     factory.usage(acme.tenant_id, "api_calls", 15)

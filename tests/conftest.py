@@ -141,6 +141,7 @@ def app_config(database_url: str) -> dict[str, Any]:
 @pytest.fixture
 def app(app_config: dict[str, Any]) -> Iterator[Flask]:
     app = create_app(app_config)
+    app.test_client_class = PortalClient
     yield app
     with app.app_context():
         from portal.extensions import db
@@ -151,7 +152,9 @@ def app(app_config: dict[str, Any]) -> Iterator[Flask]:
 
 @pytest.fixture
 def client(app: Flask) -> PortalClient:
-    return PortalClient(app, app.response_class, use_cookies=True)
+    client = app.test_client()
+    assert isinstance(client, PortalClient)
+    return client
 
 
 @pytest.fixture

@@ -237,6 +237,7 @@ class Factory:
         overrides: dict[str, int] | None = None,
         customer_id: str | None = None,
         key: bool = False,
+        key_name: str = "tests",
     ) -> Account:
         """A tenant on ``tier`` with its owner (``PASSWORD``), and an API key when ``key``.
 
@@ -251,7 +252,7 @@ class Factory:
         user_id = self.user(tenant_id, address)
         account = Account(self.app, tenant_id, user_id, address)
         if key:
-            account.key, account.key_id = self._key(tenant_id, "tests")
+            account.key, account.key_id = self._key(tenant_id, key_name)
         return account
 
     # --- internals ----------------------------------------------------------------------------

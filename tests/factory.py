@@ -90,6 +90,13 @@ class Account:
         """Sign another client (e.g. the ``client`` fixture) in as the owner."""
         sign_in_client(client, self.user_id)
 
+    def browser_cookie(self, url: str) -> dict[str, Any]:
+        """The owner's signed-in session as a cookie for a browser at ``url`` (Playwright's
+        ``context.add_cookies``): a browser test starts signed in without the sign-in form."""
+        cookie = self.client.get_cookie(self.app.config["SESSION_COOKIE_NAME"])
+        assert cookie is not None, "the signed-in client holds no session cookie"
+        return {"name": cookie.key, "value": cookie.value, "url": url}
+
     def tenant(self) -> Tenant:
         """The tenant row, in the caller's app context."""
         tenant = db.session.get(Tenant, self.tenant_id)

@@ -7,6 +7,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
 from portal.dashboard import routes
@@ -90,6 +91,16 @@ def test_fragment_endpoint_returns_only_the_bars_block(live: dict, factory: Fact
     assert fragment.splitlines()[0] in page
 
 
+@pytest.mark.parametrize(("setting", "shown"), [(0.5, "0.5"), (10, "10"), (0, "0.1")])
+def test_the_poll_interval_is_the_usage_poll_setting(
+    app: Flask, factory: Factory, live: dict, setting: float, shown: str
+) -> None:
+    app.config["USAGE_POLL_SECONDS"] = setting
+    html = factory.account().client.get("/").get_data(as_text=True)
+    assert f'hx-trigger="every {shown}s, portal:visible"' in html
+    assert f"Live, every {shown} s" in html
+
+
 def test_tenant_never_sees_another_tenants_usage(live: dict, factory: Factory) -> None:
     alice = factory.account(name="Alice").client
     bob_account = factory.account(name="Bob")
@@ -144,3 +155,12 @@ def test_usage_page_lists_endpoints_and_storage(live: dict, factory: Factory) ->
 def test_signed_out_visitors_are_not_shown_usage(client: FlaskClient, path: str) -> None:
     response = client.get(path)
     assert response.status_code in (302, 401)
+
+
+def test_the_poll_setting_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from portal.config import Config
+
+    monkeypatch.delenv("USAGE_POLL_SECONDS", raising=False)
+    assert Config().USAGE_POLL_SECONDS == 3
+    monkeypatch.setenv("USAGE_POLL_SECONDS", "1.5")
+    assert Config().USAGE_POLL_SECONDS == 1.5

@@ -17,7 +17,7 @@ from billing_support import give_customer, upgrade_through_checkout, use_simulat
 from flask import Flask
 
 from portal.models import utcnow
-from tests.factory import PASSWORD, Account, Factory
+from tests.factory import Account, Factory
 
 pytestmark = pytest.mark.browser
 
@@ -71,12 +71,10 @@ def browser_page(browser: Any, live_server: Any) -> Iterator[Any]:
     assert errors == [], errors
 
 
-def sign_in(page: Any, account: Account) -> None:
-    page.goto("/login")
-    page.get_by_label("Email").fill(account.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/")
+def sign_in(page: Any, account: Account, live_server: Any) -> None:
+    """Start the browser signed in as the account's owner (the form has its own tests)."""
+    page.context.clear_cookies()
+    page.context.add_cookies([account.browser_cookie(live_server.url)])
 
 
 def test_plans_page_both_toggles(
@@ -96,7 +94,7 @@ def test_plans_page_both_toggles(
     shots.both("plans-anonymous-monthly")
 
     account = factory.account(email="plans@example.com")
-    sign_in(page, account)
+    sign_in(page, account, live_server)
     page.goto("/billing/upgrade")
     shots.both("plans-free-monthly")
     page.locator("label[for=interval-year]").click()
@@ -133,7 +131,7 @@ def test_enterprise_form_and_its_errors(browser_page: Any, screenshot_dir: Path)
 
 
 def test_billing_page_in_each_state(
-    sim: Any, browser_page: Any, screenshot_dir: Path, factory: Factory
+    live_server: Any, sim: Any, browser_page: Any, screenshot_dir: Path, factory: Factory
 ) -> None:
     from playwright.sync_api import expect
 
@@ -165,8 +163,7 @@ def test_billing_page_in_each_state(
         if status:
             give_customer(account, sim, cards=cards)
             factory.subscription(account.tenant_id, status, **fields)
-        page.context.clear_cookies()
-        sign_in(page, account)
+        sign_in(page, account, live_server)
         page.goto("/billing/")
         expect(page.locator("#subscription")).to_contain_text(says)
         if status:
@@ -193,7 +190,7 @@ def test_upgrade_switch_cancel_resume_with_htmx(
     page = browser_page
     shots = Shooter(page, screenshot_dir)
     account = factory.account(email="journey@example.com")
-    sign_in(page, account)
+    sign_in(page, account, live_server)
     page.goto("/billing/upgrade")
     page.get_by_role("button", name="Upgrade to Pro").click()
     page.wait_for_url(f"{sim.url}/checkout/**")
@@ -243,7 +240,7 @@ def test_without_javascript_the_same_steps_work(
     account = factory.account(email="nojs@example.com")
     upgrade_through_checkout(account, sim)
     give_customer(account, sim, cards=1)
-    sign_in(page, account)
+    sign_in(page, account, live_server)
 
     page.goto("/billing/upgrade")
     page.locator("label[for=interval-year]").click()

@@ -48,6 +48,8 @@ class Config:
         self.ENFORCEMENT_FAIL_MODE = env("ENFORCEMENT_FAIL_MODE", "closed")
         self.USAGE_FLUSH_SECONDS = float(env("USAGE_FLUSH_SECONDS", "1.0"))
         self.API_KEY_LAST_USED_FLUSH_SECONDS = float(env("API_KEY_LAST_USED_FLUSH_SECONDS", "30"))
+        #: How often the dashboard's usage bars poll while the tab is visible.
+        self.USAGE_POLL_SECONDS = float(env("USAGE_POLL_SECONDS", "3"))
 
         self.SMTP_HOST = env("SMTP_HOST", "127.0.0.1")
         self.SMTP_PORT = _env_int("SMTP_PORT", 25)

@@ -16,17 +16,16 @@ RAW_KEY = re.compile(r'value="(ck_test_[A-Za-z0-9_-]{43})"')
 
 
 @pytest.fixture
-def tenant(app):
+def tenant(app, factory):
+    """A tenant row, in an app context that lasts the test (the domain functions need one)."""
+    tenant_id = factory.tenant("acme")
     with app.app_context():
-        tenant = Tenant(name="acme")
-        db.session.add(tenant)
-        db.session.commit()
-        yield tenant
+        yield db.session.get(Tenant, tenant_id)
 
 
 @pytest.fixture
-def signed_in(auth):
-    assert auth.signup().status_code == 302
+def signed_in(auth, factory):
+    factory.account().sign_in(auth.client)
     return auth
 
 

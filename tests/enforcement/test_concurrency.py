@@ -14,7 +14,8 @@ import requests
 from flask import Flask, Response, send_file
 
 from portal.enforcement import Enforcement, current_usage_snapshot, metered
-from tests.enforcement.support import Account, FakeClock
+from tests.enforcement.support import FakeClock
+from tests.factory import Account
 
 WAIT = 10.0
 

@@ -25,7 +25,8 @@ from portal.extensions import db
 from portal.keys.api_keys import revoke_api_key
 from portal.models import Tenant
 from portal.plans import TIER_LIMITS, Feature, PricingTier
-from tests.enforcement.support import Account, FakeClock
+from tests.enforcement.support import FakeClock
+from tests.factory import Account
 
 FEATURE_ROUTES = {
     Feature.SEMANTIC_SEARCH: ("GET", "/api/search?q=hello", None),
@@ -343,7 +344,11 @@ def test_the_key_of_a_deleted_tenant_is_refused(
     account = make_account("free")
     assert client.get("/api/memories", headers=account.headers).status_code == 200
     with portal_app.app_context():
-        db.session.delete(db.session.get(Tenant, account.tenant_id))
+        tenant = db.session.get(Tenant, account.tenant_id)
+        assert tenant is not None
+        for membership in tenant.memberships:  # the owner's (the ORM would null its tenant_id)
+            db.session.delete(membership)
+        db.session.delete(tenant)
         db.session.commit()
     assert client.get("/api/memories", headers=account.headers).status_code == 401
 

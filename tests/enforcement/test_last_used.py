@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 from portal.enforcement import Enforcement
 from portal.models import ApiKey
-from tests.enforcement.support import Account
+from tests.factory import Account
 
 
 def last_used_at(enforcement: Enforcement, key_id: int) -> datetime | None:

@@ -29,7 +29,8 @@ from portal.enforcement.metering import LEDGER_KEPT, write_batch, write_usage
 from portal.enforcement.stores.base import UsageBatch
 from portal.enforcement.stores.memory import MemoryStore
 from portal.models import Tenant, UsageBatchLedger, UsageCounter
-from tests.enforcement.support import Account, FakeClock
+from tests.enforcement.support import FakeClock
+from tests.factory import Account
 
 TODAY = int(FakeClock()()) // 86_400
 

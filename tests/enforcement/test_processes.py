@@ -19,7 +19,8 @@ import sqlalchemy as sa
 
 from portal.enforcement import Enforcement
 from portal.models import ApiKey, UsageCounter
-from tests.enforcement.support import START, Account
+from tests.enforcement.support import START
+from tests.factory import Account
 
 ROOT = Path(__file__).resolve().parents[2]
 

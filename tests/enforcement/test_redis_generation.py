@@ -11,7 +11,8 @@ from flask import Flask
 
 from portal.enforcement import Enforcement
 from portal.models import Tenant
-from tests.enforcement.support import Account, FakeClock
+from tests.enforcement.support import FakeClock
+from tests.factory import Account
 
 
 @pytest.fixture

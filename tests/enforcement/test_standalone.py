@@ -18,7 +18,7 @@ import portal.enforcement
 from portal.enforcement import Enforcement
 from portal.enforcement.settings import Settings
 from portal.models import ApiKey, UsageCounter
-from tests.enforcement.support import Account
+from tests.factory import Account
 
 ROOT = Path(__file__).resolve().parents[2]
 #: What the library the CONTINUUM API imports must not drag in.

@@ -10,7 +10,8 @@ from werkzeug.test import Client
 
 from portal.enforcement import current_usage_snapshot
 from portal.serving.dispatch import PathDispatcher
-from tests.enforcement.support import Account, FakeClock
+from tests.enforcement.support import FakeClock
+from tests.factory import Account
 
 
 @pytest.mark.parametrize(

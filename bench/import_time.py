@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-RUNS = 9
+RUNS = 7
 GOAL_SECONDS = 0.4
 #: What each fresh interpreter imports, by the name printed for it.
 IMPORTS = {

@@ -68,7 +68,7 @@ def enforced_api(config: dict[str, Any]) -> tuple[Flask, dict[str, str]]:
     api.add_url_rule("/bench/plain", "plain", ok)
     api.add_url_rule("/bench/read", "read", metered(requires_feature("semantic_search")(ok)))
     api.add_url_rule("/bench/write", "write", metered(storage_quota(ok)), methods=["POST"])
-    with api.app_context():
+    with portal.app_context():
         tenant = Tenant(name="bench", tier="enterprise", limit_overrides=UNLIMITED)
         db.session.add(tenant)
         db.session.commit()

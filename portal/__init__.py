@@ -10,16 +10,19 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Mapping
-from typing import Any
-
-from dotenv import load_dotenv
-from flask import Flask
+from typing import TYPE_CHECKING, Any
 
 from portal.config import INSTANCE_DIR, ROOT, Config, ConfigError
+
+if TYPE_CHECKING:  # Flask is imported by create_app: ``import portal.enforcement`` needs none of it
+    from flask import Flask
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the portal app. ``config`` overrides settings read from the environment."""
+    from dotenv import load_dotenv
+    from flask import Flask
+
     load_dotenv(ROOT / ".env", override=False)
     app = Flask(
         __name__,

@@ -6,8 +6,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from flask import current_app
-
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = ROOT / "instance"
 
@@ -52,6 +50,8 @@ class Config:
         self.ENFORCEMENT_FAIL_MODE = env("ENFORCEMENT_FAIL_MODE", "closed")
         self.USAGE_FLUSH_SECONDS = float(env("USAGE_FLUSH_SECONDS", "1.0"))
         self.API_KEY_LAST_USED_FLUSH_SECONDS = float(env("API_KEY_LAST_USED_FLUSH_SECONDS", "30"))
+        #: How often the dashboard's usage bars poll while the tab is visible.
+        self.USAGE_POLL_SECONDS = float(env("USAGE_POLL_SECONDS", "3"))
 
         self.SMTP_HOST = env("SMTP_HOST", "127.0.0.1")
         self.SMTP_PORT = _env_int("SMTP_PORT", 25)
@@ -82,6 +82,8 @@ class Config:
 
 def portal_url(path: str) -> str:
     """``path`` on the portal as an absolute URL, for emails and Stripe's return links."""
+    from flask import current_app  # here, so reading the configuration needs no Flask
+
     base: str = current_app.config["PORTAL_BASE_URL"]
     return base.rstrip("/") + path
 

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, TypeDecorator
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase
 
 
@@ -55,6 +54,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 def dialect_insert(bind: Any, table: Any) -> Any:
     """An INSERT that supports ON CONFLICT on ``bind``'s database (an Engine, Connection or the
     session's bind; both dialects we run on have it)."""
+    # Imported here: a dialect's module is only needed once its database is in use.
     if bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(table)
+    from sqlalchemy.dialects import sqlite
+
     return sqlite.insert(table)

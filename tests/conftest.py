@@ -8,7 +8,6 @@ where an absent service fails the run.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import socket
 import threading
@@ -22,10 +21,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from flask.testing import FlaskClient, FlaskCliRunner
+from flask.testing import FlaskCliRunner
 from werkzeug.test import TestResponse
 
 from portal import create_app
+from tests.factory import PASSWORD, Factory, PortalClient
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -141,6 +141,7 @@ def app_config(database_url: str) -> dict[str, Any]:
 @pytest.fixture
 def app(app_config: dict[str, Any]) -> Iterator[Flask]:
     app = create_app(app_config)
+    app.test_client_class = PortalClient
     yield app
     with app.app_context():
         from portal.extensions import db
@@ -150,8 +151,10 @@ def app(app_config: dict[str, Any]) -> Iterator[Flask]:
 
 
 @pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+def client(app: Flask) -> PortalClient:
+    client = app.test_client()
+    assert isinstance(client, PortalClient)
+    return client
 
 
 @pytest.fixture
@@ -286,33 +289,31 @@ def live_server(app: Flask) -> Iterator[LiveServer]:
     server.stop()
 
 
-# --- auth helper -----------------------------------------------------------------------------
+# --- accounts --------------------------------------------------------------------------------
 
-CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+@pytest.fixture
+def factory(app: Flask) -> Factory:
+    """Makes users, tenants, keys and subscriptions in this test's app (tests/factory.py)."""
+    return Factory(app)
 
 
 class AuthActions:
     """Signs up, in and out through the real forms, sending each form's CSRF token."""
 
     email = "owner@example.com"
-    password = "violet harbour lantern 42"
+    password = PASSWORD
 
-    def __init__(self, client: FlaskClient) -> None:
+    def __init__(self, client: PortalClient) -> None:
         self.client = client
 
     def csrf_token(self, path: str = "/login") -> str:
-        """The session's CSRF token, read from a form on the page at ``path``."""
-        page = self.client.get(path)
-        match = CSRF_INPUT.search(page.get_data(as_text=True))
-        assert match, f"no csrf_token on {path} (status {page.status_code})"
-        return match.group(1)
+        return self.client.csrf_token(path)
 
     def post_form(
         self, path: str, data: dict[str, str], *, token_from: str | None = None, **kwargs: Any
     ) -> TestResponse:
-        """POST ``data`` to ``path`` with a valid CSRF token (read from ``token_from``)."""
-        token = self.csrf_token(token_from or path)
-        return self.client.post(path, data={**data, "csrf_token": token}, **kwargs)
+        return self.client.post_form(path, data, token_from=token_from, **kwargs)
 
     def signup(self, email: str | None = None, password: str | None = None) -> TestResponse:
         return self.post_form(
@@ -329,7 +330,7 @@ class AuthActions:
 
 
 @pytest.fixture
-def auth(client: FlaskClient) -> AuthActions:
+def auth(client: PortalClient) -> AuthActions:
     return AuthActions(client)
 
 

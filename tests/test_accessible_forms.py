@@ -71,8 +71,8 @@ def test_signed_out_pages_label_every_control(client, path):
     check(response.get_data(as_text=True), path)
 
 
-def test_signed_in_pages_label_every_control(client, auth):
-    auth.signup()
+def test_signed_in_pages_label_every_control(client, factory):
+    factory.account().sign_in(client)
     for path in PAGES_SIGNED_IN:
         response = client.get(path)
         assert response.status_code == 200, path

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -17,17 +16,16 @@ RAW_KEY = re.compile(r'value="(ck_test_[A-Za-z0-9_-]{43})"')
 
 
 @pytest.fixture
-def tenant(app):
+def tenant(app, factory):
+    """A tenant row, in an app context that lasts the test (the domain functions need one)."""
+    tenant_id = factory.tenant("acme")
     with app.app_context():
-        tenant = Tenant(name="acme")
-        db.session.add(tenant)
-        db.session.commit()
-        yield tenant
+        yield db.session.get(Tenant, tenant_id)
 
 
 @pytest.fixture
-def signed_in(auth):
-    assert auth.signup().status_code == 302
+def signed_in(auth, factory):
+    factory.account().sign_in(auth.client)
     return auth
 
 
@@ -135,44 +133,6 @@ def test_list_api_keys_newest_first(app, tenant):
 def test_revoking_a_missing_key_is_not_found(app, tenant):
     with pytest.raises(NotFound):
         api_keys.revoke_api_key(tenant, 999)
-
-
-@pytest.mark.both_dbs
-def test_last_used_is_batched_not_written_per_use(app, tenant):
-    api_key, _ = api_keys.create_api_key(tenant, "busy")
-    statements: list[str] = []
-    sa.event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
-    for _ in range(50):
-        api_keys.note_key_used(api_key.id)
-    assert not any(s.lstrip().upper().startswith("UPDATE") for s in statements)
-    assert api_keys.flush_last_used() == 1
-    updates = [s for s in statements if s.lstrip().upper().startswith("UPDATE")]
-    assert len(updates) == 1
-    db.session.expire_all()
-    assert db.session.get(ApiKey, api_key.id).last_used_at is not None
-    assert api_keys.flush_last_used() == 0
-
-
-def test_last_used_flushes_itself_once_due(app, tenant):
-    api_key, _ = api_keys.create_api_key(tenant, "busy")
-    api_keys.note_key_used(api_key.id)
-    db.session.expire_all()
-    assert db.session.get(ApiKey, api_key.id).last_used_at is None
-    app.extensions["api_key_last_used"].interval = 0
-    api_keys.note_key_used(api_key.id)
-    db.session.expire_all()
-    assert db.session.get(ApiKey, api_key.id).last_used_at is not None
-
-
-def test_last_used_never_moves_backwards(app, tenant):
-    api_key, _ = api_keys.create_api_key(tenant, "busy")
-    later = datetime.now(UTC) + timedelta(hours=1)
-    api_key.last_used_at = later
-    db.session.commit()
-    api_keys.note_key_used(api_key.id)
-    api_keys.flush_last_used()
-    db.session.expire_all()
-    assert db.session.get(ApiKey, api_key.id).last_used_at == later
 
 
 # --- the /keys page ----------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from flask import Flask
 
 from portal import create_app
 from portal.config import ConfigError
+from tests.factory import Factory, PortalClient
 
 
 def test_factory_refuses_to_start_without_a_secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -46,12 +47,14 @@ def test_migrations_create_every_table(app: Flask) -> None:
     assert "alembic_version" in tables
 
 
-def test_an_unreachable_database_gets_a_503_page_not_a_500(app: Flask, client, auth) -> None:  # type: ignore[no-untyped-def]
+def test_an_unreachable_database_gets_a_503_page_not_a_500(
+    app: Flask, client: PortalClient, factory: Factory
+) -> None:
     import os
 
     from portal.extensions import db
 
-    auth.signup()
+    factory.account().sign_in(client)
     with app.app_context():
         db.session.remove()
         db.engine.dispose()

@@ -67,9 +67,8 @@ def test_signup_refuses_bad_input_with_a_message(app, auth, email, password, mes
 
 
 @pytest.mark.both_dbs
-def test_duplicate_signup_is_refused_neutrally_and_creates_nothing(app, client, auth):
-    assert auth.signup().status_code == 302
-    auth.logout()
+def test_duplicate_signup_is_refused_neutrally_and_creates_nothing(app, client, auth, factory):
+    factory.account()
     response = auth.signup(auth.email.upper(), "another good passphrase")
     assert response.status_code == 400
     body = response.get_data(as_text=True)
@@ -79,9 +78,8 @@ def test_duplicate_signup_is_refused_neutrally_and_creates_nothing(app, client, 
         assert (count(User), count(Tenant), count(Membership)) == (1, 1, 1)
 
 
-def test_duplicate_signup_tells_the_owner_by_email(smtp_server, app, auth):
-    auth.signup()
-    auth.logout()
+def test_duplicate_signup_tells_the_owner_by_email(smtp_server, app, auth, factory):
+    factory.account()
     auth.signup(password="another good passphrase")
     (mail,) = smtp_server.wait_for(1)
     assert mail["To"] == auth.email
@@ -89,9 +87,8 @@ def test_duplicate_signup_tells_the_owner_by_email(smtp_server, app, auth):
 
 
 @pytest.mark.both_dbs
-def test_login_and_logout(app, client, auth):
-    auth.signup()
-    auth.logout()
+def test_login_and_logout(app, client, auth, factory):
+    factory.account()
     assert client.get("/keys").status_code == 302
     response = auth.login(" OWNER@example.com ")
     assert response.status_code == 302
@@ -112,18 +109,16 @@ def test_login_and_logout(app, client, auth):
         ("not an email", GOOD_PASSWORD),
     ],
 )
-def test_failed_login_reads_the_same_for_every_cause(client, auth, email, password):
-    auth.signup()
-    auth.logout()
+def test_failed_login_reads_the_same_for_every_cause(client, auth, email, password, factory):
+    factory.account()
     response = auth.login(email, password)
     assert response.status_code == 400
     assert "That email and password do not match an account." in response.get_data(as_text=True)
     assert client.get("/keys").status_code == 302
 
 
-def test_login_follows_only_local_next(client, auth):
-    auth.signup()
-    auth.logout()
+def test_login_follows_only_local_next(client, auth, factory):
+    factory.account()
     token = auth.csrf_token()
     form = {"email": auth.email, "password": GOOD_PASSWORD, "csrf_token": token}
     response = client.post("/login?next=https://evil.example/x", data=form)
@@ -139,10 +134,9 @@ def test_login_required_pages_redirect_to_sign_in(client):
     assert response.headers["Location"].startswith("/login?next=")
 
 
-def test_login_rehashes_when_parameters_change(app, auth, monkeypatch):
+def test_login_rehashes_when_parameters_change(app, auth, monkeypatch, factory):
     weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
-    auth.signup()
-    auth.logout()
+    factory.account()
     with app.app_context():
         user = db.session.scalar(sa.select(User))
         user.password_hash = weak.hash(GOOD_PASSWORD)
@@ -165,8 +159,8 @@ def test_signup_without_a_valid_csrf_token_is_refused(app, client, token):
     assert_nothing_created(app)
 
 
-def test_logout_needs_post_with_csrf(client, auth):
-    auth.signup()
+def test_logout_needs_post_with_csrf(client, factory):
+    factory.account().sign_in(client)
     assert client.get("/logout").status_code == 405
     assert client.post("/logout").status_code == 400
     assert client.get("/keys").status_code == 200
@@ -181,9 +175,8 @@ def test_a_one_megabyte_field_is_refused_and_nothing_created(app, auth, field):
     assert_nothing_created(app)
 
 
-def test_login_is_throttled_per_address(client, auth):
-    auth.signup()
-    auth.logout()
+def test_login_is_throttled_per_address(client, auth, factory):
+    factory.account()
     for _ in range(5):
         assert auth.login(password="wrong password entirely").status_code == 400
     response = auth.login()

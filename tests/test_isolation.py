@@ -2,34 +2,19 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
-import sqlalchemy as sa
-from flask import Flask
 
 from portal.errors import NotFound
 from portal.extensions import db
 from portal.keys import api_keys
-from portal.models import ApiKey, User
-
-RAW_KEY = re.compile(r'value="(ck_test_[A-Za-z0-9_-]{43})"')
-
-
-def sign_up_with_key(app: Flask, auth, email: str, key_name: str) -> tuple[str, int]:
-    """Sign ``email`` up, create a key through the page, sign out; return (raw key, key id)."""
-    assert auth.signup(email).status_code == 302
-    page = auth.post_form("/keys", {"name": key_name}).get_data(as_text=True)
-    raw = RAW_KEY.search(page).group(1)
-    auth.logout()
-    with app.app_context():
-        return raw, api_keys.find_active_key(raw).id
+from portal.models import ApiKey
 
 
 @pytest.mark.both_dbs
-def test_tenant_cannot_see_or_revoke_another_tenants_keys(app, client, auth):
-    raw_a, id_a = sign_up_with_key(app, auth, "alice@example.com", "alice production")
-    raw_b, id_b = sign_up_with_key(app, auth, "bob@example.com", "bob production")
+def test_tenant_cannot_see_or_revoke_another_tenants_keys(app, client, auth, factory):
+    alice = factory.account(email="alice@example.com", key=True, key_name="alice production")
+    bob = factory.account(email="bob@example.com", key=True, key_name="bob production")
+    raw_a, id_a, raw_b, id_b = alice.key, alice.key_id, bob.key, bob.key_id
 
     assert auth.login("alice@example.com").status_code == 302
     listing = client.get("/keys").get_data(as_text=True)
@@ -52,20 +37,19 @@ def test_tenant_cannot_see_or_revoke_another_tenants_keys(app, client, auth):
 
 
 @pytest.mark.both_dbs
-def test_domain_functions_scope_by_tenant(app, auth):
-    sign_up_with_key(app, auth, "alice@example.com", "alice key")
-    _, id_b = sign_up_with_key(app, auth, "bob@example.com", "bob key")
+def test_domain_functions_scope_by_tenant(app, factory):
+    alice = factory.account(email="alice@example.com", key=True, key_name="alice key")
+    id_b = factory.account(email="bob@example.com", key=True, key_name="bob key").key_id
     with app.app_context():
-        alice = db.session.scalar(sa.select(User).where(User.email == "alice@example.com"))
-        tenant_a = alice.tenant
+        tenant_a = alice.tenant()
         assert [key.name for key in api_keys.list_api_keys(tenant_a)] == ["alice key"]
         with pytest.raises(NotFound):
             api_keys.revoke_api_key(tenant_a, id_b)
         assert db.session.get(ApiKey, id_b).revoked_at is None
 
 
-def test_keys_page_needs_a_signed_in_user(app, client, auth):
-    _, key_id = sign_up_with_key(app, auth, "alice@example.com", "alice key")
+def test_keys_page_needs_a_signed_in_user(app, client, auth, factory):
+    key_id = factory.account(email="alice@example.com", key=True).key_id
     assert client.get("/keys").status_code == 302
     response = client.post(f"/keys/{key_id}/revoke", data={"csrf_token": auth.csrf_token()})
     assert response.status_code == 302

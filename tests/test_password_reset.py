@@ -34,10 +34,9 @@ def choose_password(auth, path: str, password: str = NEW_PASSWORD):
 
 
 @pytest.fixture
-def member(smtp_server, app, auth):
+def member(smtp_server, app, auth, factory):
     """A signed-out user; the SMTP server is running before the app reads its settings."""
-    auth.signup()
-    auth.logout()
+    factory.account(email=auth.email)
     return auth
 
 

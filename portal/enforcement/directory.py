@@ -1,4 +1,5 @@
-"""Who is calling: API key -> tenant -> tier and limits, cached in each process.
+"""Who is calling: API key -> tenant -> tier and limits, read through the runtime's Engine and
+cached in each process.
 
 Entries live at most ``CACHE_SECONDS``, so a tier change made anywhere (a webhook, an upgrade,
 another host, even a raw SQL update) reaches every process within that. Changes committed through
@@ -20,18 +21,20 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from portal.enforcement.stores.base import CounterStore, Quota
-from portal.extensions import db
-from portal.keys.api_keys import find_active_key, hash_key
+from portal.keys.raw_keys import hash_key, looks_like_key
 from portal.models import ApiKey, Tenant
 from portal.plans import TierLimits, get_tier_limits
 
 CACHE_SECONDS = 2.0
-#: How often one key's last-used time is passed on (the portal shows it to the minute at best).
-LAST_USED_EVERY_SECONDS = 1.0
 #: Bounds the key cache; past it the cache starts over (a cheap guard against key spraying).
 MAX_CACHED_KEYS = 50_000
 UNKNOWN_GENERATION = -1
 BEARER = "Bearer "
+
+_ACTIVE_KEY = sa.select(ApiKey.id, ApiKey.tenant_id).where(
+    ApiKey.key_hash == sa.bindparam("digest"), ApiKey.revoked_at.is_(None)
+)
+_TENANT = sa.select(Tenant.tier, Tenant.limit_overrides).where(Tenant.id == sa.bindparam("id"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +57,7 @@ class KeyEntry:
 
 
 class Directory:
-    """Cached key and tenant lookups against the portal's database (inside an app context).
+    """Cached key and tenant lookups against the portal's database.
 
     Lookups of cached entries take no lock. Entries are added and dropped under ``_lock``, and
     ``_forgets`` counts the drops: an entry read from SQL before a drop it did not see (a
@@ -62,15 +65,15 @@ class Directory:
     cached, so a revoked key stops at once in this process.
     """
 
-    def __init__(self, store: CounterStore) -> None:
+    def __init__(self, store: CounterStore, engine: sa.Engine) -> None:
         self.store = store
+        self.engine = engine
         self._lock = threading.Lock()
         self._forgets = 0
         self._keys: dict[str, KeyEntry] = {}
         #: The same entries by the header value they came in (kept no longer than the entry).
         self._presented: dict[str, KeyEntry] = {}
         self._policies: dict[int, TenantPolicy] = {}
-        self._last_used_noted: dict[int, float] = {}
         _directories.add(self)
 
     def known_key(self, presented: str) -> KeyEntry | None:
@@ -91,11 +94,11 @@ class Directory:
         now = time.monotonic()
         if entry is None or entry.expires <= now:
             forgets = self._forgets
-            api_key = find_active_key(raw)
-            if api_key is None:
+            found = self._active_key(raw, digest)
+            if found is None:
                 self._keys.pop(digest, None)
                 return None
-            entry = KeyEntry(api_key.id, api_key.tenant_id, now + CACHE_SECONDS)
+            entry = KeyEntry(*found, now + CACHE_SECONDS)
             with self._lock:
                 if self._forgets != forgets:
                     return entry
@@ -111,15 +114,13 @@ class Directory:
                 self._presented[presented] = entry
         return entry
 
-    def due_for_last_used(self, key_id: int) -> bool:
-        """Whether to note this key's use now (at most once a second per key)."""
-        now = time.monotonic()
-        if now - self._last_used_noted.get(key_id, 0.0) < LAST_USED_EVERY_SECONDS:
-            return False
-        if len(self._last_used_noted) >= MAX_CACHED_KEYS:
-            self._last_used_noted.clear()
-        self._last_used_noted[key_id] = now
-        return True
+    def _active_key(self, raw: str, digest: str) -> tuple[int, int] | None:
+        """The id and tenant of the unrevoked key ``raw``; malformed input never reaches SQL."""
+        if not looks_like_key(raw):
+            return None
+        with self.engine.connect() as connection:
+            row = connection.execute(_ACTIVE_KEY, {"digest": digest}).one_or_none()
+        return None if row is None else (row.id, row.tenant_id)
 
     def policy(self, tenant_id: int) -> TenantPolicy | None:
         """The tenant's tier and limits, or None when the tenant no longer exists."""
@@ -128,9 +129,8 @@ class Directory:
         if policy is not None and policy.expires > now:
             return policy
         forgets = self._forgets
-        row = db.session.execute(
-            sa.select(Tenant.tier, Tenant.limit_overrides).where(Tenant.id == tenant_id)
-        ).one_or_none()
+        with self.engine.connect() as connection:
+            row = connection.execute(_TENANT, {"id": tenant_id}).one_or_none()
         if row is None:
             self.forget(tenant_id)
             return None

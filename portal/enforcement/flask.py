@@ -1,7 +1,9 @@
-"""The Flask layer: ``@metered``, ``@requires_feature(...)`` and ``@storage_quota``.
+"""The Flask layer: ``init_enforcement(app)``, ``@metered``, ``@requires_feature(...)`` and
+``@storage_quota``.
 
-Each is a thin wrapper: read the request, ask the engine, render its decision. Put ``@metered``
-outermost so every response of the endpoint, 403 and 507 included, carries the rate-limit headers.
+Each decorator is a thin wrapper: read the request, ask the engine, render its decision. Put
+``@metered`` outermost so every response of the endpoint, 403 and 507 included, carries the
+rate-limit headers.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache, wraps
 from typing import Any, TypeVar, overload
 
-from flask import Flask, Response, current_app, jsonify, request
+from flask import Flask, Response, current_app, has_app_context, jsonify, request
 from sqlalchemy.exc import DBAPIError
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
@@ -27,9 +29,9 @@ from portal.enforcement.engine import (
     unauthorized,
     unavailable,
 )
-from portal.enforcement.runtime import API_CALLS, Enforcement, endpoint_metric, enforcement_for
-from portal.extensions import db
-from portal.keys.api_keys import looks_like_key, note_key_used
+from portal.enforcement.runtime import API_CALLS, Enforcement, endpoint_metric, register_finder
+from portal.enforcement.settings import SETTING_NAMES
+from portal.keys.raw_keys import looks_like_key
 from portal.plans import Feature, TierLimits
 
 View = TypeVar("View", bound=Callable[..., Any])
@@ -50,6 +52,55 @@ DATABASE_UNAVAILABLE = (
 )
 #: Where the request's caller is kept: the WSGI environ lives exactly as long as the request.
 CALLER_KEY = "continuum.caller"
+EXTENSION = "continuum_enforcement"
+
+
+def init_enforcement(app: Flask, *, share_with: Enforcement | None = None) -> Enforcement:
+    """Bind enforcement to ``app``: a runtime built from its config, or ``share_with`` another
+    app's (one process serving the portal and the API shares one set of counters).
+
+    Settings the app does not set come from the portal's environment (``Config``), so an API
+    app that sets nothing uses the portal's database and Redis. An app with Flask-SQLAlchemy
+    (the portal) lends the runtime its Engine; any other gets an Engine of its own.
+    """
+    from portal.config import Config
+
+    defaults = Config().as_dict()
+    for name in SETTING_NAMES:
+        if name in defaults:
+            app.config.setdefault(name, defaults[name])
+    enforcement = share_with
+    if enforcement is None:
+        sqlalchemy = app.extensions.get("sqlalchemy")
+        if sqlalchemy is not None:
+            with app.app_context():
+                enforcement = Enforcement.from_settings(app.config, engine=sqlalchemy.engine)
+        else:
+            enforcement = Enforcement.from_settings(app.config)
+    app.extensions[EXTENSION] = enforcement
+    return enforcement
+
+
+def enforcement_for(app: Flask | None = None) -> Enforcement:
+    """The runtime bound to ``app`` (default: the current app)."""
+    target = app or current_app
+    try:
+        enforcement: Enforcement = target.extensions[EXTENSION]
+    except KeyError:
+        raise RuntimeError(
+            "Enforcement is not set up on this app: call init_enforcement(app) first."
+        ) from None
+    return enforcement
+
+
+def _current_app_runtime() -> Enforcement | None:
+    if not has_app_context():
+        return None
+    found: Enforcement | None = current_app.extensions.get(EXTENSION)
+    return found
+
+
+register_finder(_current_app_runtime)
 
 
 @dataclass(slots=True)
@@ -108,10 +159,6 @@ def _cacheable_spelling(environ: dict[str, Any]) -> str | None:
 def _database_unreachable(error: DBAPIError) -> Decision:
     """Keys, tiers, day counts and storage live in SQL: without it, a 503 to retry, not a 500."""
     log.warning("enforcement: the database is unreachable (%s); answering 503", error.orig)
-    try:
-        db.session.rollback()
-    except DBAPIError:
-        pass
     return unavailable(DATABASE_UNAVAILABLE)
 
 
@@ -203,8 +250,7 @@ def metered(view: View) -> View:
             return _refused(decision, started)
         tenant_id, lease = caller.id, admission.lease
         try:
-            if enforcement.directory.due_for_last_used(caller.key_id):
-                note_key_used(caller.key_id)
+            enforcement.note_key_used(caller.key_id)
             try:
                 refusal = _feature_refusal(caller, feature) if feature is not None else None
                 result = refusal if refusal is not None else inner(*args, **kwargs)

@@ -1,7 +1,8 @@
 """The spec's plain functions, for code that meters or checks without the decorators.
 
 ``tenant`` may be a ``Tenant`` row, the ``ApiCaller`` of a decorated view, or a tenant id.
-They run inside an app that called ``init_enforcement`` (the portal does).
+They act on the runtime of the code running now (``current_enforcement``): inside a Flask app,
+the one ``init_enforcement`` bound to it (the portal's ``create_app`` does this).
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from portal.enforcement.metering import date_to_day, day_to_date
 from portal.enforcement.runtime import (
     API_CALLS,
     FEDERATION_CONTRIBUTIONS,
+    current_enforcement,
     endpoint_metric,
-    enforcement_for,
 )
 from portal.enforcement.storage import read_storage
 from portal.plans import TierLimits, check_feature_access, get_tier_limits
@@ -56,7 +57,7 @@ def _tenant_id(tenant: TenantLike) -> int:
 
 def _limits(tenant: TenantLike, tier: str) -> TierLimits:
     """``tier``'s limits, with the tenant's enterprise overrides when ``tier`` is its own tier."""
-    policy = enforcement_for().directory.policy(_tenant_id(tenant))
+    policy = current_enforcement().directory.policy(_tenant_id(tenant))
     if policy is not None and policy.tier == tier:
         return policy.limits
     overrides: Any = getattr(tenant, "limit_overrides", None)
@@ -65,7 +66,7 @@ def _limits(tenant: TenantLike, tier: str) -> TierLimits:
 
 def record_api_call(tenant: TenantLike, endpoint: str | None = None, count: int = 1) -> None:
     """Meter ``count`` calls (``@metered`` already does this for the calls it admits)."""
-    enforcement = enforcement_for()
+    enforcement = current_enforcement()
     tenant_id = _tenant_id(tenant)
     enforcement.add_usage(tenant_id, API_CALLS, count)
     if endpoint:
@@ -79,14 +80,14 @@ def record_storage_usage(
     counts = {"memories": memories, "embeddings": embeddings, "bytes_used": bytes_used}
     if not delta and min(counts.values()) < 0:
         raise ValueError("storage counts cannot be negative")
-    return enforcement_for().storage.write(_tenant_id(tenant), counts, delta=delta)
+    return current_enforcement().storage.write(_tenant_id(tenant), counts, delta=delta)
 
 
 def record_federation_contribution(tenant: TenantLike, shared_memories: int) -> None:
     """Meter memories shared with the federation (metric ``federation_contributions``)."""
     if shared_memories < 0:
         raise ValueError("shared_memories cannot be negative")
-    enforcement_for().add_usage(_tenant_id(tenant), FEDERATION_CONTRIBUTIONS, shared_memories)
+    current_enforcement().add_usage(_tenant_id(tenant), FEDERATION_CONTRIBUTIONS, shared_memories)
 
 
 def get_usage(tenant: TenantLike, metric: str = API_CALLS, period: str = "day") -> int:
@@ -96,7 +97,7 @@ def get_usage(tenant: TenantLike, metric: str = API_CALLS, period: str = "day") 
     """
     if period not in PERIODS:
         raise ValueError(f"period must be one of {PERIODS}, not {period!r}")
-    enforcement = enforcement_for()
+    enforcement = current_enforcement()
     tenant_id = _tenant_id(tenant)
     if period == "minute":
         if metric != API_CALLS:
@@ -108,13 +109,13 @@ def get_usage(tenant: TenantLike, metric: str = API_CALLS, period: str = "day") 
 
 
 def get_storage_usage(tenant: TenantLike) -> StorageSnapshot:
-    return read_storage(enforcement_for().engine, _tenant_id(tenant))
+    return read_storage(current_enforcement().engine, _tenant_id(tenant))
 
 
 def check_rate_limit(tenant: TenantLike, tier: str) -> tuple[bool, str | None]:
     """``(allowed, error_message)``: would one more call fit now? Counts nothing."""
     limits = _limits(tenant, tier)
-    counts = enforcement_for().live_counts(_tenant_id(tenant))
+    counts = current_enforcement().live_counts(_tenant_id(tenant))
     if counts.day >= limits.api_calls_per_day:
         return False, rate_limit_message(limits, DAY)
     if counts.minute >= limits.api_calls_per_minute:
@@ -132,5 +133,5 @@ def check_storage_limit(tenant: TenantLike, tier: str) -> tuple[bool, str | None
 
 def current_usage_snapshot(tenant_id: int) -> dict[str, int]:
     """Live counts for the dashboard: calls this minute, today, and in flight right now."""
-    counts = enforcement_for().live_counts(tenant_id)
+    counts = current_enforcement().live_counts(tenant_id)
     return {"minute": counts.minute, "day": counts.day, "concurrent": counts.concurrent}

@@ -1,40 +1,28 @@
 """One enforcement runtime per process and database: store, directory, flusher and clock.
 
-``init_enforcement(app)`` binds it to a Flask app (``create_app`` does this for the portal; the
-CONTINUUM API shares the portal's runtime when both are served by one process, so the dashboard's
-"calls this minute" reads the very counters the API enforces).
+Framework-free: ``Enforcement.from_settings(mapping)`` builds one from settings (``os.environ``
+works) with its own SQLAlchemy ``Engine``, or on an ``Engine`` the caller already has. The web
+adapters find the runtime of the code running now through ``current_enforcement()``; the Flask
+adapter (``init_enforcement(app)`` in ``flask.py``) binds one to an app.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask, current_app
 
-from portal.config import Config
 from portal.enforcement.directory import Directory, TenantPolicy
 from portal.enforcement.engine import Admission, Decision, day_window, decide_rate, unavailable
-from portal.enforcement.metering import UsageFlusher, day_to_date, sql_usage
+from portal.enforcement.flusher import Flusher
+from portal.enforcement.last_used import LastUsedTimes
+from portal.enforcement.metering import day_to_date, sql_usage
+from portal.enforcement.settings import Settings
 from portal.enforcement.storage import StorageGauges
-from portal.enforcement.stores.base import CounterStore, LiveCounts
-from portal.enforcement.stores.guarded import GuardedStore, StoreUnavailable
+from portal.enforcement.stores.base import CounterStore, LiveCounts, StoreUnavailable
 from portal.enforcement.stores.memory import MemoryStore
-from portal.enforcement.stores.redis import RedisStore, connect
-from portal.extensions import db
-
-EXTENSION = "continuum_enforcement"
-#: The portal settings enforcement (and the API-key lookups it makes) read.
-PORTAL_SETTINGS = (
-    "SQLALCHEMY_DATABASE_URI",
-    "SQLALCHEMY_ENGINE_OPTIONS",
-    "REDIS_URL",
-    "ENFORCEMENT_FAIL_MODE",
-    "USAGE_FLUSH_SECONDS",
-    "API_KEY_LAST_USED_FLUSH_SECONDS",
-)
 
 #: Metric names in ``usage_counter`` (documented in the README).
 API_CALLS = "api_calls"
@@ -61,43 +49,46 @@ class Enforcement:
         store: CounterStore,
         *,
         flush_seconds: float = 1.0,
+        last_used_seconds: float = 30.0,
         lease_seconds: float = 30.0,
         clock: Callable[[], float] = time.time,
+        owns_engine: bool = False,
     ) -> None:
         self.engine = engine
         self.store = store
-        self.directory = Directory(store)
+        self.directory = Directory(store, engine)
         self.storage = StorageGauges(engine)
-        self.flusher = UsageFlusher(engine, store.usage_sources, flush_seconds)
+        self.last_used = LastUsedTimes(last_used_seconds)
+        self.flusher = Flusher(engine, store.usage_sources, flush_seconds, self.last_used)
         self.lease_seconds = lease_seconds
         #: Wall-clock seconds; tests travel in time by replacing it.
         self.clock = clock
+        #: Whether ``stop`` disposes of ``engine`` (it does when ``from_settings`` made it).
+        self._owns_engine = owns_engine
 
     @classmethod
-    def from_config(cls, app: Flask) -> Enforcement:
-        """The store REDIS_URL asks for (memory when unset), on the app's database."""
-        with app.app_context():
-            engine = db.engine
-        config = app.config
-
-        def calls_in_sql(tenant_id: int, day: int) -> int:
-            return sql_usage(engine, tenant_id, API_CALLS, day_to_date(day), day_to_date(day))
-
-        store: CounterStore
-        if config.get("REDIS_URL"):
-            prefix = config.get("ENFORCEMENT_REDIS_PREFIX", "continuum:")
-            client = connect(
-                config["REDIS_URL"], float(config.get("ENFORCEMENT_REDIS_TIMEOUT", 0.1))
-            )
-            redis_store = RedisStore(client, prefix, calls_in_sql)
-            store = GuardedStore(redis_store, config.get("ENFORCEMENT_FAIL_MODE", "closed"))
-        else:
-            store = MemoryStore(day_seed=calls_in_sql)
+    def from_settings(
+        cls, settings: Mapping[str, Any], *, engine: sa.Engine | None = None
+    ) -> Enforcement:
+        """A runtime configured by ``settings`` (names in ``settings.SETTING_NAMES``): the
+        store REDIS_URL asks for (memory when unset), on ``engine`` or, without one, on an
+        Engine of its own for DATABASE_URL (or SQLALCHEMY_DATABASE_URI)."""
+        config = Settings.from_mapping(settings)
+        owns_engine = engine is None
+        if engine is None:
+            if not config.database_url:
+                raise ValueError(
+                    "Enforcement needs the portal's database: set DATABASE_URL "
+                    "(or SQLALCHEMY_DATABASE_URI)."
+                )
+            engine = sa.create_engine(config.database_url, **config.engine_options)
         return cls(
             engine,
-            store,
-            flush_seconds=float(config.get("USAGE_FLUSH_SECONDS", 1.0)),
-            lease_seconds=float(config.get("ENFORCEMENT_LEASE_SECONDS", 30.0)),
+            _counter_store(config, engine),
+            flush_seconds=config.usage_flush_seconds,
+            last_used_seconds=config.last_used_flush_seconds,
+            lease_seconds=config.lease_seconds,
+            owns_engine=owns_engine,
         )
 
     def admit(
@@ -125,6 +116,10 @@ class Enforcement:
         (see ``RenewingBody``)."""
         return RenewingBody(self, body, tenant_id, lease)
 
+    def note_key_used(self, key_id: int) -> None:
+        """The call came in with key ``key_id``: its ``last_used_at`` is written behind."""
+        self.last_used.note(key_id)
+
     def live_counts(self, tenant_id: int) -> LiveCounts:
         return self.store.live_counts(tenant_id, self.clock())
 
@@ -143,10 +138,29 @@ class Enforcement:
         return flushed + pending
 
     def stop(self) -> None:
-        """Flush what is pending, stop the flusher and let go of the store (idempotent)."""
+        """Write what is pending (usage and keys' last-used times), stop the flusher and let go
+        of the store and of an engine of its own (idempotent; ``atexit`` does it too)."""
         self.flusher.stop()
         self.directory.detach()
         self.store.close()
+        if self._owns_engine:
+            self.engine.dispose()
+
+
+def _counter_store(config: Settings, engine: sa.Engine) -> CounterStore:
+    """In-process counters, or Redis behind its circuit breaker when REDIS_URL is set (redis-py
+    is imported only then)."""
+
+    def calls_in_sql(tenant_id: int, day: int) -> int:
+        return sql_usage(engine, tenant_id, API_CALLS, day_to_date(day), day_to_date(day))
+
+    if not config.redis_url:
+        return MemoryStore(day_seed=calls_in_sql)
+    from portal.enforcement.stores.guarded import GuardedStore
+    from portal.enforcement.stores.redis import RedisStore, connect
+
+    client = connect(config.redis_url, config.redis_timeout)
+    return GuardedStore(RedisStore(client, config.redis_prefix, calls_in_sql), config.fail_mode)
 
 
 class RenewingBody:
@@ -191,29 +205,24 @@ class RenewingBody:
                 self._enforcement.release(self._tenant_id, self._lease)
 
 
-def init_enforcement(app: Flask, *, share_with: Enforcement | None = None) -> Enforcement:
-    """Bind enforcement to ``app``: its own runtime, or ``share_with`` another app's.
-
-    Settings the app does not set come from the portal's environment (``Config``), so an API
-    app that sets nothing uses the portal's database and Redis.
-    """
-    defaults = Config().as_dict()
-    for name in PORTAL_SETTINGS:
-        app.config.setdefault(name, defaults[name])
-    if "sqlalchemy" not in app.extensions:
-        db.init_app(app)
-    enforcement = share_with or Enforcement.from_config(app)
-    app.extensions[EXTENSION] = enforcement
-    return enforcement
+#: How adapters tell which runtime the code running now belongs to (see ``current_enforcement``).
+RuntimeFinder = Callable[[], Enforcement | None]
+_finders: list[RuntimeFinder] = []
 
 
-def enforcement_for(app: Flask | None = None) -> Enforcement:
-    """The runtime bound to ``app`` (default: the current app)."""
-    target = app or current_app
-    try:
-        enforcement: Enforcement = target.extensions[EXTENSION]
-    except KeyError:
-        raise RuntimeError(
-            "Enforcement is not set up on this app: call init_enforcement(app) first."
-        ) from None
-    return enforcement
+def register_finder(finder: RuntimeFinder) -> None:
+    """Let an adapter answer ``current_enforcement()``: ``finder`` returns the runtime bound to
+    what is running now (the Flask adapter: the current app's), or None when it does not know."""
+    if finder not in _finders:
+        _finders.append(finder)
+
+
+def current_enforcement() -> Enforcement:
+    """The runtime of the code running now, as the adapters find it (the plain functions use it)."""
+    for finder in _finders:
+        enforcement = finder()
+        if enforcement is not None:
+            return enforcement
+    raise RuntimeError(
+        "No enforcement runtime here: call init_enforcement(app) and run inside that Flask app."
+    )

@@ -1,4 +1,4 @@
-"""Billing test helpers: an app wired to the simulator, tenants, checkout, signed events.
+"""Billing test helpers: an app wired to the simulator, checkout, signed events.
 
 Events are built as JSON from real simulator objects and signed with the test secret the
 way Stripe signs them; the portal verifies every one for real.
@@ -83,12 +83,6 @@ class Billing:
 
         with self.app.app_context():
             bootstrap_catalog()
-
-    def tenant(self, email: str = "owner@example.com") -> int:
-        from portal.auth.accounts import sign_up
-
-        with self.app.app_context():
-            return sign_up(email, "violet harbour lantern 42").tenant.id
 
     def start_checkout(self, tenant_id: int, interval: str = "month") -> Any:
         from portal.billing.checkout import start_upgrade

@@ -7,20 +7,16 @@ from typing import Any
 import pytest
 
 from portal.extensions import db
-from portal.models import ApiKey, Tenant, utcnow
+from portal.models import ApiKey, utcnow
 from stripe_sim.testing import SimulatorProcess
+from tests.factory import Factory
 
 from .conftest import CARD_OK, Billing
 
 
 @pytest.fixture
-def api_key(billing: Billing) -> str:
-    from portal.keys.api_keys import create_api_key
-
-    tenant_id = billing.tenant()
-    with billing.app.app_context():
-        _, raw = create_api_key(db.session.get(Tenant, tenant_id), "billing tests")
-    return raw
+def api_key(billing: Billing, factory: Factory) -> str:
+    return factory.account(key=True).key
 
 
 def _bearer(key: str) -> dict[str, str]:
@@ -128,12 +124,12 @@ def test_cancel_without_a_subscription_is_404(billing: Billing, api_key: str) ->
     assert "no active subscription" in response.get_json()["error"]
 
 
-def test_session_auth_needs_the_csrf_token_on_posts(billing: Billing, auth) -> None:  # type: ignore[no-untyped-def]
-    auth.signup()
+def test_session_auth_needs_the_csrf_token_on_posts(billing: Billing, factory: Factory) -> None:
+    factory.account().sign_in(billing.client)
     assert billing.client.get("/v1/billing/subscription").get_json()["tier"] == "free"
     refused = billing.client.post("/v1/billing/create-checkout-session", json={})
     assert refused.status_code == 400
-    token = auth.csrf_token("/keys")
+    token = billing.client.csrf_token("/keys")
     accepted = billing.client.post(
         "/v1/billing/create-checkout-session", json={}, headers={"X-CSRFToken": token}
     )

@@ -6,16 +6,22 @@ from typing import Any
 
 import pytest
 
+from tests.factory import Factory
+
 from .conftest import Billing
 
 
-@pytest.mark.parametrize(("interval", "lookup_key"), [
-    ("month", "continuum_pro_monthly"), ("year", "continuum_pro_yearly"),
-])
+@pytest.mark.parametrize(
+    ("interval", "lookup_key"),
+    [
+        ("month", "continuum_pro_monthly"),
+        ("year", "continuum_pro_yearly"),
+    ],
+)
 def test_the_session_carries_the_tenant_customer_urls_and_price(
-    billing: Billing, interval: str, lookup_key: str
+    billing: Billing, interval: str, lookup_key: str, factory: Factory
 ) -> None:
-    tenant_id = billing.tenant()
+    tenant_id = factory.account().tenant_id
     started = billing.start_checkout(tenant_id, interval)
     session = billing.stripe.v1.checkout.sessions.retrieve(started.session_id)
     customer = billing.stripe.v1.customers.retrieve(str(session.customer))
@@ -39,10 +45,10 @@ def test_the_session_carries_the_tenant_customer_urls_and_price(
 
 @pytest.mark.parametrize(("trial_days", "status"), [(0, "active"), (5, "trialing")])
 def test_subscription_data_carries_the_tenant_and_the_configured_trial(
-    billing: Billing, app_config: dict[str, Any], trial_days: int, status: str
+    billing: Billing, app_config: dict[str, Any], trial_days: int, status: str, factory: Factory
 ) -> None:
     billing.app.config["STRIPE_TRIAL_DAYS"] = trial_days
-    tenant_id = billing.tenant()
+    tenant_id = factory.account().tenant_id
     subscription = billing.stripe.v1.subscriptions.retrieve(billing.subscribe(tenant_id))
     assert subscription.metadata.to_dict() == {"tenant_id": str(tenant_id)}
     assert subscription.status == status

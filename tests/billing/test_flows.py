@@ -6,20 +6,23 @@ from urllib.parse import urlsplit
 
 import pytest
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 from stripe_sim.testing import SimulatorProcess
+from tests.factory import Factory, PortalClient
 
 from .conftest import CARD_3DS, CARD_DECLINED, CARD_OK, Billing
 
 
 @pytest.fixture
-def signed_in(billing: Billing, auth) -> FlaskClient:  # type: ignore[no-untyped-def]
-    auth.signup()
-    return auth
+def signed_in(billing: Billing, factory: Factory) -> PortalClient:
+    """``billing.client``, signed in as the owner of tenant 1."""
+    factory.account().sign_in(billing.client)
+    return billing.client
 
 
-def _start(auth, interval: str = "month"):  # type: ignore[no-untyped-def]
-    return auth.post_form("/billing/checkout", {"interval": interval}, token_from="/keys")
+def _start(client: PortalClient, interval: str = "month") -> TestResponse:
+    return client.post_form("/billing/checkout", {"interval": interval}, token_from="/keys")
 
 
 def _local(url: str) -> str:
@@ -28,7 +31,7 @@ def _local(url: str) -> str:
 
 
 def test_upgrade_with_4242_applies_pro_on_the_success_page(
-    billing: Billing, signed_in, sim: SimulatorProcess
+    billing: Billing, signed_in: PortalClient, sim: SimulatorProcess
 ) -> None:
     started = _start(signed_in, "month")
     assert started.status_code == 303
@@ -44,7 +47,7 @@ def test_upgrade_with_4242_applies_pro_on_the_success_page(
 
 
 def test_the_3184_card_completes_after_authentication(
-    billing: Billing, signed_in, sim: SimulatorProcess
+    billing: Billing, signed_in: PortalClient, sim: SimulatorProcess
 ) -> None:
     started = _start(signed_in, "year")
     paid = sim.pay_checkout(started.location, CARD_3DS, authenticate=True)
@@ -54,7 +57,7 @@ def test_the_3184_card_completes_after_authentication(
 
 
 def test_a_failed_authentication_leaves_the_tenant_free(
-    billing: Billing, signed_in, sim: SimulatorProcess
+    billing: Billing, signed_in: PortalClient, sim: SimulatorProcess
 ) -> None:
     started = _start(signed_in)
     result = sim.pay_checkout(started.location, CARD_3DS, authenticate=False)
@@ -63,7 +66,7 @@ def test_a_failed_authentication_leaves_the_tenant_free(
 
 
 def test_a_declined_card_leaves_the_tenant_free_with_a_clear_message(
-    billing: Billing, signed_in, sim: SimulatorProcess
+    billing: Billing, signed_in: PortalClient, sim: SimulatorProcess
 ) -> None:
     started = _start(signed_in)
     declined = sim.pay_checkout(started.location, CARD_DECLINED)
@@ -75,9 +78,9 @@ def test_a_declined_card_leaves_the_tenant_free_with_a_clear_message(
 
 
 def test_the_success_page_never_trusts_the_query_string(
-    billing: Billing, signed_in, sim: SimulatorProcess
+    billing: Billing, signed_in: PortalClient, sim: SimulatorProcess, factory: Factory
 ) -> None:
-    other_tenant = billing.tenant("other@example.com")
+    other_tenant = factory.account(email="other@example.com").tenant_id
     theirs = billing.start_checkout(other_tenant)
     sim.pay_checkout(theirs.url, CARD_OK)
     for session_id in (theirs.session_id, "cs_test_madeup", "not-a-session", ""):
@@ -90,7 +93,7 @@ def test_the_success_page_never_trusts_the_query_string(
 
 
 def test_an_unpaid_session_changes_nothing(
-    billing: Billing, signed_in, sim: SimulatorProcess
+    billing: Billing, signed_in: PortalClient, sim: SimulatorProcess
 ) -> None:
     started = _start(signed_in)
     session_id = started.location.rsplit("/", 1)[1]
@@ -101,7 +104,7 @@ def test_an_unpaid_session_changes_nothing(
     assert billing.state(1) == ("free", [])
 
 
-def test_interval_must_be_monthly_or_yearly(billing: Billing, signed_in) -> None:
+def test_interval_must_be_monthly_or_yearly(billing: Billing, signed_in: PortalClient) -> None:
     response = _start(signed_in, "weekly")
     assert response.status_code == 303
     page = billing.client.get(response.location)
@@ -110,7 +113,7 @@ def test_interval_must_be_monthly_or_yearly(billing: Billing, signed_in) -> None
 
 
 def test_a_second_upgrade_is_refused_while_subscribed(
-    billing: Billing, signed_in, sim: SimulatorProcess
+    billing: Billing, signed_in: PortalClient, sim: SimulatorProcess
 ) -> None:
     paid = sim.pay_checkout(_start(signed_in).location, CARD_OK)
     billing.client.get(_local(paid.location))
@@ -120,7 +123,7 @@ def test_a_second_upgrade_is_refused_while_subscribed(
 
 
 def test_stripe_unreachable_shows_a_friendly_page_and_writes_nothing(
-    billing: Billing, signed_in, sim: SimulatorProcess
+    billing: Billing, signed_in: PortalClient, sim: SimulatorProcess
 ) -> None:
     sim.stop()
     try:
@@ -143,22 +146,17 @@ def test_checkout_needs_a_signed_in_user(billing: Billing, client: FlaskClient) 
     ("status", "allowed"), [("incomplete", True), ("canceled", True), ("past_due", False)]
 )
 def test_a_new_checkout_depends_on_the_old_subscription(
-    billing: Billing, signed_in, sim: SimulatorProcess, status: str, allowed: bool
+    billing: Billing,
+    signed_in: PortalClient,
+    sim: SimulatorProcess,
+    status: str,
+    allowed: bool,
+    factory: Factory,
 ) -> None:
-    from portal.extensions import db
-    from portal.models import Subscription, utcnow
+    from portal.models import utcnow
 
-    with billing.app.app_context():
-        db.session.add(
-            Subscription(
-                tenant_id=1,
-                stripe_subscription_id="sub_old",
-                status=status,
-                tier="pro",
-                past_due_since=utcnow() if status == "past_due" else None,
-            )
-        )
-        db.session.commit()
+    past_due_since = utcnow() if status == "past_due" else None
+    factory.subscription(1, status, stripe_id="sub_old", past_due_since=past_due_since)
     response = _start(signed_in)
     assert response.status_code == 303
     assert response.location.startswith(sim.url) is allowed
@@ -168,7 +166,7 @@ def test_a_new_checkout_depends_on_the_old_subscription(
 
 
 def test_only_the_newest_of_two_tabs_can_be_paid(
-    billing: Billing, signed_in, sim: SimulatorProcess
+    billing: Billing, signed_in: PortalClient, sim: SimulatorProcess
 ) -> None:
     first_tab = _start(signed_in).location
     second_tab = _start(signed_in).location

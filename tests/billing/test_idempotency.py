@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.models import Subscription, Tenant
+from tests.factory import Factory
 
 from .conftest import Billing, event_json, sign
 
@@ -36,8 +37,10 @@ def _in_threads(count: int, work: Callable[[int], Any]) -> list[Any]:
     return results
 
 
-def test_a_duplicate_event_is_acknowledged_without_work(smtp_server: Any, billing: Billing) -> None:
-    tenant_id = billing.tenant()
+def test_a_duplicate_event_is_acknowledged_without_work(
+    smtp_server: Any, billing: Billing, factory: Factory
+) -> None:
+    tenant_id = factory.account().tenant_id
     sub_id = billing.subscribe(tenant_id)
     billing.send("customer.subscription.created", billing.subscription_json(sub_id))
     billing.stripe.v1.subscriptions.cancel(sub_id)
@@ -50,8 +53,10 @@ def test_a_duplicate_event_is_acknowledged_without_work(smtp_server: Any, billin
     assert len(smtp_server.messages) == 1  # one downgrade email, not two
 
 
-def test_a_failed_event_records_its_error_and_is_reprocessed_on_retry(billing: Billing) -> None:
-    tenant_id = billing.tenant()
+def test_a_failed_event_records_its_error_and_is_reprocessed_on_retry(
+    billing: Billing, factory: Factory
+) -> None:
+    tenant_id = factory.account().tenant_id
     sub_id = billing.subscribe(tenant_id)
     event = event_json("customer.subscription.created", billing.subscription_json(sub_id))
     billing.sim.stop()
@@ -72,8 +77,10 @@ def test_a_failed_event_records_its_error_and_is_reprocessed_on_retry(billing: B
     assert billing.state(tenant_id) == ("pro", [(sub_id, "active", False)])
 
 
-def test_an_event_about_an_object_gone_at_stripe_is_closed_not_retried(billing: Billing) -> None:
-    tenant_id = billing.tenant()
+def test_an_event_about_an_object_gone_at_stripe_is_closed_not_retried(
+    billing: Billing, factory: Factory
+) -> None:
+    tenant_id = factory.account().tenant_id
     sub_id = billing.subscribe(tenant_id)
     event = event_json(
         "customer.subscription.updated", {**billing.subscription_json(sub_id), "id": "sub_gone"}
@@ -103,9 +110,9 @@ def _poster(billing: Billing, payloads: list[bytes]) -> Callable[[int], int]:
 
 @pytest.mark.both_dbs
 def test_concurrent_deliveries_of_one_event_process_it_once(
-    smtp_server: Any, billing: Billing, db_backend: str
+    smtp_server: Any, billing: Billing, db_backend: str, factory: Factory
 ) -> None:
-    tenant_id = billing.tenant()
+    tenant_id = factory.account().tenant_id
     sub_id = billing.subscribe(tenant_id)
     billing.send("customer.subscription.created", billing.subscription_json(sub_id))
     billing.stripe.v1.subscriptions.cancel(sub_id)
@@ -122,9 +129,9 @@ def test_concurrent_deliveries_of_one_event_process_it_once(
 
 @pytest.mark.both_dbs
 def test_concurrent_related_events_make_one_subscription_row(
-    billing: Billing, db_backend: str
+    billing: Billing, db_backend: str, factory: Factory
 ) -> None:
-    tenant_id = billing.tenant()
+    tenant_id = factory.account().tenant_id
     sub_id = billing.subscribe(tenant_id)
     sub = billing.subscription_json(sub_id)
     invoice = billing.latest_invoice_json(sub_id)
@@ -146,8 +153,10 @@ def test_concurrent_related_events_make_one_subscription_row(
 
 
 @pytest.mark.both_dbs
-def test_concurrent_upgrades_create_one_customer(billing: Billing, db_backend: str) -> None:
-    tenant_id = billing.tenant()
+def test_concurrent_upgrades_create_one_customer(
+    billing: Billing, db_backend: str, factory: Factory
+) -> None:
+    tenant_id = factory.account().tenant_id
     starts = _in_threads(4, lambda _: billing.start_checkout(tenant_id).session_id)
     assert all(isinstance(start, str) for start in starts), starts
     customers = billing.stripe.v1.customers.list({"email": "owner@example.com"}).data

@@ -13,14 +13,15 @@ from portal.billing import checkout, payment_methods, plan_changes
 from portal.errors import Conflict, NotFound
 from portal.extensions import db
 from portal.models import Tenant
+from tests.factory import Factory
 
 from .conftest import CARD_FAILS_LATER, Billing
 
 
 @pytest.fixture
-def pro(billing: Billing) -> Iterator[Tenant]:
+def pro(billing: Billing, factory: Factory) -> Iterator[Tenant]:
     """A synced Pro tenant on monthly billing, inside a request context."""
-    tenant_id = billing.tenant()
+    tenant_id = factory.account().tenant_id
     started = billing.start_checkout(tenant_id)
     billing.sim.pay_checkout(started.url)
     with billing.app.test_request_context():
@@ -98,8 +99,10 @@ def test_a_card_added_in_setup_mode_becomes_the_default(billing: Billing, pro: T
     assert [card.last4 for card in payment_methods.list_payment_methods(pro)] == ["0341"]
 
 
-def test_another_customers_card_is_not_found(billing: Billing, pro: Tenant) -> None:
-    other = billing.tenant("other@example.com")
+def test_another_customers_card_is_not_found(
+    billing: Billing, pro: Tenant, factory: Factory
+) -> None:
+    other = factory.account(email="other@example.com").tenant_id
     billing.sim.pay_checkout(billing.start_checkout(other).url)
     with billing.app.app_context():
         other_customer = db.session.get(Tenant, other).stripe_customer_id
@@ -112,15 +115,20 @@ def test_another_customers_card_is_not_found(billing: Billing, pro: Tenant) -> N
         payment_methods.set_default_payment_method(pro, theirs.id)
 
 
-def test_the_hosted_billing_portal_needs_a_customer(billing: Billing, pro: Tenant) -> None:
+def test_the_hosted_billing_portal_needs_a_customer(
+    billing: Billing, pro: Tenant, factory: Factory
+) -> None:
     url = checkout.open_billing_portal(pro, "http://portal.test/billing/")
     assert url.startswith(billing.sim.url)
+    new = factory.account(email="new@example.com").tenant_id
     with pytest.raises(Conflict, match="once you have upgraded"):
-        checkout.open_billing_portal(Tenant(name="new"), "http://portal.test/billing/")
+        checkout.open_billing_portal(db.session.get(Tenant, new), "http://portal.test/billing/")
 
 
-def test_resync_recovers_missed_webhooks(billing: Billing, runner: FlaskCliRunner) -> None:
-    tenant_id = billing.tenant()
+def test_resync_recovers_missed_webhooks(
+    billing: Billing, runner: FlaskCliRunner, factory: Factory
+) -> None:
+    tenant_id = factory.account().tenant_id
     sub_id = billing.subscribe(tenant_id)  # paid at Stripe; no webhook reached us
     assert billing.state(tenant_id) == ("free", [])
     result = runner.invoke(args=["stripe", "resync"])

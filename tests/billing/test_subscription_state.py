@@ -22,6 +22,7 @@ from portal.billing.subscriptions import (
 from portal.extensions import db
 from portal.models import Subscription, Tenant
 from portal.plans import PricingTier
+from tests.factory import Factory
 
 NOW = datetime(2026, 6, 15, 12, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -72,20 +73,9 @@ def test_the_vocabulary(app: Flask) -> None:
         assert not ended(_sub("past_due"), NOW)
 
 
-def _tenant_with(app: Flask, tier: str, sub: Subscription | None) -> int:
-    with app.app_context():
-        tenant = Tenant(name="t", tier=tier)
-        db.session.add(tenant)
-        db.session.flush()
-        if sub is not None:
-            sub.tenant_id = tenant.id
-            db.session.add(sub)
-        db.session.commit()
-        return tenant.id
-
-
-def test_enterprise_is_never_changed_by_a_sync(app: Flask) -> None:
-    tenant_id = _tenant_with(app, "enterprise", _sub("canceled"))
+def test_enterprise_is_never_changed_by_a_sync(app: Flask, factory: Factory) -> None:
+    tenant_id = factory.tenant(tier="enterprise")
+    factory.subscription(tenant_id, "canceled")
     with app.app_context():
         tenant = db.session.get(Tenant, tenant_id)
         assert refresh_tenant_tier(tenant) == PricingTier.ENTERPRISE
@@ -93,26 +83,14 @@ def test_enterprise_is_never_changed_by_a_sync(app: Flask) -> None:
 
 
 def test_expire_grace_downgrades_and_emails_only_the_expired(
-    smtp_server: Any, app: Flask, runner: FlaskCliRunner
+    smtp_server: Any, app: Flask, runner: FlaskCliRunner, factory: Factory
 ) -> None:
-    from portal.auth.accounts import sign_up
-
     now = datetime.now(UTC)
-    with app.app_context():
-        expired = sign_up("late@example.com", "violet harbour lantern 42").tenant
-        fresh = sign_up("recent@example.com", "violet harbour lantern 42").tenant
-        for tenant, since, sub_id in [(expired, now - 9 * DAY, "sub_a"), (fresh, now, "sub_b")]:
-            tenant.tier = "pro"
-            db.session.add(
-                _sub(
-                    "past_due",
-                    tenant_id=tenant.id,
-                    past_due_since=since,
-                    stripe_subscription_id=sub_id,
-                )
-            )
-        db.session.commit()
-        expired_id, fresh_id = expired.id, fresh.id
+    expired_id = factory.account("pro", email="late@example.com").tenant_id
+    fresh_id = factory.account("pro", email="recent@example.com").tenant_id
+    # The rows as the webhooks left them, before the scheduled expiry has run.
+    for tenant_id, since in [(expired_id, now - 9 * DAY), (fresh_id, now)]:
+        factory.subscription(tenant_id, "past_due", past_due_since=since, refresh_tier=False)
     result = runner.invoke(args=["stripe", "expire-grace"])
     assert result.exit_code == 0, result.output
     assert f"tenant {expired_id}" in result.output and f"tenant {fresh_id}" not in result.output
@@ -128,20 +106,32 @@ def _remote(status: str, created: int) -> Any:
 
     period_end = datetime.fromtimestamp(created, UTC) + timedelta(days=30)
     return StripeSubscription(
-        id="sub_grace", customer_id="cus_grace", status=status, item_id="si_1", price_id="price_1",
-        lookup_key="continuum_pro_monthly", interval="month", cancel_at_period_end=False,
-        cancel_at=None, current_period_start=period_end - timedelta(days=30),
-        current_period_end=period_end, trial_end=None, canceled_at=None, ended_at=None,
-        created=created, metadata={}, latest_invoice_id=None,
+        id="sub_grace",
+        customer_id="cus_grace",
+        status=status,
+        item_id="si_1",
+        price_id="price_1",
+        lookup_key="continuum_pro_monthly",
+        interval="month",
+        cancel_at_period_end=False,
+        cancel_at=None,
+        current_period_start=period_end - timedelta(days=30),
+        current_period_end=period_end,
+        trial_end=None,
+        canceled_at=None,
+        ended_at=None,
+        created=created,
+        metadata={},
+        latest_invoice_id=None,
     )
 
 
-def test_grace_period_is_counted_from_stripes_time_not_ours(app: Flask) -> None:
+def test_grace_period_is_counted_from_stripes_time_not_ours(app: Flask, factory: Factory) -> None:
     """Under a test clock Stripe's time runs ahead; the grace must follow it, not our clock."""
     from portal.billing.subscriptions import apply_subscription
 
     stripe_time = int((NOW + timedelta(days=400)).timestamp())
-    tenant_id = _tenant_with(app, "pro", None)
+    tenant_id = factory.tenant(tier="pro")
     with app.app_context():
         tenant = db.session.get(Tenant, tenant_id)
         apply_subscription(tenant, _remote("past_due", stripe_time), event_created=stripe_time)

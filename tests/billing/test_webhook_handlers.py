@@ -8,13 +8,15 @@ from typing import Any
 
 import pytest
 
+from tests.factory import Factory
+
 from .conftest import Billing, event_json
 
 
 @pytest.fixture
-def subscribed(billing: Billing) -> tuple[int, str]:
+def subscribed(billing: Billing, factory: Factory) -> tuple[int, str]:
     """A tenant who paid at Stripe; our side has not heard about it yet."""
-    tenant_id = billing.tenant()
+    tenant_id = factory.account().tenant_id
     return tenant_id, billing.subscribe(tenant_id)
 
 
@@ -92,10 +94,10 @@ def test_an_old_event_cannot_regress_newer_state(
 
 
 def test_trial_will_end_emails_the_owner(
-    smtp_server: Any, app_config: dict[str, Any], billing: Billing
+    smtp_server: Any, app_config: dict[str, Any], billing: Billing, factory: Factory
 ) -> None:
     billing.app.config["STRIPE_TRIAL_DAYS"] = 14
-    tenant_id = billing.tenant()
+    tenant_id = factory.account().tenant_id
     sub_id = billing.subscribe(tenant_id)
     response = billing.send(
         "customer.subscription.trial_will_end", billing.subscription_json(sub_id)
@@ -171,8 +173,10 @@ def test_payment_method_events_are_acknowledged(
     assert billing.state(tenant_id) == before
 
 
-def test_customer_created_links_a_customer_whose_id_we_lost(billing: Billing) -> None:
-    tenant_id = billing.tenant()
+def test_customer_created_links_a_customer_whose_id_we_lost(
+    billing: Billing, factory: Factory
+) -> None:
+    tenant_id = factory.account().tenant_id
     customer = billing.stripe.v1.customers.create({"metadata": {"tenant_id": str(tenant_id)}})
     assert billing.customer_id(tenant_id) is None
     assert billing.send("customer.created", customer.to_dict(for_json=True)).status_code == 200

@@ -8,12 +8,14 @@ import time
 
 import pytest
 
+from tests.factory import Factory
+
 from .conftest import Billing, event_json, sign
 
 
 @pytest.fixture
-def customer_event(billing: Billing) -> bytes:
-    tenant_id = billing.tenant()
+def customer_event(billing: Billing, factory: Factory) -> bytes:
+    tenant_id = factory.account().tenant_id
     sub_id = billing.subscribe(tenant_id)
     return json.dumps(
         event_json("customer.subscription.updated", billing.subscription_json(sub_id))

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from billing_support import Account, sign_up
-from flask import Flask
+
+from tests.factory import Account, Factory
 
 
 @pytest.fixture
-def account(app: Flask) -> Account:
-    return sign_up(app, "owner@example.com")
+def account(factory: Factory) -> Account:
+    return factory.account(email="owner@example.com")
 
 
 @pytest.fixture
-def other_account(app: Flask) -> Account:
-    return sign_up(app, "someone-else@example.com")
+def other_account(factory: Factory) -> Account:
+    return factory.account(email="someone-else@example.com")

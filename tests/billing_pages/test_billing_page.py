@@ -6,12 +6,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from billing_support import Account, give_customer, use_simulator
+from billing_support import give_customer, use_simulator
 from flask import Flask
 
 from portal.models import utcnow
 from portal.plans import PLANS, PricingTier
 from portal.web.formatting import format_date_tz, format_price
+from tests.factory import Account, Factory
 
 PRO = PLANS[PricingTier.PRO]
 
@@ -61,8 +62,8 @@ class TestWithStripe:
         assert response.status_code == 200
         return response.get_data(as_text=True)
 
-    def test_active(self, account: Account, customer: list[str]) -> None:
-        sub = account.mirror("active", interval="month")
+    def test_active(self, account: Account, customer: list[str], factory: Factory) -> None:
+        sub = factory.subscription(account.tenant_id, "active", interval="month")
         html = self.page(account)
         assert "Your plan: Pro" in html and ">Active<" in html
         assert f"renews on <strong>{format_date_tz(sub.current_period_end)}</strong>" in html
@@ -75,9 +76,11 @@ class TestWithStripe:
         assert "Open Stripe billing portal" in html
         assert "past-due-banner" not in html
 
-    def test_trialing(self, account: Account, customer: list[str]) -> None:
+    def test_trialing(self, account: Account, customer: list[str], factory: Factory) -> None:
         trial_end = utcnow() + timedelta(days=9)
-        account.mirror("trialing", trial_end=trial_end, period_end=trial_end)
+        factory.subscription(
+            account.tenant_id, "trialing", trial_end=trial_end, period_end=trial_end
+        )
         html = self.page(account)
         assert ">Trial<" in html
         assert (
@@ -86,8 +89,10 @@ class TestWithStripe:
         assert f"charged {format_price(PRO.monthly_price)} per month" in html
         assert "Trial ends" in html
 
-    def test_cancel_at_period_end(self, account: Account, customer: list[str]) -> None:
-        sub = account.mirror("active", cancel_at_period_end=True)
+    def test_cancel_at_period_end(
+        self, account: Account, customer: list[str], factory: Factory
+    ) -> None:
+        sub = factory.subscription(account.tenant_id, "active", cancel_at_period_end=True)
         html = self.page(account)
         ends = format_date_tz(sub.current_period_end)
         assert f"Your Pro plan ends on <strong>{ends}</strong>; you can resume until then." in html
@@ -95,10 +100,10 @@ class TestWithStripe:
         assert "Cancel plan" not in html and "Switch to yearly" not in html
 
     def test_past_due_shows_the_banner_on_every_page(
-        self, account: Account, customer: list[str]
+        self, account: Account, customer: list[str], factory: Factory
     ) -> None:
         since = utcnow() - timedelta(days=2)
-        account.mirror("past_due", past_due_since=since)
+        factory.subscription(account.tenant_id, "past_due", past_due_since=since)
         html = self.page(account)
         grace = format_date_tz(since + timedelta(days=account.app.config["PAST_DUE_GRACE_DAYS"]))
         assert "Your last payment failed." in html
@@ -108,9 +113,9 @@ class TestWithStripe:
         assert "past-due-banner" in dashboard
         assert 'href="/billing/#payment-methods">Fix payment' in dashboard
 
-    def test_canceled(self, account: Account, customer: list[str]) -> None:
+    def test_canceled(self, account: Account, customer: list[str], factory: Factory) -> None:
         ended = utcnow() - timedelta(days=3)
-        account.mirror("canceled", ended_at=ended, period_end=ended)
+        factory.subscription(account.tenant_id, "canceled", ended_at=ended, period_end=ended)
         html = self.page(account)
         assert f"Your Pro plan ended on {format_date_tz(ended)}" in html
         assert "You're on <strong>Free</strong> now; your data is kept." in html
@@ -118,15 +123,15 @@ class TestWithStripe:
         assert "Cancel plan" not in html
 
     def test_unpaid_reads_as_ended_by_failed_payments(
-        self, account: Account, customer: list[str]
+        self, account: Account, customer: list[str], factory: Factory
     ) -> None:
-        account.mirror("unpaid")
+        factory.subscription(account.tenant_id, "unpaid")
         assert "because its payments failed" in self.page(account)
 
     def test_stripe_unreachable_is_a_friendly_message(
-        self, account: Account, customer: list[str], sim: Any
+        self, account: Account, customer: list[str], sim: Any, factory: Factory
     ) -> None:
-        account.mirror("active")
+        factory.subscription(account.tenant_id, "active")
         sim.stop()
         try:
             response = account.client.get("/billing/")

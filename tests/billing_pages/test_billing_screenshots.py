@@ -13,17 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from billing_support import (
-    PASSWORD,
-    Account,
-    give_customer,
-    sign_up,
-    upgrade_through_checkout,
-    use_simulator,
-)
+from billing_support import give_customer, upgrade_through_checkout, use_simulator
 from flask import Flask
 
 from portal.models import utcnow
+from tests.factory import Account, Factory
 
 pytestmark = pytest.mark.browser
 
@@ -37,7 +31,8 @@ def app_config(app_config: dict[str, Any], sim: Any) -> dict[str, Any]:
 
 
 class Shooter:
-    """Saves full-page screenshots of one browser page at both widths."""
+    """Saves full-page screenshots of one browser page at both widths, and checks at each that
+    nothing makes the page scroll sideways (the one layout fault a picture hides best)."""
 
     def __init__(self, page: Any, directory: Path) -> None:
         self.page = page
@@ -46,6 +41,10 @@ class Shooter:
     def both(self, name: str) -> None:
         for label, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
             self.page.set_viewport_size(viewport)
+            overflow = self.page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0, f"{name} at {label} width scrolls sideways by {overflow}px"
             self.page.screenshot(
                 path=str(self.directory / f"billing-{name}-{label}.png"), full_page=True
             )
@@ -72,16 +71,19 @@ def browser_page(browser: Any, live_server: Any) -> Iterator[Any]:
     assert errors == [], errors
 
 
-def sign_in(page: Any, account: Account) -> None:
-    page.goto("/login")
-    page.get_by_label("Email").fill(account.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/")
+def sign_in(page: Any, account: Account, live_server: Any) -> None:
+    """Start the browser signed in as the account's owner (the form has its own tests)."""
+    page.context.clear_cookies()
+    page.context.add_cookies([account.browser_cookie(live_server.url)])
 
 
 def test_plans_page_both_toggles(
-    app: Flask, sim: Any, browser_page: Any, screenshot_dir: Path, live_server: Any
+    app: Flask,
+    sim: Any,
+    browser_page: Any,
+    screenshot_dir: Path,
+    live_server: Any,
+    factory: Factory,
 ) -> None:
     page = browser_page
     shots = Shooter(page, screenshot_dir)
@@ -91,8 +93,8 @@ def test_plans_page_both_toggles(
     assert monthly.is_visible() and not yearly.is_visible()
     shots.both("plans-anonymous-monthly")
 
-    account = sign_up(app, "plans@example.com")
-    sign_in(page, account)
+    account = factory.account(email="plans@example.com")
+    sign_in(page, account, live_server)
     page.goto("/billing/upgrade")
     shots.both("plans-free-monthly")
     page.locator("label[for=interval-year]").click()
@@ -129,38 +131,57 @@ def test_enterprise_form_and_its_errors(browser_page: Any, screenshot_dir: Path)
 
 
 def test_billing_page_in_each_state(
-    app: Flask, sim: Any, browser_page: Any, screenshot_dir: Path
+    live_server: Any, sim: Any, browser_page: Any, screenshot_dir: Path, factory: Factory
 ) -> None:
+    from playwright.sync_api import expect
+
     page = browser_page
     shots = Shooter(page, screenshot_dir)
     now = utcnow()
-    states: list[tuple[str, dict[str, Any]]] = [
-        ("free", {}),
-        ("trialing", {"trial_end": now + timedelta(days=9), "period_end": now + timedelta(days=9)}),
-        ("active", {}),
-        ("canceling", {"cancel_at_period_end": True}),
-        ("past-due", {"past_due_since": now - timedelta(days=2)}),
-        ("canceled", {"ended_at": now - timedelta(days=3), "period_end": now - timedelta(days=3)}),
+    # (name, mirrored status or None for Free, its fields, what the plan section must say)
+    states: list[tuple[str, str | None, dict[str, Any], str]] = [
+        ("free", None, {}, "You're on Free"),
+        (
+            "trialing",
+            "trialing",
+            {"trial_end": now + timedelta(days=9), "period_end": now + timedelta(days=9)},
+            "Your free trial of Pro ends on",
+        ),
+        ("active", "active", {}, "Your plan: Pro"),
+        ("canceling", "active", {"cancel_at_period_end": True}, "you can resume until then"),
+        ("past-due", "past_due", {"past_due_since": now - timedelta(days=2)}, "payment failed"),
+        (
+            "canceled",
+            "canceled",
+            {"ended_at": now - timedelta(days=3), "period_end": now - timedelta(days=3)},
+            "Your Pro plan ended on",
+        ),
     ]
-    status = {"canceling": "active", "past-due": "past_due"}
-    for name, fields in states:
-        account = sign_up(app, f"{name}@example.com")
-        if name != "free":
-            give_customer(account, sim, cards=2 if name == "active" else 1)
-            account.mirror(status.get(name, name), **fields)
-        page.context.clear_cookies()
-        sign_in(page, account)
+    for name, status, fields, says in states:
+        account = factory.account(email=f"{name}@example.com")
+        cards = 2 if name == "active" else 1
+        if status:
+            give_customer(account, sim, cards=cards)
+            factory.subscription(account.tenant_id, status, **fields)
+        sign_in(page, account, live_server)
         page.goto("/billing/")
-        page.locator("#subscription").wait_for()
+        expect(page.locator("#subscription")).to_contain_text(says)
+        if status:
+            expect(page.locator("#payment-methods li.saved-card")).to_have_count(cards)
         shots.both(f"page-{name}")
         if name == "past-due":
             page.goto("/")
-            page.locator(".past-due-banner").wait_for()
+            expect(page.locator(".past-due-banner")).to_contain_text("Fix payment")
             shots.both("dashboard-past-due-banner")
 
 
 def test_upgrade_switch_cancel_resume_with_htmx(
-    app: Flask, sim: Any, browser_page: Any, screenshot_dir: Path, live_server: Any
+    app: Flask,
+    sim: Any,
+    browser_page: Any,
+    screenshot_dir: Path,
+    live_server: Any,
+    factory: Factory,
 ) -> None:
     from portal.billing.cli import bootstrap_catalog
 
@@ -168,8 +189,8 @@ def test_upgrade_switch_cancel_resume_with_htmx(
         bootstrap_catalog()
     page = browser_page
     shots = Shooter(page, screenshot_dir)
-    account = sign_up(app, "journey@example.com")
-    sign_in(page, account)
+    account = factory.account(email="journey@example.com")
+    sign_in(page, account, live_server)
     page.goto("/billing/upgrade")
     page.get_by_role("button", name="Upgrade to Pro").click()
     page.wait_for_url(f"{sim.url}/checkout/**")
@@ -209,17 +230,17 @@ def test_upgrade_switch_cancel_resume_with_htmx(
 
 
 def test_without_javascript_the_same_steps_work(
-    app: Flask, sim: Any, browser: Any, live_server: Any, screenshot_dir: Path
+    app: Flask, sim: Any, browser: Any, live_server: Any, screenshot_dir: Path, factory: Factory
 ) -> None:
     context = browser.new_context(
         viewport=DESKTOP, base_url=live_server.url, java_script_enabled=False
     )
     page = context.new_page()
     shots = Shooter(page, screenshot_dir)
-    account = sign_up(app, "nojs@example.com")
+    account = factory.account(email="nojs@example.com")
     upgrade_through_checkout(account, sim)
     give_customer(account, sim, cards=1)
-    sign_in(page, account)
+    sign_in(page, account, live_server)
 
     page.goto("/billing/upgrade")
     page.locator("label[for=interval-year]").click()

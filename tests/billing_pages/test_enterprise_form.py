@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from billing_support import CSRF_INPUT, Account
 from flask import Flask
 from flask.testing import FlaskClient
 
 from portal.extensions import db
 from portal.models import EnterpriseInquiry
+from tests.factory import Account, PortalClient
 
 GOOD = {
     "name": "Ada Lovelace",
@@ -21,12 +21,11 @@ GOOD = {
 }
 
 
-def _post(client: FlaskClient, data: dict[str, str], *, with_token: bool = True) -> Any:
-    page = client.get("/billing/enterprise")
-    token = CSRF_INPUT.search(page.get_data(as_text=True))
-    assert token
-    body = {**data, "csrf_token": token[1]} if with_token else data
-    return client.post("/billing/enterprise", data=body)
+def _post(client: PortalClient, data: dict[str, str], *, with_token: bool = True) -> Any:
+    if with_token:
+        return client.post_form("/billing/enterprise", data)
+    client.get("/billing/enterprise")
+    return client.post("/billing/enterprise", data=data)
 
 
 def _inquiries(app: Flask) -> list[EnterpriseInquiry]:

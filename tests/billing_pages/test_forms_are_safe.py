@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from billing_support import Account, give_customer, use_simulator
+from billing_support import give_customer, use_simulator
+
+from tests.factory import Account, Factory
 
 FORMS = [
     "/billing/checkout",
@@ -28,10 +30,10 @@ def app_config(app_config: dict[str, Any], sim: Any) -> dict[str, Any]:
 @pytest.mark.parametrize("path", FORMS)
 @pytest.mark.parametrize("token", [None, "forged-token"])
 def test_every_form_refuses_a_missing_or_wrong_csrf_token(
-    account: Account, sim: Any, path: str, token: str | None
+    account: Account, sim: Any, path: str, token: str | None, factory: Factory
 ) -> None:
     give_customer(account, sim, cards=1)
-    account.mirror("active")
+    factory.subscription(account.tenant_id, "active")
     data = {"interval": "year", "proration_date": "1"}
     if token:
         data["csrf_token"] = token
@@ -72,10 +74,10 @@ def test_hostile_card_ids_are_404(account: Account, sim: Any, card_id: str, acti
 )
 @pytest.mark.parametrize("path", ["/billing/", "/billing/upgrade"])
 def test_hostile_query_strings_render_the_page(
-    account: Account, sim: Any, path: str, query: str
+    account: Account, sim: Any, path: str, query: str, factory: Factory
 ) -> None:
     give_customer(account, sim, cards=1)
-    account.mirror("active")
+    factory.subscription(account.tenant_id, "active")
     assert account.client.get(f"{path}?{query}").status_code == 200
 
 
@@ -90,10 +92,10 @@ def test_hostile_query_strings_render_the_page(
     ],
 )
 def test_hostile_plan_change_forms_are_4xx(
-    account: Account, sim: Any, form: dict[str, str]
+    account: Account, sim: Any, form: dict[str, str], factory: Factory
 ) -> None:
     give_customer(account, sim, cards=1)
-    account.mirror("active")
+    factory.subscription(account.tenant_id, "active")
     response = account.post("/billing/change-plan", form)
     assert 400 <= response.status_code < 500
 

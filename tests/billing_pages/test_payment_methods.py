@@ -6,7 +6,9 @@ import re
 from typing import Any
 
 import pytest
-from billing_support import Account, give_customer, upgrade_through_checkout, use_simulator
+from billing_support import give_customer, upgrade_through_checkout, use_simulator
+
+from tests.factory import Account
 
 HTMX = {"HX-Request": "true", "HX-Target": "payment-methods"}
 
@@ -51,7 +53,7 @@ def test_make_default_without_js(account: Account, sim: Any) -> None:
 
 def test_make_default_with_htmx_returns_the_component(account: Account, sim: Any) -> None:
     first, second = give_customer(account, sim, cards=2)
-    token = account.csrf("/billing/")
+    token = account.client.csrf_token("/billing/")
     response = account.client.post(
         f"/billing/payment-methods/{second}/default", data={"csrf_token": token}, headers=HTMX
     )

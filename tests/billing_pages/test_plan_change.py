@@ -6,12 +6,13 @@ import re
 from typing import Any
 
 import pytest
-from billing_support import Account, upgrade_through_checkout, use_simulator
+from billing_support import upgrade_through_checkout, use_simulator
 from flask import Flask
 
 from portal.extensions import db
 from portal.models import Subscription
 from portal.web.formatting import format_money
+from tests.factory import Account
 
 HTMX = {"HX-Request": "true", "HX-Target": "subscription"}
 
@@ -74,7 +75,7 @@ def test_htmx_preview_and_confirm_swap_only_the_component(account: Account, pro:
     assert fragment.status_code == 200
     assert html.lstrip().startswith('<section id="subscription"')
     assert "<html" not in html and "Invoices" not in html
-    token = account.csrf("/billing/")
+    token = account.client.csrf_token("/billing/")
     done = account.client.post(
         "/billing/change-plan",
         data={
@@ -154,7 +155,7 @@ def test_invoices_table_lists_the_first_invoice(account: Account, pro: str) -> N
 def test_actions_while_stripe_is_unreachable_explain_and_change_nothing(
     account: Account, pro: str, sim: Any
 ) -> None:
-    token = account.csrf("/billing/")
+    token = account.client.csrf_token("/billing/")
     sim.stop()
     try:
         plain = account.client.post("/billing/cancel", data={"csrf_token": token})

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 
-from billing_support import Account
 from flask.testing import FlaskClient
 
 from portal.plans import PLANS, YEARLY_SAVING_PERCENT, PricingTier
 from portal.web.formatting import format_megabytes, format_number, format_price
+from tests.factory import Account, Factory
 
 
 def _checked(html: str, interval: str) -> bool:
@@ -67,8 +67,10 @@ def test_free_tenant_gets_a_checkout_form_with_the_interval_radios(account: Acco
     assert "Upgrade to Pro" in html
 
 
-def test_pro_tenant_sees_its_plan_marked_and_a_switch_link(account: Account) -> None:
-    account.mirror("active", interval="month")
+def test_pro_tenant_sees_its_plan_marked_and_a_switch_link(
+    account: Account, factory: Factory
+) -> None:
+    factory.subscription(account.tenant_id, "active", interval="month")
     html = account.client.get("/billing/upgrade").get_data(as_text=True)
     assert re.search(
         r'<article class="plan-card current[^"]*"[^>]*aria-labelledby="plan-pro"', html
@@ -80,8 +82,8 @@ def test_pro_tenant_sees_its_plan_marked_and_a_switch_link(account: Account) -> 
     assert "Switch to Free" in html
 
 
-def test_yearly_pro_tenant_starts_on_the_yearly_toggle(account: Account) -> None:
-    account.mirror("active", interval="year")
+def test_yearly_pro_tenant_starts_on_the_yearly_toggle(account: Account, factory: Factory) -> None:
+    factory.subscription(account.tenant_id, "active", interval="year")
     html = account.client.get("/billing/upgrade").get_data(as_text=True)
     assert _checked(html, "year")
     assert "/billing/?change=month#subscription" in html

@@ -22,14 +22,6 @@ def shoot(page, screenshot_dir: Path, name: str) -> None:
     page.screenshot(path=str(screenshot_dir / f"{name}.png"), full_page=True)
 
 
-def sign_up(page, base_url: str) -> None:
-    page.goto(f"{base_url}/signup")
-    page.get_by_label("Email").fill(EMAIL)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Create account").click()
-    page.wait_for_url(f"{base_url}/")
-
-
 def test_sign_up_sign_in_create_and_revoke_a_key(browser, live_server, screenshot_dir):
     context = browser.new_context(viewport=VIEWPORT)
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
@@ -92,10 +84,10 @@ def test_sign_up_sign_in_create_and_revoke_a_key(browser, live_server, screensho
     context.close()
 
 
-def test_keys_work_without_javascript(browser, live_server, screenshot_dir):
+def test_keys_work_without_javascript(browser, live_server, screenshot_dir, factory):
     context = browser.new_context(java_script_enabled=False, viewport=VIEWPORT)
+    context.add_cookies([factory.account().browser_cookie(live_server.url)])
     page = context.new_page()
-    sign_up(page, live_server.url)
     page.goto(f"{live_server.url}/keys")
     page.get_by_label("Key name").fill("no-js server")
     page.get_by_role("button", name="Create key").click()

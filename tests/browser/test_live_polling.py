@@ -1,15 +1,25 @@
-"""The dashboard's usage bars poll every few seconds while the tab is visible, and only then."""
+"""The dashboard's usage bars poll while the tab is visible, and only then.
+
+The poll interval is a setting (``USAGE_POLL_SECONDS``), so each test picks one that makes
+its point quickly: a short one to watch polls arrive and stop, a long one to show that coming
+back to the tab refreshes at once rather than at the next tick. The tests wait for requests
+and values, not for fixed times, except where the point is that nothing happens.
+"""
 
 from __future__ import annotations
 
-import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from flask import Flask
+
+from tests.factory import Account, Factory
 
 pytestmark = pytest.mark.browser
 
 FRAGMENT = "/dashboard/usage-bars"
+CALLS_TODAY = '[data-bar="calls_today"] progress'
 
 
 def set_visibility(page: Any, state: str) -> None:
@@ -22,30 +32,72 @@ def set_visibility(page: Any, state: str) -> None:
     )
 
 
-def test_bars_poll_only_while_the_tab_is_visible(browser: Any, live_server: Any) -> None:
-    context = browser.new_context()
-    page = context.new_page()
-    polls: list[float] = []
-    page.on(
-        "request",
-        lambda request: polls.append(time.monotonic()) if FRAGMENT in request.url else None,
-    )
-    page.goto(f"{live_server.url}/signup")
-    page.get_by_label("Email").fill("poller@example.com")
-    page.get_by_label("Password").fill("violet harbour lantern 42")
-    page.get_by_role("button", name="Create account").click()
-    page.wait_for_url(f"{live_server.url}/")
+def is_poll(request: Any) -> bool:
+    return FRAGMENT in request.url
 
-    page.wait_for_timeout(7_000)
-    assert len(polls) >= 2, "the bars should poll every 3 s while visible"
+
+@pytest.fixture
+def owner(factory: Factory) -> Account:
+    return factory.account()
+
+
+@pytest.fixture
+def poll_seconds() -> float:
+    """``USAGE_POLL_SECONDS`` for the test; each test parametrizes it."""
+    return 3.0
+
+
+@pytest.fixture
+def dashboard(
+    browser: Any, app: Flask, live_server: Any, owner: Account, poll_seconds: float
+) -> Iterator[Any]:
+    """A signed-in tab on the dashboard, recording every poll of the fragment."""
+    app.config["USAGE_POLL_SECONDS"] = poll_seconds
+    context = browser.new_context(base_url=live_server.url)
+    context.add_cookies([owner.browser_cookie(live_server.url)])
+    page = context.new_page()
+    page.polls = []
+    page.on("request", lambda request: page.polls.append(request) if is_poll(request) else None)
+    page.goto("/")
+    assert page.get_attribute(CALLS_TODAY, "value") == "0"
+    yield page
+    context.close()
+
+
+@pytest.mark.parametrize("poll_seconds", [0.3])
+def test_visible_tab_follows_usage_and_a_hidden_one_stops_polling(
+    dashboard: Any, owner: Account, factory: Factory
+) -> None:
+    from playwright.sync_api import expect
+
+    page = dashboard
+    factory.usage(owner.tenant_id, "api_calls", 42)
+    expect(page.locator(CALLS_TODAY)).to_have_attribute("value", "42")
+    factory.usage(owner.tenant_id, "api_calls", 43)
+    expect(page.locator(CALLS_TODAY)).to_have_attribute("value", "43")
+    assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
 
     set_visibility(page, "hidden")
-    page.wait_for_timeout(300)  # a request already in flight may still land
-    hidden_from = len(polls)
-    page.wait_for_timeout(7_000)
-    assert len(polls) == hidden_from, "no polling while the tab is hidden"
+    page.wait_for_timeout(300)  # one interval: a poll already in flight may still land
+    hidden_from = len(page.polls)
+    factory.usage(owner.tenant_id, "api_calls", 77)
+    page.wait_for_timeout(1_500)  # five intervals, any of which would have polled
+    assert len(page.polls) == hidden_from, "no polling while the tab is hidden"
+    assert page.get_attribute(CALLS_TODAY, "value") == "43"
 
-    set_visibility(page, "visible")
-    page.wait_for_timeout(1_000)
-    assert len(polls) > hidden_from, "coming back to the tab refreshes at once"
-    context.close()
+
+@pytest.mark.parametrize("poll_seconds", [60])
+def test_coming_back_to_the_tab_refreshes_at_once(
+    dashboard: Any, owner: Account, factory: Factory
+) -> None:
+    """With a minute between ticks, a poll within seconds can only be the tab coming back."""
+    from playwright.sync_api import expect
+
+    page = dashboard
+    assert page.locator("#usage-bars").get_attribute("hx-trigger").startswith("every 60s")
+    set_visibility(page, "hidden")
+    factory.usage(owner.tenant_id, "api_calls", 42)
+    with page.expect_request(is_poll, timeout=5_000):
+        set_visibility(page, "visible")
+    expect(page.locator(CALLS_TODAY)).to_have_attribute("value", "42")
+    assert len(page.polls) == 1

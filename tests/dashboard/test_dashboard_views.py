@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import calendar
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
 from portal.dashboard import routes
 from portal.dashboard.usage import LiveUsage
-
-SignIn = Callable[..., FlaskClient]
+from tests.factory import Factory
 
 
 @pytest.fixture
@@ -35,10 +34,11 @@ def bar(html: str, key: str) -> str:
     [(0, "ok", "0%"), (79, "ok", "79%"), (80, "warn", "80%"), (100, "over", "100%")],
 )
 def test_calls_today_bar_changes_colour_at_80_and_100_percent(
-    signed_in: SignIn, record: Callable[..., None], live: dict, calls: int, level: str, percent: str
+    live: dict, calls: int, level: str, percent: str, factory: Factory
 ) -> None:
-    client = signed_in("Acme")
-    record("Acme", "api_calls", calls)
+    acme = factory.account(name="Acme")
+    client = acme.client
+    factory.usage(acme.tenant_id, "api_calls", calls)
     html = client.get("/").get_data(as_text=True)
     today = bar(html, "calls_today")
     assert f'class="usage-bar level-{level}"' in today
@@ -46,12 +46,11 @@ def test_calls_today_bar_changes_colour_at_80_and_100_percent(
     assert f'aria-label="API calls today: {calls} of 100, {percent} used"' in today
 
 
-def test_every_limit_has_a_bar_with_live_values(
-    signed_in: SignIn, store: Callable[..., None], live: dict
-) -> None:
-    client = signed_in("Acme", tier="pro")
-    store("Acme", memories=85_000, embeddings=10, bytes_used=10_000_000_000)
-    live[client.tenant_id] = LiveUsage(calls_this_minute=40, calls_today=5_000, concurrent=10)
+def test_every_limit_has_a_bar_with_live_values(live: dict, factory: Factory) -> None:
+    acme = factory.account("pro", name="Acme")
+    client = acme.client
+    factory.storage(acme.tenant_id, memories=85_000, embeddings=10, bytes_used=10_000_000_000)
+    live[acme.tenant_id] = LiveUsage(calls_this_minute=40, calls_today=5_000, concurrent=10)
     html = client.get("/").get_data(as_text=True)
     assert "level-ok" in bar(html, "calls_minute") and 'value="40" max="100"' in html
     assert "level-ok" in bar(html, "calls_today") and 'value="5000" max="10000"' in html
@@ -61,21 +60,21 @@ def test_every_limit_has_a_bar_with_live_values(
     assert "Pro plan" in html and "10,000" in html
 
 
-def test_a_few_bytes_of_storage_do_not_read_as_zero(
-    signed_in: SignIn, store: Callable[..., None], live: dict
-) -> None:
-    client = signed_in("Acme")
-    store("Acme", memories=1, embeddings=1, bytes_used=40)
+def test_a_few_bytes_of_storage_do_not_read_as_zero(live: dict, factory: Factory) -> None:
+    acme = factory.account(name="Acme")
+    client = acme.client
+    factory.storage(acme.tenant_id, memories=1, embeddings=1, bytes_used=40)
     assert "<strong>under 0.1 MB</strong> of 100 MB" in client.get("/").get_data(as_text=True)
 
 
-def test_fragment_endpoint_returns_only_the_bars_block(
-    signed_in: SignIn, record: Callable[..., None], live: dict
-) -> None:
-    client = signed_in("Acme")
-    record("Acme", "api_calls", 42)
-    record("Acme", "api_calls", 100, day=datetime.now(UTC).date().replace(day=1) - timedelta(1))
-    live[client.tenant_id] = LiveUsage(calls_today=45)
+def test_fragment_endpoint_returns_only_the_bars_block(live: dict, factory: Factory) -> None:
+    acme = factory.account(name="Acme")
+    client = acme.client
+    factory.usage(acme.tenant_id, "api_calls", 42)
+    factory.usage(
+        acme.tenant_id, "api_calls", 100, day=datetime.now(UTC).date().replace(day=1) - timedelta(1)
+    )
+    live[acme.tenant_id] = LiveUsage(calls_today=45)
     page = client.get("/").get_data(as_text=True)
     response = client.get("/dashboard/usage-bars", headers={"HX-Request": "true"})
     fragment = response.get_data(as_text=True).strip()
@@ -92,15 +91,24 @@ def test_fragment_endpoint_returns_only_the_bars_block(
     assert fragment.splitlines()[0] in page
 
 
-def test_tenant_never_sees_another_tenants_usage(
-    signed_in: SignIn, record: Callable[..., None], store: Callable[..., None], live: dict
+@pytest.mark.parametrize(("setting", "shown"), [(0.5, "0.5"), (10, "10"), (0, "0.1")])
+def test_the_poll_interval_is_the_usage_poll_setting(
+    app: Flask, factory: Factory, live: dict, setting: float, shown: str
 ) -> None:
-    alice = signed_in("Alice")
-    bob = signed_in("Bob")
-    record("Bob", "api_calls", 77)
-    record("Bob", "api_calls:search", 77)
-    store("Bob", memories=555, bytes_used=5_000_000)
-    live[bob.tenant_id] = LiveUsage(calls_this_minute=9, calls_today=77, concurrent=2)
+    app.config["USAGE_POLL_SECONDS"] = setting
+    html = factory.account().client.get("/").get_data(as_text=True)
+    assert f'hx-trigger="every {shown}s, portal:visible"' in html
+    assert f"Live, every {shown} s" in html
+
+
+def test_tenant_never_sees_another_tenants_usage(live: dict, factory: Factory) -> None:
+    alice = factory.account(name="Alice").client
+    bob_account = factory.account(name="Bob")
+    bob = bob_account.client
+    factory.usage(bob_account.tenant_id, "api_calls", 77)
+    factory.usage(bob_account.tenant_id, "api_calls:search", 77)
+    factory.storage(bob_account.tenant_id, memories=555, bytes_used=5_000_000)
+    live[bob_account.tenant_id] = LiveUsage(calls_this_minute=9, calls_today=77, concurrent=2)
     bobs = ("<strong>555</strong>", 'value="77"', 'value="9"', "search</code>", ">77</p>")
     for path in ("/", "/dashboard/usage-bars", "/usage"):
         html = alice.get(path).get_data(as_text=True)
@@ -108,12 +116,11 @@ def test_tenant_never_sees_another_tenants_usage(
         assert bobs[0] in bob.get(path).get_data(as_text=True)
 
 
-def test_dashboard_projection_and_chart(
-    signed_in: SignIn, record: Callable[..., None], live: dict
-) -> None:
-    client = signed_in("Acme")
+def test_dashboard_projection_and_chart(live: dict, factory: Factory) -> None:
+    acme = factory.account(name="Acme")
+    client = acme.client
     today = datetime.now(UTC).date()
-    record("Acme", "api_calls", 40, day=today - timedelta(days=2))
+    factory.usage(acme.tenant_id, "api_calls", 40, day=today - timedelta(days=2))
     html = client.get("/").get_data(as_text=True)
     assert "No API calls yet today. Your daily limit is 100 calls." in html
     assert "You used " in html and "% of your monthly calls" in html
@@ -125,14 +132,13 @@ def test_dashboard_projection_and_chart(
     assert table and table.group(0).count("<tr>") == 31 and "<td>40</td>" in table.group(0)
 
 
-def test_usage_page_lists_endpoints_and_storage(
-    signed_in: SignIn, record: Callable[..., None], store: Callable[..., None], live: dict
-) -> None:
-    client = signed_in("Acme")
-    record("Acme", "api_calls", 15)
-    record("Acme", "api_calls:search", 11)
-    record("Acme", "api_calls:memories", 4)
-    store("Acme", memories=120, embeddings=340, bytes_used=2_500_000)
+def test_usage_page_lists_endpoints_and_storage(live: dict, factory: Factory) -> None:
+    acme = factory.account(name="Acme")
+    client = acme.client
+    factory.usage(acme.tenant_id, "api_calls", 15)
+    factory.usage(acme.tenant_id, "api_calls:search", 11)
+    factory.usage(acme.tenant_id, "api_calls:memories", 4)
+    factory.storage(acme.tenant_id, memories=120, embeddings=340, bytes_used=2_500_000)
     html = client.get("/usage").get_data(as_text=True)
     rows = re.findall(
         r'<tr data-endpoint="([^"]+)">\s*<td><code>[^<]+</code></td>\s*'
@@ -149,3 +155,12 @@ def test_usage_page_lists_endpoints_and_storage(
 def test_signed_out_visitors_are_not_shown_usage(client: FlaskClient, path: str) -> None:
     response = client.get(path)
     assert response.status_code in (302, 401)
+
+
+def test_the_poll_setting_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from portal.config import Config
+
+    monkeypatch.delenv("USAGE_POLL_SECONDS", raising=False)
+    assert Config().USAGE_POLL_SECONDS == 3
+    monkeypatch.setenv("USAGE_POLL_SECONDS", "1.5")
+    assert Config().USAGE_POLL_SECONDS == 1.5

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,6 +11,7 @@ from flask.testing import FlaskClient
 
 from portal.extensions import db
 from portal.models import UsageCounter
+from tests.factory import Factory
 
 
 def fragment_statements(app: Flask, client: FlaskClient) -> list[tuple[str, Any]]:
@@ -46,17 +46,17 @@ def add_history(app: Flask, tenant_id: int, days: int) -> None:
 
 
 def test_the_fragment_reads_counters_by_index_and_not_more_as_history_grows(
-    app: Flask, signed_in: Callable[..., FlaskClient]
+    app: Flask, factory: Factory
 ) -> None:
-    client = signed_in("Acme", "pro")
-    other = signed_in("Other")
-    add_history(app, client.tenant_id, 3)  # type: ignore[attr-defined]
-    add_history(app, other.tenant_id, 3)  # type: ignore[attr-defined]
+    acme = factory.account("pro", name="Acme")
+    client = acme.client
+    add_history(app, acme.tenant_id, 3)
+    add_history(app, factory.tenant("Other"), 3)
     few = fragment_statements(app, client)
     with app.app_context():
         db.session.execute(sa.delete(UsageCounter))
         db.session.commit()
-    add_history(app, client.tenant_id, 120)  # type: ignore[attr-defined]
+    add_history(app, acme.tenant_id, 120)
     many = fragment_statements(app, client)
     assert len(many) == len(few) <= 8
     counter_reads = [(sql, params) for sql, params in many if "usage_counter" in sql]

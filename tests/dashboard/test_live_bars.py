@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from flask import Flask
@@ -11,9 +11,7 @@ from flask.testing import FlaskClient
 
 from examples.continuum_api import create_api_app
 from portal.enforcement import enforcement_for
-from portal.extensions import db
-from portal.keys.api_keys import create_api_key
-from portal.models import Tenant
+from tests.factory import Factory
 
 
 def minute_bar(client: FlaskClient) -> str:
@@ -30,16 +28,12 @@ def api(app: Flask) -> Iterator[FlaskClient]:
     enforcement_for(app).stop()
 
 
-def test_api_calls_move_the_minute_and_day_bars(
-    app: Flask, api: FlaskClient, signed_in: Callable[..., FlaskClient]
-) -> None:
-    portal = signed_in("Acme")
-    with app.app_context():
-        _, raw_key = create_api_key(db.session.get(Tenant, portal.tenant_id), "test")
-        db.session.commit()
+def test_api_calls_move_the_minute_and_day_bars(api: FlaskClient, factory: Factory) -> None:
+    acme = factory.account(name="Acme", key=True)
+    portal = acme.client
     assert minute_bar(portal) == "0/10"
     for _ in range(3):
-        response = api.get("/api/search?q=hello", headers={"Authorization": f"Bearer {raw_key}"})
+        response = api.get("/api/search?q=hello", headers={"Authorization": f"Bearer {acme.key}"})
         assert response.status_code == 200, response.get_data(as_text=True)
     assert minute_bar(portal) == "3/10"
     html = portal.get("/dashboard/usage-bars").get_data(as_text=True)

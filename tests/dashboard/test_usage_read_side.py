@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -11,8 +10,9 @@ from flask import Flask
 from portal.dashboard import usage
 from portal.dashboard.usage import DayCount, LiveUsage, StorageDetail, UsageBar
 from portal.extensions import db
-from portal.models import UsageCounter, User
+from portal.models import UsageCounter
 from portal.plans import PricingTier, get_tier_limits
+from tests.factory import Factory
 
 FREE = get_tier_limits(PricingTier.FREE)
 TODAY = date(2026, 11, 21)
@@ -59,12 +59,9 @@ def _add(tenant_id: int, metric: str, day: date, value: int) -> None:
     db.session.add(UsageCounter(tenant_id=tenant_id, metric=metric, day=day, value=value))
 
 
-def test_series_month_and_endpoints_read_only_this_tenant(
-    app: Flask, make_tenant: Callable[..., User]
-) -> None:
+def test_series_month_and_endpoints_read_only_this_tenant(app: Flask, factory: Factory) -> None:
+    mine, theirs = factory.tenant("Mine"), factory.tenant("Theirs")
     with app.app_context():
-        mine = make_tenant("Mine").tenant.id
-        theirs = make_tenant("Theirs").tenant.id
         _add(mine, "api_calls", TODAY, 12)
         _add(mine, "api_calls", TODAY - timedelta(days=3), 5)
         _add(mine, "api_calls", TODAY - timedelta(days=30), 999)  # outside the 30-day window

@@ -1,5 +1,6 @@
 """Fixtures for the enforcement tests: the example API served beside the portal, tenants with
-keys, a clock to travel in time, and Redis settings private to each test."""
+keys (from the shared factory), a clock to travel in time, and Redis settings private to each
+test."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ from typing import Any
 import pytest
 import redis
 from flask import Flask
+from flask.testing import FlaskClient
 
 from examples.continuum_api import create_api_app
 from portal import create_app
 from portal.enforcement import Enforcement, enforcement_for
 from portal.extensions import db
-from portal.keys.api_keys import create_api_key
-from portal.models import Tenant
-from tests.enforcement.support import Account, FakeClock
+from tests.enforcement.support import FakeClock
+from tests.factory import Account, Factory
 
 
 @pytest.fixture
@@ -48,13 +49,15 @@ def portal_app(app_config: dict[str, Any]) -> Iterator[Flask]:
 
 
 @pytest.fixture
-def app(portal_app: Flask, app_config: dict[str, Any]) -> Iterator[Flask]:
+def app(portal_app: Flask, app_config: dict[str, Any]) -> Flask:
     """The example CONTINUUM API, sharing the portal's enforcement runtime and database."""
-    api = create_api_app(app_config, enforcement=enforcement_for(portal_app))
-    yield api
-    with api.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    return create_api_app(app_config, enforcement=enforcement_for(portal_app))
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A client of the example API (JSON and API keys: no forms, no CSRF tokens)."""
+    return app.test_client()
 
 
 @pytest.fixture
@@ -70,17 +73,17 @@ def clock(enforcement: Enforcement) -> FakeClock:
 
 
 @pytest.fixture
-def make_account(app: Flask) -> Callable[..., Account]:
-    """Create a tenant on ``tier`` (with enterprise ``overrides``) and one API key for it."""
+def factory(portal_app: Flask) -> Factory:
+    """The test-data factory on the portal app: ``app`` here is the example API, which keeps no
+    ORM session of its own."""
+    return Factory(portal_app)
+
+
+@pytest.fixture
+def make_account(factory: Factory) -> Callable[..., Account]:
+    """A tenant on ``tier`` (with enterprise ``overrides``), its owner and one API key."""
 
     def make(tier: str = "free", overrides: dict[str, int] | None = None) -> Account:
-        with app.app_context():
-            tenant = Tenant(name=f"{tier} tenant", tier=tier, limit_overrides=overrides)
-            db.session.add(tenant)
-            db.session.commit()
-            api_key, raw = create_api_key(tenant, "tests")
-            account = Account(tenant.id, raw, api_key.id)
-            db.session.remove()
-        return account
+        return factory.account(tier, overrides=overrides, key=True)
 
     return make

@@ -1,8 +1,6 @@
-"""Helpers shared by the enforcement tests: a clock to travel in time and a tenant's key."""
+"""A clock for the enforcement tests to travel in time with."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 #: 2026-11-21 10:00:00 UTC, on a minute boundary: tests add seconds to it.
 START = 1_795_255_200.0
@@ -19,16 +17,3 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
-
-
-@dataclass
-class Account:
-    """A tenant and one of its API keys."""
-
-    tenant_id: int
-    key: str
-    key_id: int
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"X-API-Key": self.key}

@@ -13,8 +13,9 @@ import pytest
 import requests
 from flask import Flask, Response, send_file
 
-from portal.enforcement import current_usage_snapshot, metered
-from tests.enforcement.support import Account, FakeClock
+from portal.enforcement import Enforcement, current_usage_snapshot, metered
+from tests.enforcement.support import FakeClock
+from tests.factory import Account
 
 WAIT = 10.0
 
@@ -149,17 +150,17 @@ def test_a_lease_of_a_vanished_worker_expires(
 
 def test_a_failed_last_used_note_gives_the_slot_back(
     app: Flask,
+    enforcement: Enforcement,
     make_account: Callable[..., Account],
     clock: FakeClock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Noting the key's use (SQL) fails after the slot was taken: the slot is not kept."""
-    from portal.enforcement import flask as decorators
+    """Noting the key's use fails after the slot was taken: the slot is not kept."""
 
-    def database_down(key_id: int) -> None:
-        raise RuntimeError("the database went away")
+    def broken(key_id: int) -> None:
+        raise RuntimeError("could not note the key's use")
 
-    monkeypatch.setattr(decorators, "note_key_used", database_down)
+    monkeypatch.setattr(enforcement.last_used, "note", broken)
     account = make_account("free")  # 2 concurrent requests
     app.testing = False
     client = app.test_client()

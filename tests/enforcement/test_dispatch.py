@@ -17,7 +17,8 @@ from portal.enforcement import (
     storage_quota,
 )
 from portal.serving.dispatch import PathDispatcher
-from tests.enforcement.support import Account, FakeClock
+from tests.enforcement.support import FakeClock
+from tests.factory import Account
 
 
 def test_the_dispatcher_routes_by_path_and_shares_the_counters(

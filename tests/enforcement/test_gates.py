@@ -13,17 +13,20 @@ from flask.testing import FlaskClient
 import portal.enforcement.directory as directory_module
 import portal.enforcement.storage as storage_module
 from portal.enforcement import (
+    Enforcement,
     enforcement_for,
     metered,
     record_storage_usage,
     requires_feature,
     storage_quota,
 )
+from portal.enforcement.directory import Directory
 from portal.extensions import db
 from portal.keys.api_keys import revoke_api_key
 from portal.models import Tenant
 from portal.plans import TIER_LIMITS, Feature, PricingTier
-from tests.enforcement.support import Account, FakeClock
+from tests.enforcement.support import FakeClock
+from tests.factory import Account
 
 FEATURE_ROUTES = {
     Feature.SEMANTIC_SEARCH: ("GET", "/api/search?q=hello", None),
@@ -254,11 +257,14 @@ def test_both_header_forms_work(
 
 
 def test_a_revoked_key_is_refused_at_once(
-    app: Flask, client: FlaskClient, make_account: Callable[..., Account], clock: FakeClock
+    portal_app: Flask,
+    client: FlaskClient,
+    make_account: Callable[..., Account],
+    clock: FakeClock,
 ) -> None:
     account = make_account("free")
     assert client.get("/api/memories", headers=account.headers).status_code == 200
-    with app.app_context():
+    with portal_app.app_context():
         revoke_api_key(db.session.get(Tenant, account.tenant_id), account.key_id)
     response = client.get("/api/memories", headers=account.headers)
     assert response.status_code == 401
@@ -266,7 +272,7 @@ def test_a_revoked_key_is_refused_at_once(
 
 
 def test_a_key_revoked_while_it_was_being_looked_up_is_not_cached(
-    app: Flask,
+    portal_app: Flask,
     client: FlaskClient,
     make_account: Callable[..., Account],
     clock: FakeClock,
@@ -275,22 +281,22 @@ def test_a_key_revoked_while_it_was_being_looked_up_is_not_cached(
     """The key is read from SQL, then revoked (committed) before the read is cached: the call
     that read it may run, the next one must not."""
     account = make_account("free")
-    found_before = directory_module.find_active_key
+    found_before = Directory._active_key
 
-    def revoked_meanwhile(raw: str) -> Any:
-        found = found_before(raw)
-        with app.app_context():
+    def revoked_meanwhile(directory: Directory, raw: str, digest: str) -> Any:
+        found = found_before(directory, raw, digest)
+        with portal_app.app_context():
             revoke_api_key(db.session.get(Tenant, account.tenant_id), account.key_id)
         return found
 
-    monkeypatch.setattr(directory_module, "find_active_key", revoked_meanwhile)
+    monkeypatch.setattr(Directory, "_active_key", revoked_meanwhile)
     assert client.get("/api/memories", headers=account.headers).status_code == 200
-    monkeypatch.setattr(directory_module, "find_active_key", found_before)
+    monkeypatch.setattr(Directory, "_active_key", found_before)
     assert client.get("/api/memories", headers=account.headers).status_code == 401
 
 
 def test_a_tier_changed_while_it_was_being_looked_up_is_not_cached(
-    app: Flask,
+    portal_app: Flask,
     client: FlaskClient,
     make_account: Callable[..., Account],
     clock: FakeClock,
@@ -300,7 +306,7 @@ def test_a_tier_changed_while_it_was_being_looked_up_is_not_cached(
     limits_before = directory_module.get_tier_limits
 
     def upgraded_meanwhile(tier: str, overrides: Any) -> Any:
-        with app.app_context():
+        with portal_app.app_context():
             db.session.get(Tenant, account.tenant_id).tier = "pro"
             db.session.commit()
         return limits_before(tier, overrides)
@@ -330,12 +336,19 @@ def test_only_the_plain_spellings_of_a_key_header_are_remembered(
 
 
 def test_the_key_of_a_deleted_tenant_is_refused(
-    app: Flask, client: FlaskClient, make_account: Callable[..., Account], clock: FakeClock
+    portal_app: Flask,
+    client: FlaskClient,
+    make_account: Callable[..., Account],
+    clock: FakeClock,
 ) -> None:
     account = make_account("free")
     assert client.get("/api/memories", headers=account.headers).status_code == 200
-    with app.app_context():
-        db.session.delete(db.session.get(Tenant, account.tenant_id))
+    with portal_app.app_context():
+        tenant = db.session.get(Tenant, account.tenant_id)
+        assert tenant is not None
+        for membership in tenant.memberships:  # the owner's (the ORM would null its tenant_id)
+            db.session.delete(membership)
+        db.session.delete(tenant)
         db.session.commit()
     assert client.get("/api/memories", headers=account.headers).status_code == 401
 
@@ -443,21 +456,18 @@ def test_a_cached_key_does_not_let_a_wrong_spelling_in(
 
 
 def test_an_unreachable_database_is_a_503_not_a_500(
-    app: Flask, client: FlaskClient, make_account: Callable[..., Account]
+    enforcement: Enforcement, client: FlaskClient, make_account: Callable[..., Account]
 ) -> None:
     """Keys and tiers live in SQL: when it is gone the caller is told to retry, with JSON."""
     account = make_account("free")
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-        path = db.engine.url.database
+    enforcement.engine.dispose()
+    path = enforcement.engine.url.database
+    assert path is not None
     os.rename(path, f"{path}.away")  # the next connection opens an empty file: no tables
     try:
         response = client.get("/api/memories", headers=account.headers)
     finally:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        enforcement.engine.dispose()
         os.replace(f"{path}.away", path)
     assert response.status_code == 503
     assert "database is unreachable" in response.get_json()["error"]

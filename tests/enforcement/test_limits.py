@@ -11,10 +11,10 @@ from flask.testing import FlaskClient
 
 from portal.enforcement import Enforcement
 from portal.enforcement.metering import day_to_date
-from portal.extensions import db
 from portal.models import UsageCounter
 from portal.plans import TIER_LIMITS, PricingTier
-from tests.enforcement.support import Account, FakeClock
+from tests.enforcement.support import FakeClock
+from tests.factory import Account, Factory
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -43,18 +43,9 @@ def call(client: FlaskClient, account: Account, path: str = "/api/memories") -> 
     return client.get(path, headers=account.headers)
 
 
-def seed_calls_today(app: Any, account: Account, clock: FakeClock, calls: int) -> None:
+def seed_calls_today(factory: Factory, account: Account, clock: FakeClock, calls: int) -> None:
     """Calls already made today, as a previous run of the process left them in SQL."""
-    with app.app_context():
-        db.session.add(
-            UsageCounter(
-                tenant_id=account.tenant_id,
-                metric="api_calls",
-                day=day_to_date(int(clock()) // 86_400),
-                value=calls,
-            )
-        )
-        db.session.commit()
+    factory.usage(account.tenant_id, "api_calls", calls, day_to_date(int(clock()) // 86_400))
 
 
 @pytest.mark.parametrize("tier", TIERS)
@@ -96,7 +87,7 @@ def test_free_day_limit_the_100th_call_passes_and_the_101st_is_refused(
 
 @pytest.mark.parametrize("tier", TIERS)
 def test_day_limit_boundary_of_every_tier(
-    app: Any,
+    factory: Factory,
     client: FlaskClient,
     make_account: Callable[..., Account],
     clock: FakeClock,
@@ -104,7 +95,7 @@ def test_day_limit_boundary_of_every_tier(
 ) -> None:
     limit = TIER_LIMITS[PricingTier(tier)].api_calls_per_day
     account = make_account(tier)
-    seed_calls_today(app, account, clock, limit - 1)
+    seed_calls_today(factory, account, clock, limit - 1)
     last = call(client, account)
     assert last.status_code == 200
     assert last.headers["X-RateLimit-Remaining-Day"] == "0"
@@ -145,10 +136,13 @@ def test_the_minute_window_resets_on_the_next_minute(
 
 
 def test_the_day_window_resets_at_utc_midnight(
-    app: Any, client: FlaskClient, make_account: Callable[..., Account], clock: FakeClock
+    factory: Factory,
+    client: FlaskClient,
+    make_account: Callable[..., Account],
+    clock: FakeClock,
 ) -> None:
     account = make_account("free")
-    seed_calls_today(app, account, clock, 100)
+    seed_calls_today(factory, account, clock, 100)
     assert call(client, account).status_code == 429
     clock.advance(86_400 - 36_000 - 1)  # 23:59:59 UTC
     assert call(client, account).status_code == 429

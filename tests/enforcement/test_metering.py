@@ -24,12 +24,13 @@ from portal.enforcement import (
     record_federation_contribution,
     record_storage_usage,
 )
-from portal.enforcement.metering import LEDGER_KEPT, UsageFlusher, write_batch, write_usage
+from portal.enforcement.flusher import Flusher
+from portal.enforcement.metering import LEDGER_KEPT, write_batch, write_usage
 from portal.enforcement.stores.base import UsageBatch
 from portal.enforcement.stores.memory import MemoryStore
-from portal.extensions import db
 from portal.models import Tenant, UsageBatchLedger, UsageCounter
-from tests.enforcement.support import Account, FakeClock
+from tests.enforcement.support import FakeClock
+from tests.factory import Account
 
 TODAY = int(FakeClock()()) // 86_400
 
@@ -55,12 +56,11 @@ def test_batched_upserts_add_up(
 
 @pytest.mark.both_dbs
 def test_usage_of_a_deleted_tenant_is_dropped_not_retried_forever(
-    app: Flask, enforcement: Enforcement, make_account: Callable[..., Account]
+    enforcement: Enforcement, make_account: Callable[..., Account]
 ) -> None:
     gone, kept = make_account("free"), make_account("free")
-    with app.app_context():
-        db.session.execute(sa.delete(Tenant).where(Tenant.id == gone.tenant_id))
-        db.session.commit()
+    with enforcement.engine.begin() as connection:
+        connection.execute(sa.delete(Tenant).where(Tenant.id == gone.tenant_id))
     rows = {(gone.tenant_id, "api_calls", TODAY): 1, (kept.tenant_id, "api_calls", TODAY): 2}
     write_usage(enforcement.engine, rows)
     assert counters(enforcement, kept.tenant_id) == {"api_calls": 2}
@@ -68,14 +68,15 @@ def test_usage_of_a_deleted_tenant_is_dropped_not_retried_forever(
 
 @pytest.mark.both_dbs
 def test_a_ledgered_batch_part_is_counted_once_and_the_ledger_is_pruned(
-    app: Flask, enforcement: Enforcement, make_account: Callable[..., Account]
+    enforcement: Enforcement, make_account: Callable[..., Account]
 ) -> None:
     account = make_account("free")
     row = (account.tenant_id, "api_calls", TODAY)
-    with app.app_context():
-        old = datetime.now(UTC) - LEDGER_KEPT - timedelta(minutes=1)
-        db.session.add(UsageBatchLedger(batch_id="long-gone", flushed_at=old))
-        db.session.commit()
+    old = datetime.now(UTC) - LEDGER_KEPT - timedelta(minutes=1)
+    with enforcement.engine.begin() as connection:
+        connection.execute(
+            sa.insert(UsageBatchLedger), {"batch_id": "long-gone", "flushed_at": old}
+        )
     assert write_batch(enforcement.engine, UsageBatch({"a": {row: 3}}, ledgered=True)) == 1
     # "a" again (retaken after its flusher died before acknowledging) beside a new part "b".
     retaken = UsageBatch({"a": {row: 3}, "b": {row: 2}}, ledgered=True)
@@ -221,6 +222,6 @@ def test_a_store_that_cannot_take_a_batch_back_does_not_stop_the_flush(
         return written(engine, batch)
 
     monkeypatch.setattr(metering, "write_batch", refuse_redis_batch)
-    flusher = UsageFlusher(enforcement.engine, (GoneRedis(), memory))
+    flusher = Flusher(enforcement.engine, (GoneRedis(), memory), 1.0, enforcement.last_used)
     assert flusher.flush() == 1
     assert counters(enforcement, account.tenant_id) == {"api_calls": 3}

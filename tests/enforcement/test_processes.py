@@ -18,8 +18,9 @@ import requests
 import sqlalchemy as sa
 
 from portal.enforcement import Enforcement
-from portal.models import UsageCounter
-from tests.enforcement.support import START, Account
+from portal.models import ApiKey, UsageCounter
+from tests.enforcement.support import START
+from tests.factory import Account
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -174,17 +175,27 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def key_last_used(enforcement: Enforcement, key_id: int) -> Any:
+    with enforcement.engine.connect() as connection:
+        return connection.scalar(sa.select(ApiKey.last_used_at).where(ApiKey.id == key_id))
+
+
 def test_the_standalone_example_flushes_at_a_graceful_stop(
     app_config: dict[str, Any],
     enforcement: Enforcement,
     make_account: Callable[..., Account],
 ) -> None:
+    """SIGTERM: the atexit flush writes the usage and the key's last-used time, which no
+    later request was there to carry."""
     account = make_account("pro")
     port = free_port()
     env = os.environ | {
+        # The script's own directory leads its sys.path: this checkout's portal must come next.
+        "PYTHONPATH": str(ROOT),
         "DATABASE_URL": app_config["SQLALCHEMY_DATABASE_URI"],
         "REDIS_URL": "",
         "USAGE_FLUSH_SECONDS": "3600",
+        "API_KEY_LAST_USED_FLUSH_SECONDS": "3600",
         "API_PORT": str(port),
     }
     server = subprocess.Popen(
@@ -207,8 +218,10 @@ def test_the_standalone_example_flushes_at_a_graceful_stop(
         for _ in range(6):
             assert requests.get(f"{url}/api/memories", headers=account.headers).ok
         assert api_calls_in_sql(enforcement, account.tenant_id) == 0
+        assert key_last_used(enforcement, account.key_id) is None
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=20) == 0
     finally:
         server.kill()
     assert api_calls_in_sql(enforcement, account.tenant_id) == 6
+    assert key_last_used(enforcement, account.key_id) is not None

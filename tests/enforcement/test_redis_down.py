@@ -22,7 +22,8 @@ from portal.enforcement.stores.base import Quota
 from portal.enforcement.stores.guarded import GuardedStore, StoreUnavailable
 from portal.enforcement.stores.redis import RedisStore, connect
 from portal.enforcement.stores.redis_link import PROBE_AFTER_IDLE_SECONDS
-from tests.enforcement.support import Account, FakeClock
+from tests.enforcement.support import FakeClock
+from tests.factory import Account
 
 
 def dead_redis_url() -> str:

@@ -11,7 +11,8 @@ from flask import Flask
 
 from portal.enforcement import Enforcement
 from portal.models import Tenant
-from tests.enforcement.support import Account, FakeClock
+from tests.enforcement.support import FakeClock
+from tests.factory import Account
 
 
 @pytest.fixture
@@ -27,7 +28,7 @@ def test_a_generation_bump_drops_other_processes_cached_tier(
     clock: FakeClock,
 ) -> None:
     account = make_account("free")
-    other = Enforcement.from_config(app)  # another process: its own cache and connection
+    other = Enforcement.from_settings(app.config)  # another process: its own cache, engine, Redis
     other.clock = clock
     with app.app_context():
         policy = other.directory.policy(account.tenant_id)

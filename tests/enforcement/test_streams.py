@@ -9,7 +9,8 @@ import pytest
 from flask import Flask, Response
 
 from portal.enforcement import Enforcement, metered
-from tests.enforcement.support import Account, FakeClock
+from tests.enforcement.support import FakeClock
+from tests.factory import Account
 
 CHUNKS = 10
 

@@ -13,7 +13,8 @@ from portal.enforcement import Enforcement
 from portal.extensions import db
 from portal.models import Tenant
 from portal.plans import PricingTier
-from tests.enforcement.support import Account, FakeClock
+from tests.enforcement.support import FakeClock
+from tests.factory import Account
 
 
 def tier_seen(client: FlaskClient, account: Account) -> str:

@@ -31,6 +31,10 @@ def new_lease_token() -> str:
     return f"{_token_prefix}{next(_lease_numbers)}"
 
 
+class StoreUnavailable(RuntimeError):
+    """The shared counter store cannot be reached and the fail mode is ``closed``."""
+
+
 @dataclass(frozen=True, slots=True)
 class Quota:
     """The three numbers a store checks atomically for one call."""

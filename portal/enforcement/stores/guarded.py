@@ -19,7 +19,7 @@ from dataclasses import replace
 import redis
 
 from portal.enforcement.engine import Admission
-from portal.enforcement.stores.base import LiveCounts, Quota
+from portal.enforcement.stores.base import LiveCounts, Quota, StoreUnavailable
 from portal.enforcement.stores.memory import MemoryStore
 from portal.enforcement.stores.redis import RedisStore
 
@@ -27,10 +27,6 @@ log = logging.getLogger("continuum.enforcement")
 
 FAIL_CLOSED, FAIL_OPEN = "closed", "open"
 WARN_EVERY_SECONDS = 30.0
-
-
-class StoreUnavailable(RuntimeError):
-    """The shared counter store cannot be reached and the fail mode is ``closed``."""
 
 
 class GuardedStore:

@@ -18,11 +18,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import Base, UTCDateTime, utcnow
-from portal.plans import PricingTier, TierLimits, get_tier_limits
+from portal.plans import OVERAGE_CAP_DEFAULT_CENTS, PricingTier, TierLimits, get_tier_limits
 
 
 class Tenant(Base):
@@ -38,6 +39,13 @@ class Tenant(Base):
     limit_overrides: Mapped[dict[str, int] | None] = mapped_column(JSON)
     #: Bumped on every tier or override change, so cached tier lookups can tell they are stale.
     tier_version: Mapped[int] = mapped_column(Integer, default=1)
+    #: Pro overage: calls past the daily quota are admitted and billed, up to a monthly spend cap.
+    overage_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    overage_cap_cents: Mapped[int] = mapped_column(
+        Integer, default=OVERAGE_CAP_DEFAULT_CENTS, server_default=str(OVERAGE_CAP_DEFAULT_CENTS)
+    )
+    #: Usage alerts switched off, by name (``portal.billing.alerts``); absent means on.
+    alerts_off: Mapped[list[str] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -143,6 +151,12 @@ class Subscription(Base):
     canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     past_due_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The metered overage item (``continuum_pro_api_calls``), once the subscription has one.
+    metered_item_id: Mapped[str | None] = mapped_column(String(255))
+    #: The metered item's own current period (the overage cap's period; on a yearly plan it is
+    #: monthly). Falls back to the subscription's period while there is no metered item.
+    usage_period_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    usage_period_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: Stripe ``created`` (epoch seconds) of the newest event or fetch applied to this row.
     last_event_created: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -197,6 +211,57 @@ class UsageBatchLedger(Base):
 
     batch_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     flushed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class MeterReport(Base):
+    """The overage outbox: calls billed as overage, waiting to be reported to Stripe's meter.
+
+    Rows are written by the usage flush in the same transaction as the counts, and marked
+    ``reported_at`` once Stripe accepted the meter event. The event's identifier is derived
+    from the row (``identifier``), so a resend after a crash is deduplicated by Stripe (for
+    about 24 hours) and by this ledger (for ever).
+    """
+
+    __tablename__ = "meter_report"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"), index=True)
+    #: The usage period (epoch seconds of its start) the calls count against.
+    period_start: Mapped[int] = mapped_column(BigInteger)
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    #: The meter event's timestamp (epoch seconds): inside the period, when the calls were made.
+    event_time: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    #: Set when Stripe refused the event for good (the reason is in ``last_error``).
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: A reporter that took the row holds it until then (another one skips it meanwhile).
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    def identifier(self, stripe_customer_id: str) -> str:
+        """The meter event identifier: (customer, period, sequence), the same on every resend."""
+        return f"ovg_{stripe_customer_id}_{self.period_start}_{self.id}"
+
+
+class UsageAlert(Base):
+    """One usage alert sent (or being sent): inserted once per tenant, alert and period, so
+    each alert goes out once across processes and restarts."""
+
+    __tablename__ = "usage_alert"
+
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenant.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: e.g. ``daily_80``, ``cap_50`` (``portal.billing.alerts``).
+    alert: Mapped[str] = mapped_column(String(40), primary_key=True)
+    #: The UTC day (``2026-11-28``) or usage period start (``p1764288000``) it belongs to.
+    period: Mapped[str] = mapped_column(String(40), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class EnterpriseInquiry(Base):

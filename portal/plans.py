@@ -148,7 +148,7 @@ PLANS: dict[PricingTier, Plan] = {
         yearly_price=Decimal("278.40"),
         support="Email support, 24 h response SLA",
         uptime_sla="99%",
-        overage="$0.10 per 1,000 API calls over quota",
+        overage="Optional: $0.10 per 1,000 API calls over the daily quota, up to a monthly cap you set",
         self_serve=True,
     ),
     PricingTier.ENTERPRISE: Plan(
@@ -168,6 +168,29 @@ PRICE_LOOKUP_KEYS: dict[tuple[PricingTier, BillingInterval], str] = {
     (PricingTier.PRO, BillingInterval.MONTH): "continuum_pro_monthly",
     (PricingTier.PRO, BillingInterval.YEAR): "continuum_pro_yearly",
 }
+
+#: The metered price that bills Pro overage (on the Billing Meter below), by lookup key.
+OVERAGE_PRICE_LOOKUP_KEY = "continuum_pro_api_calls"
+#: The Billing Meter's event name; its events carry ``stripe_customer_id`` and ``value``.
+OVERAGE_METER_EVENT_NAME = "continuum_api_calls_overage"
+#: Overage price: $0.10 per 1,000 calls, billed pro rata (one call costs 0.01 cent).
+OVERAGE_CENTS_PER_1000_CALLS = 10
+OVERAGE_UNIT_AMOUNT_DECIMAL = "0.01"  # cents per call, Stripe's ``unit_amount_decimal``
+#: The monthly spend cap a customer may set, in cents ($1 to $10,000; $20 unless they choose).
+OVERAGE_CAP_MIN_CENTS = 100
+OVERAGE_CAP_MAX_CENTS = 1_000_000
+OVERAGE_CAP_DEFAULT_CENTS = 2_000
+
+
+def overage_calls_for_cents(cents: int) -> int:
+    """How many overage calls ``cents`` buys (the cap as a call count): 1 cent = 100 calls."""
+    return cents * 1000 // OVERAGE_CENTS_PER_1000_CALLS
+
+
+def overage_cost_cents(calls: int) -> Decimal:
+    """What ``calls`` overage calls cost, in cents, pro rata (2,500 calls = 25 cents)."""
+    return Decimal(calls) * OVERAGE_CENTS_PER_1000_CALLS / 1000
+
 
 _TIER_BY_LOOKUP_KEY = {key: tier for (tier, _), key in PRICE_LOOKUP_KEYS.items()}
 _INTERVAL_BY_LOOKUP_KEY = {key: interval for (_, interval), key in PRICE_LOOKUP_KEYS.items()}

@@ -20,6 +20,7 @@ from portal.extensions import db
 from portal.models import StripeEvent, Tenant
 from portal.stripe_gateway import get_gateway
 from stripe_sim.testing import SimulatorProcess
+from tests.outage import stripe_unreachable
 
 from .conftest import (
     CARD_3DS,
@@ -305,14 +306,11 @@ def test_hostile_or_foreign_webhooks_change_nothing(
 
 
 def test_stripe_unreachable_shows_a_friendly_page_and_writes_nothing(
-    billing: Billing, person: Person, sim: SimulatorProcess
+    billing: Billing, person: Person
 ) -> None:
-    sim.stop()
-    try:
+    with stripe_unreachable(billing.app):
         response = person.post("/billing/checkout", {"interval": "year"})
         page = person.get("/v1/billing/subscription")
-    finally:
-        sim.start()
     assert response.status_code == 503
     assert "could not reach our payment provider" in response.text
     assert page.json() == {"tier": "free", "subscription": None}

@@ -20,6 +20,7 @@ from portal.extensions import db
 from portal.models import StripeEvent, Tenant
 from portal.stripe_gateway import get_gateway
 from stripe_sim.testing import SimulatorProcess
+from tests.factory import PASSWORD, Account, Factory
 from tests.outage import stripe_unreachable
 
 from .conftest import (
@@ -68,10 +69,13 @@ class Person:
         return self.get(f"{parts.path}?{parts.query}")
 
     def sign_up(self, email: str = "owner@example.com") -> None:
-        response = self.post(
-            "/signup", {"email": email, "password": "violet harbour lantern 42"}, "/signup"
-        )
+        response = self.post("/signup", {"email": email, "password": PASSWORD}, "/signup")
         assert response.status_code in (302, 303), response.text[:300]
+
+    def sign_in_as(self, account: Account) -> None:
+        """Carry the account owner's session, as a browser that signed in earlier would."""
+        cookie = account.browser_cookie(self.base)
+        self.http.cookies.set(cookie["name"], cookie["value"], domain=urlsplit(self.base).hostname)
 
 
 def eventually(check: Callable[[], bool], timeout: float = 20.0) -> None:
@@ -98,10 +102,17 @@ def clock(billing: Billing, app: Flask) -> Callable[[int], None]:
 
 
 @pytest.fixture
-def person(billing: Billing, live_server: Any, sim: SimulatorProcess) -> Person:
+def portal_url(billing: Billing, live_server: Any, sim: SimulatorProcess) -> str:
+    """The served portal, with the simulator delivering signed webhooks to it."""
     sim.add_webhook_endpoint(f"{live_server.url}/billing/webhook", WEBHOOK_SECRET)
-    someone = Person(live_server.url)
-    someone.sign_up()
+    return str(live_server.url)
+
+
+@pytest.fixture
+def person(portal_url: str, factory: Factory) -> Person:
+    """Signed in as the owner of tenant 1."""
+    someone = Person(portal_url)
+    someone.sign_in_as(factory.account())
     return someone
 
 
@@ -126,8 +137,10 @@ def tenant_tier(app: Flask) -> tuple[str, int]:
 
 
 def test_sign_up_then_upgrade_with_4242_gives_pro_limits(
-    billing: Billing, person: Person, sim: SimulatorProcess, db_backend: str
+    billing: Billing, portal_url: str, sim: SimulatorProcess, db_backend: str
 ) -> None:
+    person = Person(portal_url)
+    person.sign_up()
     assert tenant_tier(billing.app) == ("free", 100)
     back = upgrade(person, sim)
     assert back is not None and back.status_code == 303

@@ -5,7 +5,6 @@ signed webhooks delivered by the simulator to the portal.
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,7 +19,7 @@ from portal.extensions import db
 from portal.models import StripeEvent, Tenant
 from portal.stripe_gateway import get_gateway
 from stripe_sim.testing import SimulatorProcess
-from tests.factory import PASSWORD, Account, Factory
+from tests.factory import CSRF_INPUT, PASSWORD, Account, Factory
 from tests.outage import stripe_unreachable
 
 from .conftest import (
@@ -38,7 +37,6 @@ from .conftest import (
 pytestmark = pytest.mark.both_dbs
 
 DAY = 86400
-CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
 class Person:
@@ -52,7 +50,7 @@ class Person:
         return self.http.get(self.base + path, allow_redirects=False, timeout=30)
 
     def token(self, path: str = "/keys") -> str:
-        match = CSRF.search(self.get(path).text)
+        match = CSRF_INPUT.search(self.get(path).text)
         assert match, f"no form on {path}"
         return match.group(1)
 

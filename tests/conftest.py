@@ -1,5 +1,9 @@
 """Shared fixtures: a migrated fresh database per test, clients, SMTP, Redis and a real browser.
 
+Accounts (users, tenants, API keys, subscriptions) come from one place, the ``factory`` fixture
+(tests/factory.py). Fixtures that change ``app_config`` (``smtp_server``) must be requested
+before anything that builds the app, ``factory`` included.
+
 Tests marked ``both_dbs`` run on SQLite and on PostgreSQL (127.0.0.1:5432, database ``test``).
 When PostgreSQL or Redis is absent those variants skip with the reason, except under CI=true,
 where an absent service fails the run.

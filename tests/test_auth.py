@@ -9,8 +9,9 @@ from argon2 import PasswordHasher
 from portal.auth import accounts
 from portal.extensions import db
 from portal.models import Membership, Tenant, User
+from tests.factory import PASSWORD
 
-GOOD_PASSWORD = "violet harbour lantern 42"
+GOOD_PASSWORD = PASSWORD
 
 
 def count(model: type) -> int:

@@ -10,6 +10,7 @@ from werkzeug.test import TestResponse
 
 from stripe_sim.testing import SimulatorProcess
 from tests.factory import Factory, PortalClient
+from tests.outage import stripe_unreachable
 
 from .conftest import CARD_3DS, CARD_DECLINED, CARD_OK, Billing
 
@@ -123,13 +124,10 @@ def test_a_second_upgrade_is_refused_while_subscribed(
 
 
 def test_stripe_unreachable_shows_a_friendly_page_and_writes_nothing(
-    billing: Billing, signed_in: PortalClient, sim: SimulatorProcess
+    billing: Billing, signed_in: PortalClient
 ) -> None:
-    sim.stop()
-    try:
+    with stripe_unreachable(billing.app):
         response = _start(signed_in)
-    finally:
-        sim.start()
     assert response.status_code == 503
     body = response.get_data(as_text=True)
     assert "could not reach our payment provider" in body

@@ -18,6 +18,7 @@ from portal.stripe_gateway import (
 )
 from portal.stripe_gateway.errors import _translated
 from stripe_sim.testing import SimulatorProcess
+from tests.outage import refused_url
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,13 +39,8 @@ def test_only_the_gateway_imports_stripe_and_nothing_imports_pytest() -> None:
 
 
 def test_unreachable_stripe_is_billing_unavailable(sim: SimulatorProcess) -> None:
-    gateway = StripeGateway(sim.api_key, sim.url)
-    sim.stop()
-    try:
-        with pytest.raises(BillingUnavailable) as caught:
-            gateway.retrieve_customer("cus_anything")
-    finally:
-        sim.start()
+    with refused_url() as url, pytest.raises(BillingUnavailable) as caught:
+        StripeGateway(sim.api_key, url).retrieve_customer("cus_anything")
     assert caught.value.status_code == 503
     assert "could not reach our payment provider" in caught.value.message
     assert "Nothing was charged" in caught.value.message

@@ -59,7 +59,7 @@ def test_a_failed_event_records_its_error_and_is_reprocessed_on_retry(
     tenant_id = factory.account().tenant_id
     sub_id = billing.subscribe(tenant_id)
     event = event_json("customer.subscription.created", billing.subscription_json(sub_id))
-    billing.sim.stop()
+    billing.sim.stop()  # a real outage and restart: the retry below must reconnect
     try:
         failed = billing.post(event)
     finally:

@@ -5,7 +5,6 @@ signed webhooks delivered by the simulator to the portal.
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +19,8 @@ from portal.extensions import db
 from portal.models import StripeEvent, Tenant
 from portal.stripe_gateway import get_gateway
 from stripe_sim.testing import SimulatorProcess
+from tests.factory import CSRF_INPUT, PASSWORD, Account, Factory
+from tests.outage import stripe_unreachable
 
 from .conftest import (
     CARD_3DS,
@@ -36,7 +37,6 @@ from .conftest import (
 pytestmark = pytest.mark.both_dbs
 
 DAY = 86400
-CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
 class Person:
@@ -50,7 +50,7 @@ class Person:
         return self.http.get(self.base + path, allow_redirects=False, timeout=30)
 
     def token(self, path: str = "/keys") -> str:
-        match = CSRF.search(self.get(path).text)
+        match = CSRF_INPUT.search(self.get(path).text)
         assert match, f"no form on {path}"
         return match.group(1)
 
@@ -67,10 +67,13 @@ class Person:
         return self.get(f"{parts.path}?{parts.query}")
 
     def sign_up(self, email: str = "owner@example.com") -> None:
-        response = self.post(
-            "/signup", {"email": email, "password": "violet harbour lantern 42"}, "/signup"
-        )
+        response = self.post("/signup", {"email": email, "password": PASSWORD}, "/signup")
         assert response.status_code in (302, 303), response.text[:300]
+
+    def sign_in_as(self, account: Account) -> None:
+        """Carry the account owner's session, as a browser that signed in earlier would."""
+        cookie = account.browser_cookie(self.base)
+        self.http.cookies.set(cookie["name"], cookie["value"], domain=urlsplit(self.base).hostname)
 
 
 def eventually(check: Callable[[], bool], timeout: float = 20.0) -> None:
@@ -97,10 +100,17 @@ def clock(billing: Billing, app: Flask) -> Callable[[int], None]:
 
 
 @pytest.fixture
-def person(billing: Billing, live_server: Any, sim: SimulatorProcess) -> Person:
+def portal_url(billing: Billing, live_server: Any, sim: SimulatorProcess) -> str:
+    """The served portal, with the simulator delivering signed webhooks to it."""
     sim.add_webhook_endpoint(f"{live_server.url}/billing/webhook", WEBHOOK_SECRET)
-    someone = Person(live_server.url)
-    someone.sign_up()
+    return str(live_server.url)
+
+
+@pytest.fixture
+def person(portal_url: str, factory: Factory) -> Person:
+    """Signed in as the owner of tenant 1."""
+    someone = Person(portal_url)
+    someone.sign_in_as(factory.account())
     return someone
 
 
@@ -125,8 +135,10 @@ def tenant_tier(app: Flask) -> tuple[str, int]:
 
 
 def test_sign_up_then_upgrade_with_4242_gives_pro_limits(
-    billing: Billing, person: Person, sim: SimulatorProcess, db_backend: str
+    billing: Billing, portal_url: str, sim: SimulatorProcess, db_backend: str
 ) -> None:
+    person = Person(portal_url)
+    person.sign_up()
     assert tenant_tier(billing.app) == ("free", 100)
     back = upgrade(person, sim)
     assert back is not None and back.status_code == 303
@@ -305,14 +317,11 @@ def test_hostile_or_foreign_webhooks_change_nothing(
 
 
 def test_stripe_unreachable_shows_a_friendly_page_and_writes_nothing(
-    billing: Billing, person: Person, sim: SimulatorProcess
+    billing: Billing, person: Person
 ) -> None:
-    sim.stop()
-    try:
+    with stripe_unreachable(billing.app):
         response = person.post("/billing/checkout", {"interval": "year"})
         page = person.get("/v1/billing/subscription")
-    finally:
-        sim.start()
     assert response.status_code == 503
     assert "could not reach our payment provider" in response.text
     assert page.json() == {"tier": "free", "subscription": None}

@@ -13,6 +13,7 @@ from portal.models import utcnow
 from portal.plans import PLANS, PricingTier
 from portal.web.formatting import format_date_tz, format_price
 from tests.factory import Account, Factory
+from tests.outage import stripe_unreachable
 
 PRO = PLANS[PricingTier.PRO]
 
@@ -129,14 +130,11 @@ class TestWithStripe:
         assert "because its payments failed" in self.page(account)
 
     def test_stripe_unreachable_is_a_friendly_message(
-        self, account: Account, customer: list[str], sim: Any, factory: Factory
+        self, account: Account, customer: list[str], factory: Factory
     ) -> None:
         factory.subscription(account.tenant_id, "active")
-        sim.stop()
-        try:
+        with stripe_unreachable(account.app):
             response = account.client.get("/billing/")
-        finally:
-            sim.start()
         html = response.get_data(as_text=True)
         assert response.status_code == 200
         assert "Some billing details are unavailable." in html

@@ -13,6 +13,7 @@ from portal.extensions import db
 from portal.models import Subscription
 from portal.web.formatting import format_money
 from tests.factory import Account
+from tests.outage import stripe_unreachable
 
 HTMX = {"HX-Request": "true", "HX-Target": "subscription"}
 
@@ -153,16 +154,14 @@ def test_invoices_table_lists_the_first_invoice(account: Account, pro: str) -> N
 
 
 def test_actions_while_stripe_is_unreachable_explain_and_change_nothing(
-    account: Account, pro: str, sim: Any
+    account: Account, pro: str
 ) -> None:
+    """``pro`` is used for its side effect: a paid subscription the actions would change."""
     token = account.client.csrf_token("/billing/")
-    sim.stop()
-    try:
+    with stripe_unreachable(account.app):
         plain = account.client.post("/billing/cancel", data={"csrf_token": token})
         htmx = account.client.post("/billing/cancel", data={"csrf_token": token}, headers=HTMX)
         preview = account.client.get("/billing/?change=year", headers=HTMX)
-    finally:
-        sim.start()
     assert plain.status_code == 503
     assert "could not reach our payment provider" in plain.get_data(as_text=True)
     assert "Some billing details are unavailable." in plain.get_data(as_text=True)

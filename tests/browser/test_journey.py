@@ -23,11 +23,11 @@ from portal.enforcement import enforcement_for
 from portal.extensions import db
 from portal.models import Subscription, Tenant
 from portal.serving.dispatch import PathDispatcher
+from tests.factory import PASSWORD
 
 pytestmark = pytest.mark.browser
 
 EMAIL = "journey@example.com"
-PASSWORD = "violet harbour lantern 42"
 WEBHOOK_SECRET = "whsec_test_browser_journey"
 CARD_OK = "4242424242424242"
 CARD_SECOND = "5555555555554444"

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.factory import PASSWORD
+
 pytestmark = pytest.mark.browser
 
 EMAIL = "browser@example.com"
-PASSWORD = "violet harbour lantern 42"
 KEY_SHAPE = re.compile(r"ck_test_[A-Za-z0-9_-]{43}")
 VIEWPORT = {"width": 1280, "height": 800}
 

@@ -66,7 +66,7 @@ def dashboard(
 
 @pytest.mark.parametrize("poll_seconds", [0.3])
 def test_visible_tab_follows_usage_and_a_hidden_one_stops_polling(
-    dashboard: Any, owner: Account, factory: Factory
+    dashboard: Any, owner: Account, factory: Factory, poll_seconds: float
 ) -> None:
     from playwright.sync_api import expect
 
@@ -78,10 +78,11 @@ def test_visible_tab_follows_usage_and_a_hidden_one_stops_polling(
     assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
 
     set_visibility(page, "hidden")
-    page.wait_for_timeout(300)  # one interval: a poll already in flight may still land
+    interval_ms = poll_seconds * 1000
+    page.wait_for_timeout(interval_ms)  # a poll already in flight may still land
     hidden_from = len(page.polls)
     factory.usage(owner.tenant_id, "api_calls", 77)
-    page.wait_for_timeout(1_500)  # five intervals, any of which would have polled
+    page.wait_for_timeout(5 * interval_ms)  # five ticks, each of which would have polled
     assert len(page.polls) == hidden_from, "no polling while the tab is hidden"
     assert page.get_attribute(CALLS_TODAY, "value") == "43"
 

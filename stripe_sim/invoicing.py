@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from stripe_sim.cards import CHARGE_FAILS, DECLINES, REQUIRES_ACTION
 from stripe_sim.context import Sim
-from stripe_sim.objects import Obj
+from stripe_sim.objects import Obj, decimal_string
 from stripe_sim.simtime import DAY, new_id
 from stripe_sim.webhooks import emit
 
@@ -13,9 +15,9 @@ PAID, FAILED, REQUIRES_ACTION_OUTCOME = "paid", "failed", "requires_action"
 RETRIED = ("subscription_cycle", "subscription_update")
 
 
-
 def line(*, amount: int, currency: str, description: str, period: tuple[int, int],
-         subscription_id: str | None, item_id: str | None, quantity: int, unit_amount: int,
+         subscription_id: str | None, item_id: str | None, quantity: int,
+         unit_amount: Decimal | int,
          proration: bool = False, invoice_item: str | None = None) -> Obj:
     """An invoice line for a subscription item (a period charge or a proration)."""
     return {
@@ -33,7 +35,8 @@ def line(*, amount: int, currency: str, description: str, period: tuple[int, int
             },
             "type": "subscription_item_details",
         },
-        "pricing": {"type": "price_details", "unit_amount_decimal": str(unit_amount)},
+        "pricing": {"type": "price_details",
+                    "unit_amount_decimal": decimal_string(Decimal(unit_amount))},
         "subtotal": amount,
     }
 

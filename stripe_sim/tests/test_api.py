@@ -187,7 +187,9 @@ def test_events_retrieve_and_list_by_type(stripe_client):
 
 
 def test_meter_events_dedupe_by_identifier(stripe_client):
-    customer = stripe_client.v1.customers.create({"email": "m@example.com"})
+    clock = stripe_client.v1.test_helpers.test_clocks.create({"frozen_time": 1767225600})
+    customer = stripe_client.v1.customers.create({"email": "m@example.com",
+                                                  "test_clock": clock.id})
     meter = stripe_client.v1.billing.meters.create({
         "display_name": "API calls", "event_name": "api_call",
         "default_aggregation": {"formula": "sum"}})

@@ -135,7 +135,7 @@ def returned(stripe_sim: SimulatorProcess) -> dict[str, Any]:
     out["customer"] = call("POST", "/v1/customers", email="c@example.com",
                            test_clock=out["clock"]["id"])
     session_params = {"mode": "subscription", "customer": out["customer"]["id"],
-                      "line_items[0][price]": out["price"]["id"],
+                      "line_items[0][price]": out["price"]["id"], "line_items[0][quantity]": "1",
                       "success_url": "http://portal.test/ok", "cancel_url": "http://portal.test"}
     out["open_session"] = call("POST", "/v1/checkout/sessions", **session_params)
     stripe_sim.pay_checkout(out["open_session"]["url"], email=None)

@@ -32,7 +32,7 @@ _INTEGER = re.compile(r"^-?\d+$")
 def active_meter(sim: Sim, event_name: str) -> Obj:
     for meter in sim.store.all("billing.meter", event_name=event_name, status="active"):
         return meter
-    raise StripeError(f"No active meter was found for event name `{event_name}`.",
+    raise StripeError(f'No active meter found for event name "{event_name}".',
                       code="no_meter", param="event_name")
 
 

@@ -28,8 +28,9 @@ def create_item(sim: Sim, params: dict[str, Any]) -> dict[str, Any]:
     if "quantity" in params:
         entry["quantity"] = params["quantity"]
     known = {item["id"] for item in sub["items"]["data"]}
-    update = {"items": [entry], **{k: params[k] for k in (
-        "proration_behavior", "proration_date", "payment_behavior") if k in params}}
+    update: dict[str, Any] = {"items": [entry]}
+    update.update({k: params[k] for k in ("proration_behavior", "proration_date",
+                                          "payment_behavior") if k in params})
     sub = changes.update(sim, sub, update, customer_time(sim.store, sub["customer"]),
                          item_metadata=params.get("metadata"))
     return next(item for item in sub["items"]["data"] if item["id"] not in known)

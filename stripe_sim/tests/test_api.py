@@ -3,6 +3,8 @@ expansion, pagination, catalog, customers, payment methods, events, meters, host
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import requests
 import stripe
@@ -237,3 +239,20 @@ def test_state_survives_a_restart(sim, stripe_client):
         stripe_client.v1.customers.retrieve(customer.id)
     sim.start()
     assert stripe_client.v1.customers.retrieve(customer.id).email == "keep@example.com"
+
+
+def test_latency_option_delays_api_answers_only():
+    """``--latency-ms`` (``STRIPE_SIM_LATENCY_MS``) delays every /v1 and /v2 answer, never the
+    hosted pages or the /_sim/ controls."""
+    with SimulatorProcess(latency_ms=700) as slow:
+        client = slow.client()
+        started = time.perf_counter()
+        client.v1.customers.list()
+        assert time.perf_counter() - started >= 0.7
+        started = time.perf_counter()
+        client.v2.core.events.list()
+        assert time.perf_counter() - started >= 0.7
+        started = time.perf_counter()
+        slow.control("GET", "health")
+        requests.get(slow.url + "/checkout/cs_test_unknown", timeout=10)
+        assert time.perf_counter() - started < 0.7

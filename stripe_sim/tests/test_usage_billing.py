@@ -174,16 +174,27 @@ def test_yearly_pro_gets_monthly_overage_invoices(stripe_client, catalog, custom
     advance(stripe_client, customer, FEB_1_2026 + 3600)
     january = invoices(stripe_client, sub)[-1]
     assert [(line.amount, line.quantity) for line in january.lines.data] == [(25, 2500)]
-    assert january.amount_due == 25 and january.status == "paid"
+    # $0.25 is below Stripe's $0.50 minimum charge: marked paid, carried to the balance
+    assert (january.total, january.amount_due, january.amount_paid, january.status) == (
+        25, 0, 0, "paid")
+    assert january.ending_balance == 25
+    assert stripe_client.v1.customers.retrieve(customer.id).balance == 25
     advance(stripe_client, customer, MAR_1_2026 + 3600)
     february = invoices(stripe_client, sub)[-1]
     assert [(line.amount, line.quantity) for line in february.lines.data] == [(0, 0)]
-    assert february.total == 0 and february.status == "paid"
+    assert (february.total, february.starting_balance, february.ending_balance) == (0, 25, 25)
     assert (february.period_start, february.period_end) == (FEB_1_2026, MAR_1_2026)
+    report(stripe_client, customer, 5000, MAR_1_2026 + DAY)
+    advance(stripe_client, customer, MAR_1_2026 + 31 * DAY + 3600)
+    march = invoices(stripe_client, sub)[-1]
+    assert (march.total, march.starting_balance, march.amount_due, march.amount_paid) == (
+        50, 25, 75, 75)
+    assert march.ending_balance == 0
+    assert stripe_client.v1.customers.retrieve(customer.id).balance == 0
     now = stripe_client.v1.subscriptions.retrieve(sub.id)
     yearly = next(i for i in now["items"].data if i.id != item.id)
     assert yearly.current_period_end == JAN_1_2026 + 365 * DAY
-    assert len(invoices(stripe_client, sub)) == 3
+    assert len(invoices(stripe_client, sub)) == 4
 
 
 def test_subscription_items_endpoint_adds_and_lists(stripe_client, catalog, customer):

@@ -9,6 +9,7 @@ import pytest
 import requests
 import stripe
 
+from stripe_sim.__main__ import parse_args
 from stripe_sim.testing import SimulatorProcess
 
 
@@ -256,3 +257,10 @@ def test_latency_option_delays_api_answers_only():
         slow.control("GET", "health")
         requests.get(slow.url + "/checkout/cs_test_unknown", timeout=10)
         assert time.perf_counter() - started < 0.7
+
+
+@pytest.mark.parametrize("argv", [["--latency-ms", "-1"], ["--latency-ms", "slow"],
+                                  ["--event-destination-url", "http://x.test/events"]])
+def test_bad_command_lines_are_refused(argv):
+    with pytest.raises(SystemExit):
+        parse_args(argv)

@@ -304,3 +304,11 @@ def test_cancel_at_period_end_bills_the_last_usage(stripe_client, catalog, custo
     final = invoices(stripe_client, sub)[-1]
     assert [(line.amount, line.quantity) for line in final.lines.data] == [(123, 12345)]
     assert final.status == "paid"
+
+
+def test_checkout_with_only_the_metered_price_starts_at_zero(sim, stripe_client, catalog,
+                                                             customer):
+    sub = checkout(sim, stripe_client, customer, [{"price": catalog["overage"].id}])
+    assert sub.status == "active" and "quantity" not in sub["items"].data[0]
+    first = invoices(stripe_client, sub)[0]
+    assert (first.total, first.status, first.lines.data) == (0, "paid", [])

@@ -108,12 +108,12 @@ def _proration_lines(sim: Sim, sub: Obj, changes: list[Change], at: int,
             period = period_bounds(sub["billing_cycle_anchor"], *_interval(change.price), at)
         else:
             period = (item["current_period_start"], item["current_period_end"])
-            if not period[0] <= at <= period[1]:
-                raise StripeError("proration_date must be within the current period.",
-                                  param="proration_date")
-            if not is_metered(item["price"]):
-                lines.append(_proration(sim, sub, item["id"], item["price"], item["quantity"],
-                                        -1, "Unused time on", at, period))
+        if not period[0] <= at <= period[1]:
+            raise StripeError("proration_date must be within the current period.",
+                              param="proration_date")
+        if not change.new and not is_metered(item["price"]):
+            lines.append(_proration(sim, sub, item["id"], item["price"], item["quantity"], -1,
+                                    "Unused time on", at, period))
         if change.quantity is not None and not credit_only:
             lines.append(_proration(sim, sub, item["id"], change.price, change.quantity, 1,
                                     "Remaining time on", at, period))

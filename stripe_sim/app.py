@@ -10,7 +10,7 @@ from urllib.parse import unquote
 from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
-from stripe_sim import api, control, pages
+from stripe_sim import api, concurrency, control, pages
 from stripe_sim.api import json_response
 from stripe_sim.context import Sim
 from stripe_sim.errors import StripeError
@@ -39,6 +39,7 @@ def create_app(sim: Sim, *, deliver_webhooks: bool = True) -> Flask:
     app.register_blueprint(control.bp)
     app.before_request(_start_timer)
     app.after_request(_log_request)
+    app.teardown_request(concurrency.release)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     if deliver_webhooks:
@@ -57,11 +58,17 @@ def build_sim(db: str, api_key: str, public_url: str, endpoints: list[dict[str, 
                latency_ms=latency_ms)
 
 
-def _start_timer() -> None:
+def _start_timer() -> Response | None:
     g.started = time.perf_counter()
-    latency = current_app.extensions["stripe_sim"].latency_ms
-    if latency and request.path.startswith(API_PREFIXES):
-        time.sleep(latency / 1000)  # outside any store transaction: other requests go on
+    if not request.path.startswith(API_PREFIXES):
+        return None
+    sim: Sim = current_app.extensions["stripe_sim"]
+    taken = concurrency.claim(sim)
+    if taken is not None:
+        return json_response(taken.body(), taken.status)
+    if sim.latency_ms:
+        time.sleep(sim.latency_ms / 1000)  # outside any store transaction: others go on
+    return None
 
 
 def _log_request(response: Response) -> Response:

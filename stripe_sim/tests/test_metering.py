@@ -3,6 +3,8 @@ event summaries, and the thin error event for an unknown customer."""
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -181,3 +183,38 @@ def test_meter_errors_are_not_webhook_events(sim, stripe_client, meter, hooks):
     events = hooks.wait_for(lambda e: any(x.type == "customer.created" for x in e))
     assert [e.type for e in events] == ["customer.created"]
     assert all(not e.type.startswith("v1.") for e in stripe_client.v1.events.list().data)
+
+
+def test_one_concurrent_call_per_customer_and_meter():
+    """A second meter event for the same customer and meter while the first is in flight is
+    429 (the SDK's RateLimitError); another customer is not held up. A 600 ms latency keeps
+    the first call in flight."""
+    with SimulatorProcess(latency_ms=600) as slow:
+        client = slow.client()
+        client.v1.billing.meters.create({"display_name": "calls", "event_name": EVENT,
+                                         "default_aggregation": {"formula": "sum"}})
+        first, second = (client.v1.customers.create({"email": f"{n}@example.com"})
+                         for n in ("a", "b"))
+        outcomes: dict[str, Any] = {}
+
+        def send(name: str, customer_id: str, delay: float) -> None:
+            time.sleep(delay)
+            try:
+                client.v1.billing.meter_events.create({
+                    "event_name": EVENT, "payload": {"stripe_customer_id": customer_id,
+                                                     "value": "1"}})
+                outcomes[name] = "ok"
+            except stripe.RateLimitError as error:
+                outcomes[name] = error.http_status
+
+        threads = [threading.Thread(target=send, args=args) for args in (
+            ("first", first.id, 0), ("again", first.id, 0.15), ("other", second.id, 0.15))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        # whichever of the two calls for the first customer arrives second is refused
+        assert sorted([outcomes["first"], outcomes["again"]], key=str) == [429, "ok"]
+        assert outcomes["other"] == "ok"
+        send("later", first.id, 0)
+        assert outcomes["later"] == "ok"

@@ -74,8 +74,10 @@ class MeteringCalls(StripeConnection):
         meter_id: str,
         unit_amount_decimal: str,
         nickname: str,
+        transfer_lookup_key: bool = False,
     ) -> StripePrice:
-        """A monthly per-unit price billed in arrears on ``meter_id``'s usage."""
+        """A monthly per-unit price billed in arrears on ``meter_id``'s usage (taking
+        ``lookup_key`` from the price that has it when ``transfer_lookup_key``)."""
         params: PriceCreateParams = {
             "product": product_id,
             "currency": "usd",
@@ -85,6 +87,8 @@ class MeteringCalls(StripeConnection):
             "unit_amount_decimal": Decimal(unit_amount_decimal),
             "recurring": {"interval": "month", "usage_type": "metered", "meter": meter_id},
         }
+        if transfer_lookup_key:
+            params["transfer_lookup_key"] = True
         key = _key("price", lookup_key, meter_id, unit_amount_decimal)
         price = self._call(
             "create the metered price",

@@ -41,6 +41,9 @@ class Config:
         self.STRIPE_TRIAL_DAYS = _env_int("STRIPE_TRIAL_DAYS", 0)
         self.STRIPE_TEST_CLOCK = env("STRIPE_TEST_CLOCK", "")
         self.PAST_DUE_GRACE_DAYS = _env_int("PAST_DUE_GRACE_DAYS", 7)
+        #: The overage reporter thread (``portal.billing.meter_reporter``) and its interval.
+        self.METER_REPORTER_ENABLED = _env_bool("METER_REPORTER_ENABLED", True)
+        self.METER_REPORT_SECONDS = float(env("METER_REPORT_SECONDS", "30"))
 
         self.REDIS_URL = env("REDIS_URL", "")
         # Several portals (or a test) can share one Redis under different prefixes.

@@ -7,6 +7,7 @@ Enterprise is sales-led and has no price.
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 import click
@@ -171,3 +172,24 @@ def expire_grace_command() -> None:
     for tenant in expire_grace_periods():
         send_downgraded(tenant)
         click.echo(f"tenant {tenant.id}: past-due grace period over, now on Free")
+
+
+@stripe_cli.command("report-usage")
+@click.option("--watch", is_flag=True, help="Keep reporting every METER_REPORT_SECONDS.")
+def report_usage_command(watch: bool) -> None:
+    """Send pending overage to Stripe's meter (once, or in a loop with --watch)."""
+    from flask import current_app
+
+    from portal.billing.meter_reporter import reporter_for
+
+    reporter = reporter_for(current_app._get_current_object())  # type: ignore[attr-defined]
+    while True:
+        result = reporter.report_once()
+        if result.rows or result.retries or result.failures or not watch:
+            click.echo(
+                f"reported {result.rows} events ({result.calls} calls, {result.duplicates} "
+                f"already at Stripe); {result.retries} to retry; {result.failures} refused"
+            )
+        if not watch:
+            return
+        time.sleep(reporter.settings.interval_seconds)

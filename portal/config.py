@@ -38,6 +38,8 @@ class Config:
         self.STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", "")
         self.STRIPE_API_BASE = env("STRIPE_API_BASE", "")
         self.STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", "")
+        #: The event destination's secret, for thin events (the meter's error reports).
+        self.STRIPE_THIN_WEBHOOK_SECRET = env("STRIPE_THIN_WEBHOOK_SECRET", "")
         self.STRIPE_TRIAL_DAYS = _env_int("STRIPE_TRIAL_DAYS", 0)
         self.STRIPE_TEST_CLOCK = env("STRIPE_TEST_CLOCK", "")
         self.PAST_DUE_GRACE_DAYS = _env_int("PAST_DUE_GRACE_DAYS", 7)

@@ -21,6 +21,12 @@ from stripe.params.billing import (
 from portal.errors import PortalError
 from portal.stripe_gateway.connection import StripeConnection, _key
 from portal.stripe_gateway.errors import _translated
+from portal.stripe_gateway.thin_events import (
+    MeterErrorReport,
+    ThinEvent,
+    meter_error_report,
+    verified_thin_event,
+)
 from portal.stripe_gateway.types import StripeMeter, StripePrice
 
 
@@ -125,7 +131,9 @@ class MeteringCalls(StripeConnection):
 
         Stripe refuses an identifier it has seen (within about 24 hours): that event was
         accepted before, so it is reported as a duplicate rather than an error. Any other
-        refusal leaves as a ``PortalError`` (400: for good; 503: try again later).
+        refusal leaves as a ``PortalError`` (400: for good; 503: try again later). The
+        identifier is the idempotency key too, so network retries replay, and Stripe's meter
+        error reports (which name the request's key) point back at the outbox row.
         """
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise PortalError(f"A meter event's value is a whole number of calls, not {value!r}.")
@@ -137,7 +145,7 @@ class MeteringCalls(StripeConnection):
         }
         with _translated("report usage"):
             try:
-                self._v1.billing.meter_events.create(params)
+                self._v1.billing.meter_events.create(params, {"idempotency_key": identifier})
             except stripe.InvalidRequestError as error:
                 if not _already_exists(error):
                     raise
@@ -157,6 +165,20 @@ class MeteringCalls(StripeConnection):
             lambda: self._v1.billing.meters.event_summaries.list(meter_id, params),
         )
         return sum(summary.aggregated_value for summary in listed.auto_paging_iter())
+
+    # meter error events (thin events, pushed to an event destination)
+
+    def construct_thin_event(self, payload: bytes, signature: str | None, secret: str) -> ThinEvent:
+        """Verify a thin event notification with its destination's ``secret`` and parse it;
+        else ``WebhookRejected``."""
+        return verified_thin_event(self._client, payload, signature, secret)
+
+    def retrieve_meter_error(self, event_id: str) -> MeterErrorReport | None:
+        """Fetch a thin event's details; None when it is not a meter error event."""
+        event = self._call(
+            "load the meter error event", lambda: self._client.v2.core.events.retrieve(event_id)
+        )
+        return meter_error_report(event)
 
 
 def _already_exists(error: stripe.InvalidRequestError) -> bool:

@@ -7,14 +7,16 @@ or marked ``failed_at`` when Stripe refuses it for good. Stripe's limits hold: o
 time per customer (a customer's rows go one after another, on one worker) and at most
 ``METER_REPORT_MAX_RATE`` calls a second from this process.
 
-The portal app runs one in a background thread (``init_reporter``), every
-``METER_REPORT_SECONDS`` and at shutdown; ``flask stripe report-usage [--watch]`` runs it by hand.
+The portal app runs one in a background thread from its first request (``init_reporter``),
+every ``METER_REPORT_SECONDS`` and at shutdown; ``flask stripe report-usage [--watch]`` runs it
+from the command line, once or in a loop.
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 import time
 from collections import defaultdict
@@ -39,6 +41,8 @@ log = logging.getLogger("continuum.billing.meter")
 
 #: Stripe's limit on v1 meter event calls per second (per account, live mode).
 STRIPE_MAX_CALLS_PER_SECOND = 1000
+#: The issue's promise: pending overage reaches Stripe at least this often.
+MAX_INTERVAL_SECONDS = 60.0
 #: Backoff never waits longer than this between attempts.
 MAX_BACKOFF = timedelta(hours=1)
 
@@ -56,15 +60,22 @@ class ReporterSettings:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> ReporterSettings:
+        """The settings in ``config`` (an app's), else in the environment, else the defaults."""
+
+        def number(name: str, default: float) -> float:
+            value = config.get(name, os.environ.get(name))
+            return default if value in (None, "") else float(value)
+
         defaults = cls()
-        rate = float(config.get("METER_REPORT_MAX_RATE", defaults.max_rate))
         return cls(
-            interval_seconds=float(config.get("METER_REPORT_SECONDS", defaults.interval_seconds)),
-            batch_size=int(config.get("METER_REPORT_BATCH", defaults.batch_size)),
-            workers=int(config.get("METER_REPORT_WORKERS", defaults.workers)),
-            max_rate=min(rate, STRIPE_MAX_CALLS_PER_SECOND),
-            lease=timedelta(seconds=float(config.get("METER_REPORT_LEASE_SECONDS", 60))),
-            backoff=timedelta(seconds=float(config.get("METER_REPORT_BACKOFF_SECONDS", 5))),
+            interval_seconds=min(
+                number("METER_REPORT_SECONDS", defaults.interval_seconds), MAX_INTERVAL_SECONDS
+            ),
+            batch_size=int(number("METER_REPORT_BATCH", defaults.batch_size)),
+            workers=int(number("METER_REPORT_WORKERS", defaults.workers)),
+            max_rate=min(number("METER_REPORT_MAX_RATE", defaults.max_rate), defaults.max_rate),
+            lease=timedelta(seconds=number("METER_REPORT_LEASE_SECONDS", 60)),
+            backoff=timedelta(seconds=number("METER_REPORT_BACKOFF_SECONDS", 5)),
         )
 
 
@@ -134,6 +145,7 @@ class MeterReporter:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
 
     # one pass
 
@@ -237,10 +249,11 @@ class MeterReporter:
     def start(self) -> None:
         """Report every ``interval_seconds`` (and when woken) in a daemon thread, and once more
         when the process exits."""
-        if self._thread is not None:
-            return
-        self._thread = threading.Thread(target=self._run, name="meter-reporter", daemon=True)
-        self._thread.start()
+        with self._start_lock:
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(target=self._run, name="meter-reporter", daemon=True)
+            self._thread.start()
         atexit.register(self.stop)
 
     def wake(self) -> None:
@@ -287,30 +300,41 @@ def _flush_usage(app: Flask | None) -> None:
         log.exception("usage flush before the last meter report failed")
 
 
+_reporters_lock = threading.Lock()
+
+
 def reporter_for(app: Flask) -> MeterReporter:
     """The app's reporter (built once; not started)."""
     from portal.stripe_gateway import gateway_for
 
-    reporter = app.extensions.get("meter_reporter")
-    if reporter is None:
-        settings = ReporterSettings.from_config(app.config)
-        reporter = MeterReporter(gateway_for(app), settings, app=app)
-        app.extensions["meter_reporter"] = reporter
+    with _reporters_lock:
+        reporter = app.extensions.get("meter_reporter")
+        if reporter is None:
+            settings = ReporterSettings.from_config(app.config)
+            reporter = MeterReporter(gateway_for(app), settings, app=app)
+            app.extensions["meter_reporter"] = reporter
     assert isinstance(reporter, MeterReporter)
     return reporter
 
 
-def init_reporter(app: Flask) -> MeterReporter | None:
-    """Start the app's reporter thread, unless it is off: ``METER_REPORTER_ENABLED`` false,
-    no Stripe key, or under TESTING (tests start one themselves)."""
+def init_reporter(app: Flask) -> None:
+    """Start the app's reporter thread with its first request (so a CLI command or a process
+    that forks workers after building the app starts none), unless it is off:
+    ``METER_REPORTER_ENABLED`` false, no Stripe key, or under TESTING (tests run one
+    themselves)."""
     config = app.config
     if app.testing or not config.get("METER_REPORTER_ENABLED", True):
-        return None
+        return
     if not config.get("STRIPE_SECRET_KEY"):
-        return None
-    reporter = reporter_for(app)
-    reporter.start()
-    return reporter
+        return
+    started = threading.Event()
+
+    def start_reporter() -> None:
+        if not started.is_set():
+            reporter_for(app).start()
+            started.set()
+
+    app.before_request(start_reporter)
 
 
 def report_tenant_now(app: Flask, tenant_id: int) -> tuple[int, int]:

@@ -19,7 +19,7 @@ from stripe.params.billing import (
 )
 
 from portal.errors import PortalError
-from portal.stripe_gateway.connection import StripeConnection, _key
+from portal.stripe_gateway.connection import StripeConnection, _key, _replayed
 from portal.stripe_gateway.errors import _translated
 from portal.stripe_gateway.thin_events import (
     MeterErrorReport,
@@ -129,8 +129,9 @@ class MeteringCalls(StripeConnection):
     ) -> MeterEventResult:
         """Report ``value`` units for the customer at ``timestamp``, once per ``identifier``.
 
-        Stripe refuses an identifier it has seen (within about 24 hours): that event was
-        accepted before, so it is reported as a duplicate rather than an error. Any other
+        A resend within 24 hours replays the first answer (same idempotency key); later, Stripe
+        refuses an identifier it has seen: either way the event was accepted before, and is
+        reported as a duplicate rather than an error. Any other
         refusal leaves as a ``PortalError`` (400: for good; 503: try again later). The
         identifier is the idempotency key too, so network retries replay, and Stripe's meter
         error reports (which name the request's key) point back at the outbox row.
@@ -145,12 +146,14 @@ class MeteringCalls(StripeConnection):
         }
         with _translated("report usage"):
             try:
-                self._v1.billing.meter_events.create(params, {"idempotency_key": identifier})
+                event = self._v1.billing.meter_events.create(
+                    params, {"idempotency_key": identifier}
+                )
             except stripe.InvalidRequestError as error:
                 if not _already_exists(error):
                     raise
                 return MeterEventResult(identifier, duplicate=True)
-        return MeterEventResult(identifier, duplicate=False)
+        return MeterEventResult(identifier, duplicate=_replayed(event))
 
     def meter_event_total(self, meter_id: str, customer_id: str, start: int, end: int) -> float:
         """The meter's aggregated value for the customer over ``[start, end)`` (epoch seconds,

@@ -1,8 +1,8 @@
 """The meter_report outbox's SQL side: claim due rows, then record what Stripe said.
 
-A claim stamps ``claimed_until`` on rows nobody holds, in one UPDATE (rows another reporter
-is claiming at the same moment are skipped on PostgreSQL, and serialized on SQLite), and takes
-whole tenants only: while one reporter holds a tenant's rows, no other sends for that customer.
+A claim stamps ``claimed_until`` on due rows nobody holds (rows another reporter is claiming
+at the same moment are skipped on PostgreSQL, and serialized on SQLite), and takes whole
+tenants only: while one reporter holds a tenant's rows, no other sends for that customer.
 """
 
 from __future__ import annotations
@@ -53,24 +53,43 @@ def _due(now: datetime) -> sa.ColumnElement[bool]:
 def claim(
     now: datetime, *, limit: int, lease: timedelta, tenant_id: int | None = None
 ) -> list[ClaimedReport]:
-    """Claim up to ``limit`` due rows (of ``tenant_id``, or of any tenant) and commit."""
+    """Claim up to ``limit`` due rows (of ``tenant_id``, or of any tenant) and commit.
+
+    Tenants are picked first: their rows are locked on PostgreSQL (a claim running at the same
+    moment skips them), and the UPDATE checks again that each row is due and its tenant held
+    by nobody, which is what keeps two claims apart on SQLite (its writes take turns).
+    """
     held = (
         sa.select(MeterReport.tenant_id)
         .where(_open(), MeterReport.claimed_until >= now)
         .scalar_subquery()
     )
-    due = (
-        sa.select(MeterReport.id)
-        .where(_due(now), MeterReport.tenant_id.not_in(held))
-        .order_by(MeterReport.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
+    waiting = sa.select(MeterReport.tenant_id).where(_due(now), MeterReport.tenant_id.not_in(held))
     if tenant_id is not None:
-        due = due.where(MeterReport.tenant_id == tenant_id)
+        waiting = waiting.where(MeterReport.tenant_id == tenant_id)
+    tenants = list(
+        db.session.scalars(
+            sa.select(Tenant.id)
+            .where(Tenant.id.in_(waiting.distinct().scalar_subquery()))
+            .order_by(Tenant.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    ids = list(
+        db.session.scalars(
+            sa.select(MeterReport.id)
+            .where(_due(now), MeterReport.tenant_id.in_(tenants))
+            .order_by(MeterReport.id)
+            .limit(limit)
+        )
+    )
+    if not ids:
+        db.session.commit()
+        return []
     claimed = db.session.execute(
         sa.update(MeterReport)
-        .where(MeterReport.id.in_(due.scalar_subquery()), _due(now))
+        .where(MeterReport.id.in_(ids), _due(now), MeterReport.tenant_id.not_in(held))
         .values(claimed_until=now + lease)
         .returning(
             MeterReport.id,

@@ -144,15 +144,21 @@ class Outcome:
 
 
 def record(outcomes: Sequence[Outcome], now: datetime) -> None:
-    """Write every outcome in one transaction. A row someone else marked meanwhile (after our
-    claim ran out) keeps its mark: reported stays reported."""
+    """Write every outcome in one transaction (one UPDATE for all the reported rows). A row
+    someone else marked meanwhile (after our claim ran out) keeps its mark."""
+    attempted: dict[str, Any] = {"attempts": MeterReport.attempts + 1, "claimed_until": None}
+    reported = [outcome.report.id for outcome in outcomes if outcome.kind == "reported"]
+    if reported:
+        db.session.execute(
+            sa.update(MeterReport)
+            .where(MeterReport.id.in_(reported), _open())
+            .values(**attempted, reported_at=now, last_error=None)
+        )
     for outcome in outcomes:
-        row = sa.update(MeterReport).where(MeterReport.id == outcome.report.id, _open())
-        attempted: dict[str, Any] = {"attempts": MeterReport.attempts + 1, "claimed_until": None}
         values: dict[str, Any]
         if outcome.kind == "reported":
-            values = {**attempted, "reported_at": now, "last_error": None}
-        elif outcome.kind == "retry":
+            continue
+        if outcome.kind == "retry":
             values = {
                 **attempted,
                 "next_attempt_at": outcome.next_attempt_at,
@@ -162,7 +168,11 @@ def record(outcomes: Sequence[Outcome], now: datetime) -> None:
             values = {**attempted, "failed_at": now, "last_error": outcome.error}
         else:
             values = {"claimed_until": None, "next_attempt_at": outcome.next_attempt_at}
-        db.session.execute(row.values(**values))
+        db.session.execute(
+            sa.update(MeterReport)
+            .where(MeterReport.id == outcome.report.id, _open())
+            .values(**values)
+        )
     db.session.commit()
 
 

@@ -226,3 +226,51 @@ def test_a_pro_tenant_without_a_live_subscription_cannot_turn_it_on(
     )
     assert response.status_code == 409
     assert _settings(app, account.tenant_id) == (False, 2000)
+
+
+# --- the period's summary --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("enabled", "cap_cents", "projected_cents"),
+    [(True, 2000, 275), (True, 100, 100), (False, 100, 275)],
+)
+def test_the_summary_counts_the_period_and_projects_the_recent_pace(
+    app: Flask, factory: Factory, enabled: bool, cap_cents: int, projected_cents: int
+) -> None:
+    """7,000 calls in the last 7 days (1,000 a day) and 500 before: 20 days to go project
+    27,500 calls ($2.75), or the cap when overage is on and the cap is lower."""
+    from datetime import timedelta
+
+    from portal.billing.overage import period_summary
+    from portal.models import MeterReport, utcnow
+
+    now = utcnow().replace(microsecond=0)
+    account = factory.account()
+    sub = factory.subscription(account.tenant_id, period_end=now + timedelta(days=20))
+    assert sub.current_period_start is not None
+    start = int(sub.current_period_start.timestamp())
+    with app.app_context():
+        tenant = db.session.get(Tenant, account.tenant_id)
+        assert tenant is not None
+        tenant.overage_enabled, tenant.overage_cap_cents = enabled, cap_cents
+        ago = [(8, 500), *[(day, 1000) for day in range(7)]]
+        db.session.add_all(
+            MeterReport(
+                tenant_id=tenant.id,
+                period_start=start,
+                quantity=quantity,
+                event_time=int((now - timedelta(days=days, hours=1)).timestamp()),
+            )
+            for days, quantity in ago
+        )
+        db.session.add(  # another period's row does not count
+            MeterReport(tenant_id=tenant.id, period_start=start - 1, quantity=9, event_time=start)
+        )
+        db.session.commit()
+        summary = period_summary(tenant, now)
+    assert summary.calls == 7500 and summary.cost_cents == 75
+    assert summary.projected_cents == projected_cents
+    assert summary.cap_calls == cap_cents * 100
+    assert summary.period_start == sub.current_period_start
+    assert summary.period_end == now + timedelta(days=20)

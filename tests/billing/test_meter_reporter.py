@@ -200,3 +200,48 @@ def test_two_reporters_at_once_never_bill_a_row_twice(app: Flask, sim: Simulator
     for person in people:
         assert meter_total(sim, meter, person.customer_id) == our_total(app, person.tenant_id)
     assert all(row.reported_at is not None and row.attempts == 1 for row in rows(app))
+
+
+def test_the_portal_starts_its_reporter_with_the_first_request(
+    app_config: dict[str, object], sim: SimulatorProcess
+) -> None:
+    from portal import create_app
+    from portal.billing.meter_reporter import reporter_for
+
+    served = create_app(
+        {**app_config, "TESTING": False, "SECRET_KEY": "x", "METER_REPORT_SECONDS": 0.2}
+    )
+    meter = overage_meter(served)
+    (alice,) = customers(served, sim, 1)
+    add_rows(served, alice.tenant_id, [3, 4])
+    assert "meter_reporter" not in served.extensions  # building the app starts nothing
+    served.test_client().get("/login")
+    reporter_ = reporter_for(served)
+    try:
+        deadline = time.monotonic() + 10
+        while meter_total(sim, meter, alice.customer_id) < 7 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        add_rows(served, alice.tenant_id, [5])  # written after it started: the next pass
+        while meter_total(sim, meter, alice.customer_id) < 12 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        reporter_.stop()
+        with served.app_context():
+            db.session.remove()
+            db.engine.dispose()
+    assert meter_total(sim, meter, alice.customer_id) == 12
+    assert all(row.reported_at is not None for row in rows(served))
+
+
+def test_tests_and_a_disabled_setting_start_no_reporter(
+    app: Flask, app_config: dict[str, object], sim: SimulatorProcess
+) -> None:
+    from portal import create_app
+
+    app.test_client().get("/login")  # TESTING: tests run reporters themselves
+    assert "meter_reporter" not in app.extensions
+    off = create_app(
+        {**app_config, "TESTING": False, "SECRET_KEY": "x", "METER_REPORTER_ENABLED": False}
+    )
+    off.test_client().get("/login")
+    assert "meter_reporter" not in off.extensions

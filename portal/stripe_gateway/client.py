@@ -31,7 +31,8 @@ from stripe.params.checkout import SessionListParams as CheckoutSessionListParam
 from stripe.params.test_helpers import TestClockAdvanceParams, TestClockCreateParams
 
 from portal.errors import BillingUnavailable, PortalError
-from portal.stripe_gateway.connection import StripeConnection, _fresh_key, _key, _replayed
+from portal.stripe_gateway.connection import _fresh_key, _key, _replayed
+from portal.stripe_gateway.metering import MeteringCalls
 from portal.stripe_gateway.types import (
     StripeCheckoutSession,
     StripeCustomer,
@@ -46,8 +47,9 @@ from portal.stripe_gateway.types import (
 from portal.stripe_gateway.webhooks import verified_event
 
 
-class StripeGateway(StripeConnection):
-    """Typed calls to Stripe. Build one with :func:`get_gateway`."""
+class StripeGateway(MeteringCalls):
+    """Typed calls to Stripe (usage-based billing's in ``MeteringCalls``). Build one with
+    :func:`get_gateway`."""
 
     # customers
 

@@ -40,7 +40,7 @@ def _until(now: datetime, moment: datetime) -> str:
 def _footer(label: str) -> str:
     return (
         f"You get this email because the alert at {label} is on. To switch it off, untick it "
-        f"under \"Email alerts\" on the billing page:\n{portal_url(SETTINGS_ANCHOR)}\n\n"
+        f'under "Email alerts" on the billing page:\n{portal_url(SETTINGS_ANCHOR)}\n\n'
         "The CONTINUUM team\n"
     )
 

@@ -135,9 +135,12 @@ def _has_overrides() -> sa.ColumnElement[bool]:
 
 def _daily_floor() -> sa.ColumnElement[int]:
     """The fewest calls today that can be due an alert on each tier's own quota."""
-    lowest = min(DAILY_ALERTS, key=lambda alert: alert.percent).percent
+    lowest = min(alert.percent for alert in DAILY_ALERTS)
+    floors = {
+        tier.value: limits.api_calls_per_day * lowest // 100 for tier, limits in TIER_LIMITS.items()
+    }
     return sa.case(
-        {tier.value: limits.api_calls_per_day * lowest // 100 for tier, limits in TIER_LIMITS.items()},
+        floors,
         value=Tenant.tier,
         else_=0,
     )
@@ -266,52 +269,50 @@ def _key(alert: DueAlert) -> sa.ColumnElement[bool]:
     )
 
 
-def _claim(alert: DueAlert, now: datetime) -> bool:
-    """Insert the alert's log row (or take over a stale one) and commit; True if ours."""
-    session = db.session
-    insert = (
-        dialect_insert(session.get_bind(), UsageAlert.__table__)
-        .values(
-            tenant_id=alert.tenant_id, alert=alert.alert.value, period=alert.period, created_at=now
-        )
-        .on_conflict_do_nothing()
+def _changed(statement: sa.Executable) -> int:
+    """Run an INSERT, UPDATE or DELETE in the session; how many rows it changed."""
+    result = db.session.execute(statement, execution_options={"synchronize_session": False})
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _claim(alert: DueAlert, now: datetime) -> list[str] | None:
+    """Insert the alert's log row (or take over a stale one) and commit.
+
+    Returns the recipients when the claim is ours, else None. They are read before the commit,
+    so no transaction stays open while the mail is sent.
+    """
+    insert = dialect_insert(db.session.get_bind(), UsageAlert.__table__).values(
+        tenant_id=alert.tenant_id, alert=alert.alert.value, period=alert.period, created_at=now
     )
-    claimed = session.execute(insert).rowcount == 1
+    claimed = _changed(insert.on_conflict_do_nothing()) == 1
     if not claimed:
         stale = sa.update(UsageAlert).where(
-            _key(alert),
-            UsageAlert.sent_at.is_(None),
-            UsageAlert.created_at < now - STALE_CLAIM,
+            _key(alert), UsageAlert.sent_at.is_(None), UsageAlert.created_at < now - STALE_CLAIM
         )
-        taken = session.execute(
-            stale.values(created_at=now), execution_options={"synchronize_session": False}
-        )
-        claimed = taken.rowcount == 1
-    session.commit()
-    return claimed
+        claimed = _changed(stale.values(created_at=now)) == 1
+    recipients = alert_recipients(alert.tenant_id) if claimed else None
+    db.session.commit()
+    return recipients
 
 
 def _deliver(alert: DueAlert, now: datetime) -> bool:
     """Claim, send after the commit, then mark sent; a failed send gives the claim back."""
-    if not _claim(alert, now):
+    recipients = _claim(alert, now)
+    if recipients is None:
         return False
-    session = db.session
-    recipients = alert_recipients(alert.tenant_id)
+    if not recipients:
+        log.warning("tenant %s has no one to alert; %s not sent", alert.tenant_id, alert.alert)
     try:
         if recipients:
             send_email(", ".join(recipients), alert.mail.subject, alert.mail.body)
-        else:
-            log.warning("tenant %s has no one to alert; %s not sent", alert.tenant_id, alert.alert)
     except MailError:
-        session.rollback()
         mine = sa.delete(UsageAlert).where(
             _key(alert), UsageAlert.sent_at.is_(None), UsageAlert.created_at == now
         )
-        session.execute(mine, execution_options={"synchronize_session": False})
-        session.commit()
+        _changed(mine)
+        db.session.commit()
         return False
-    sent = sa.update(UsageAlert).where(_key(alert)).values(sent_at=now)
-    session.execute(sent, execution_options={"synchronize_session": False})
-    session.commit()
+    _changed(sa.update(UsageAlert).where(_key(alert)).values(sent_at=now))
+    db.session.commit()
     log.info("sent %s (%s) to tenant %s", alert.alert, alert.period, alert.tenant_id)
     return bool(recipients)

@@ -19,6 +19,7 @@ from portal.billing.invoices import list_invoices
 from portal.billing.payment_methods import SavedCard, list_payment_methods
 from portal.billing.plan_changes import preview_interval_switch
 from portal.billing.views import bp
+from portal.billing.views.overage_form import overage_section
 from portal.billing.views.view_models import (
     PlanState,
     SubscriptionView,
@@ -38,6 +39,7 @@ BILLING_TEMPLATE = "billing/index.html"
 #: The billing page's htmx components: element id -> the block of BILLING_TEMPLATE it is.
 COMPONENTS = {
     "subscription": "subscription",
+    "overage": "overage",
     "payment-methods": "payment_methods",
     "invoices": "invoices",
 }
@@ -64,6 +66,8 @@ def render_billing(status: int = 200, **context: Any) -> tuple[str, int]:
     context.setdefault("invoice_status", invoice_status)
     context.setdefault("plans", PLANS)
     context.setdefault("today", utcnow().date())
+    if "overage" not in context and "tenant" in context:
+        context["overage"] = overage_section(context["tenant"])
     target = component_target()
     if target:
         return render_block(BILLING_TEMPLATE, COMPONENTS[target], **context), status

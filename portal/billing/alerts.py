@@ -270,7 +270,7 @@ def _key(alert: DueAlert) -> sa.ColumnElement[bool]:
 
 
 def _changed(statement: sa.Executable) -> int:
-    """Run an INSERT, UPDATE or DELETE in the session; how many rows it changed."""
+    """Run a DELETE or UPDATE in the session; how many rows it changed."""
     result = db.session.execute(statement, execution_options={"synchronize_session": False})
     return int(result.rowcount)  # type: ignore[attr-defined]
 
@@ -279,12 +279,14 @@ def _claim(alert: DueAlert, now: datetime) -> list[str] | None:
     """Insert the alert's log row (or take over a stale one) and commit.
 
     Returns the recipients when the claim is ours, else None. They are read before the commit,
-    so no transaction stays open while the mail is sent.
+    so no transaction stays open while the mail is sent. RETURNING says whether a row was
+    written (psycopg reports no row count for an INSERT that may do nothing).
     """
     insert = dialect_insert(db.session.get_bind(), UsageAlert.__table__).values(
         tenant_id=alert.tenant_id, alert=alert.alert.value, period=alert.period, created_at=now
     )
-    claimed = _changed(insert.on_conflict_do_nothing()) == 1
+    returning = insert.on_conflict_do_nothing().returning(UsageAlert.__table__.c.tenant_id)
+    claimed = db.session.execute(returning).first() is not None
     if not claimed:
         stale = sa.update(UsageAlert).where(
             _key(alert), UsageAlert.sent_at.is_(None), UsageAlert.created_at < now - STALE_CLAIM

@@ -11,6 +11,7 @@ import calendar
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -20,6 +21,8 @@ from portal.plans import BYTES_PER_MB, TierLimits
 
 #: The metric every API call increments; per-endpoint metrics are ``api_calls:<endpoint>``.
 CALLS_METRIC = "api_calls"
+#: The calls of a day that were past the quota and billed as overage (counted in both metrics).
+OVERAGE_METRIC = "api_calls_overage"
 ENDPOINT_METRIC_PREFIX = CALLS_METRIC + ":"
 #: A bar turns amber at this share of its limit, and red when the limit is reached.
 WARN_PERCENT = 80
@@ -52,10 +55,12 @@ class UsageBar:
 
     key: str
     label: str
-    value: int | float
+    value: int | float | Decimal
     limit: int
-    unit: str = "count"  # "count" or "megabytes"
+    unit: str = "count"  # "count", "megabytes" or "cents"
     note: str = ""
+    #: The value and limit as text, where the unit's plain formatting would not do (money).
+    shown: tuple[str, str] | None = None
 
     @property
     def percent(self) -> int:
@@ -74,15 +79,18 @@ class UsageBar:
         return "ok"
 
     @property
-    def progress_value(self) -> int | float:
+    def progress_value(self) -> int | float | Decimal:
         """The value for ``<progress max=limit>``, which cannot show more than full."""
         return min(self.value, self.limit)
 
 
 @dataclass(frozen=True)
 class DayCount:
+    """One UTC day's calls; ``overage`` of them were past the quota and billed."""
+
     day: date
     calls: int
+    overage: int = 0
 
 
 @dataclass(frozen=True)
@@ -151,17 +159,36 @@ def usage_bars(
 
 
 def daily_series(session: Session, tenant_id: int, today: date, days: int = 30) -> list[DayCount]:
-    """Calls per UTC day for the ``days`` days ending ``today``, zero-filled."""
+    """Calls (and overage calls) per UTC day for the ``days`` days ending ``today``, zero-filled;
+    one primary-key range read for both metrics."""
     first = today - timedelta(days=days - 1)
     rows = session.execute(
-        select(UsageCounter.day, UsageCounter.value).where(
+        select(UsageCounter.metric, UsageCounter.day, UsageCounter.value).where(
             UsageCounter.tenant_id == tenant_id,
-            UsageCounter.metric == CALLS_METRIC,
+            UsageCounter.metric.in_((CALLS_METRIC, OVERAGE_METRIC)),
             UsageCounter.day.between(first, today),
         )
     ).all()
-    counts = {day: int(value) for day, value in rows}
-    return [DayCount(day, counts.get(day, 0)) for day in _days(first, today)]
+    counts = {(metric, day): int(value) for metric, day, value in rows}
+    return [
+        DayCount(day, counts.get((CALLS_METRIC, day), 0), counts.get((OVERAGE_METRIC, day), 0))
+        for day in _days(first, today)
+    ]
+
+
+def overage_cap_bar(
+    cost_cents: Decimal, cap_cents: int, period_end: datetime, shown: tuple[str, str]
+) -> UsageBar:
+    """The spend cap as a bar: the period's overage cost so far (exact, so the percentage agrees
+    with the alerts) against the cap; ``shown`` is both as money."""
+    ends = f"{period_end.day} {period_end:%b %Y} (UTC)"
+    if cost_cents >= cap_cents:
+        note = f"Calls past the daily quota get a 429 until the period ends, {ends}."
+    else:
+        note = f"It resets when the period ends, {ends}."
+    return UsageBar(
+        "overage_cap", "Spend cap", cost_cents, cap_cents, unit="cents", note=note, shown=shown
+    )
 
 
 def month_calls(session: Session, tenant_id: int, today: date) -> int:
@@ -238,12 +265,25 @@ def monthly_share(calls_this_month: int, daily_limit: int, today: date) -> str:
 
 @dataclass(frozen=True)
 class ChartBar:
+    """One day's bar; its top ``overage_height`` is the overage part, stacked on the rest."""
+
     day: date
     calls: int
     x: float
     y: float
     width: float
     height: float
+    overage: int = 0
+    overage_height: float = 0.0
+
+    @property
+    def quota_y(self) -> float:
+        """Where the within-quota part starts, under the overage part."""
+        return round(self.y + self.overage_height, 2)
+
+    @property
+    def quota_height(self) -> float:
+        return round(self.height - self.overage_height, 2)
 
 
 @dataclass(frozen=True)
@@ -263,6 +303,11 @@ class Chart:
     def peak(self) -> int:
         return max((bar.calls for bar in self.bars), default=0)
 
+    @property
+    def has_overage(self) -> bool:
+        """Whether any day had overage calls (the chart then shows them, with a legend)."""
+        return any(bar.overage for bar in self.bars)
+
 
 def usage_chart(
     series: Sequence[DayCount], daily_limit: int, width: int = 960, height: int = 240
@@ -277,7 +322,9 @@ def usage_chart(
     slot = (width - left - right) / max(len(series), 1)
     bars = []
     for index, point in enumerate(series):
-        bar_height = plot_height * min(point.calls, scale_max) / scale_max
+        bar_height = round(plot_height * min(point.calls, scale_max) / scale_max, 2)
+        # Overage calls are counted in ``calls`` too: they are the top of the bar.
+        share = min(point.overage, point.calls) / point.calls if point.calls else 0
         bars.append(
             ChartBar(
                 point.day,
@@ -285,7 +332,9 @@ def usage_chart(
                 x=round(left + index * slot + slot * 0.15, 2),
                 y=round(top + plot_height - bar_height, 2),
                 width=round(slot * 0.7, 2),
-                height=round(bar_height, 2),
+                height=bar_height,
+                overage=point.overage,
+                overage_height=round(bar_height * share, 2),
             )
         )
     limit_y = (

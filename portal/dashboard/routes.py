@@ -85,9 +85,12 @@ def _bars_context(tenant: Tenant, now: datetime) -> dict[str, Any]:
     today = usage.calls_today(stored_today, live)
     # The month's flushed rows, with today's stored count swapped for the live one.
     month = usage.month_calls(session, tenant.id, now.date()) - stored_today + today
+    overage = tenant.pricing_tier == PricingTier.PRO and bool(tenant.overage_enabled)
     return {
-        "bars": usage.usage_bars(limits, stored_today, live, storage),
-        "day_projection": usage.daily_limit_projection(today, limits.api_calls_per_day, now),
+        "bars": usage.usage_bars(limits, stored_today, live, storage, overage=overage),
+        "day_projection": usage.daily_limit_projection(
+            today, limits.api_calls_per_day, now, overage=overage
+        ),
         "month_projection": usage.monthly_share(month, limits.api_calls_per_day, now.date()),
         "updated_at": now,
         "poll_seconds": poll_seconds(),

@@ -61,6 +61,8 @@ class UsageBar:
     note: str = ""
     #: The value and limit as text, where the unit's plain formatting would not do (money).
     shown: tuple[str, str] | None = None
+    #: What the note starts with once the limit is reached.
+    reached: str = "Limit reached."
 
     @property
     def percent(self) -> int:
@@ -123,17 +125,35 @@ STORAGE_BARS = ("memories", "storage")
 
 
 def usage_bars(
-    limits: TierLimits, stored_today: int, live: LiveUsage, storage: StorageDetail
+    limits: TierLimits,
+    stored_today: int,
+    live: LiveUsage,
+    storage: StorageDetail,
+    *,
+    overage: bool = False,
 ) -> list[UsageBar]:
-    """One bar per limit, in the order the dashboard shows them."""
-    return [
-        UsageBar(
+    """One bar per limit, in the order the dashboard shows them (``overage``: calls past the
+    daily quota are billed, not refused, and the day's bar says so)."""
+    today = calls_today(stored_today, live)
+    if overage:
+        day_bar = UsageBar(
             "calls_today",
             "API calls today",
-            calls_today(stored_today, live),
+            today,
+            limits.api_calls_per_day,
+            note="Calls past it are billed as overage, up to your spend cap. Resets at 00:00 UTC",
+            reached="Quota reached.",
+        )
+    else:
+        day_bar = UsageBar(
+            "calls_today",
+            "API calls today",
+            today,
             limits.api_calls_per_day,
             note="Resets at 00:00 UTC",
-        ),
+        )
+    return [
+        day_bar,
         UsageBar(
             "calls_minute",
             "API calls this minute",
@@ -187,7 +207,14 @@ def overage_cap_bar(
     else:
         note = f"It resets when the period ends, {ends}."
     return UsageBar(
-        "overage_cap", "Spend cap", cost_cents, cap_cents, unit="cents", note=note, shown=shown
+        "overage_cap",
+        "Spend cap",
+        cost_cents,
+        cap_cents,
+        unit="cents",
+        note=note,
+        shown=shown,
+        reached="Cap reached.",
     )
 
 
@@ -229,11 +256,19 @@ def endpoint_usage(session: Session, tenant_id: int, today: date) -> list[Endpoi
     )
 
 
-def daily_limit_projection(calls_today: int, daily_limit: int, now: datetime) -> str:
-    """When, at today's pace, the daily limit is reached, in plain words (UTC)."""
+def daily_limit_projection(
+    calls_today: int, daily_limit: int, now: datetime, *, overage: bool = False
+) -> str:
+    """When, at today's pace, the daily limit is reached, in plain words (UTC). With
+    ``overage`` on, the calls past it today are billed rather than refused."""
     now = now.astimezone(UTC)
     midnight = datetime.combine(now.date(), time(), tzinfo=UTC)
     elapsed = now - midnight
+    if overage and calls_today > daily_limit:
+        return (
+            f"You are past your daily quota of {daily_limit:,} calls: {calls_today - daily_limit:,} "
+            "calls today were billed as overage. The quota resets at 00:00 UTC."
+        )
     if calls_today >= daily_limit:
         return (
             f"You have reached your daily limit of {daily_limit:,} calls. It resets at 00:00 UTC."
@@ -313,7 +348,8 @@ def usage_chart(
     series: Sequence[DayCount], daily_limit: int, width: int = 960, height: int = 240
 ) -> Chart:
     """Lay out one bar per day; the daily limit is drawn as a line when it fits on the scale."""
-    left, right, top, bottom = 56.0, 8.0, 16.0, 28.0
+    # The top leaves room for the highest tick label, drawn 30 units tall on phones.
+    left, right, top, bottom = 56.0, 8.0, 28.0, 28.0
     plot_height = height - top - bottom
     peak = max((point.calls for point in series), default=0)
     # Scale to the limit when usage comes near it; otherwise to the usage, so small bars show.

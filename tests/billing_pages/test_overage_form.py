@@ -91,7 +91,9 @@ def test_bad_cap_gets_a_400_naming_the_field_and_changes_nothing(
     response = post(account, {"enabled": "on", "monthly_cap": value, "alerts": []})
     html = response.get_data(as_text=True)
     assert response.status_code == 400
-    assert "Monthly spend cap" in html and says in html
+    assert "Nothing was saved: check the monthly spend cap below." in html
+    assert 'class="field-error">Monthly spend cap' in html and says in html
+    assert "Overage off" in html, "the badge says what is stored, not what was sent"
     assert 'aria-invalid="true"' in html and "monthly-cap-error" in html
     assert "Your plan: Pro" in html, "the whole page comes back, with the message on it"
     assert len(html) < 200_000, "a huge value is not echoed back"
@@ -124,8 +126,10 @@ def test_htmx_gets_only_the_section_back_with_its_error(factory: Factory) -> Non
 def test_other_bad_fields_are_named(factory: Factory, data: dict[str, object], field: str) -> None:
     account = pro_account(factory)
     response = post(account, data)  # type: ignore[arg-type]
+    html = response.get_data(as_text=True)
     assert response.status_code == 400
-    assert field in response.get_data(as_text=True)
+    assert f"Nothing was saved: check the {field.lower()} below." in html
+    assert f'class="field-error">{field}:' in html
     assert stored(account) == (False, 2_000, None)
 
 

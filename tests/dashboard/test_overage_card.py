@@ -89,9 +89,19 @@ def test_the_cap_bar_warns_at_80_percent_and_says_when_calls_stop(factory: Facto
     assert "level-warn" in html and "<strong>$0.80</strong> of $1.00" in html
     report(account, start, 2_000, datetime.now(UTC))
     html = card(account.client.get("/").get_data(as_text=True))
-    assert "level-over" in html and "Limit reached." in html
+    assert "level-over" in html and "Cap reached." in html
     assert "Calls past the daily quota get a 429 until the period ends" in html
     assert stat(html, "projected") == "$1.00", "the projection stops at the cap"
+    assert "the cap stops it there" in html
+
+
+def test_past_the_quota_the_day_bar_says_calls_are_billed(factory: Factory) -> None:
+    account, _, _ = overage_on(factory)
+    factory.usage(account.tenant_id, "api_calls", 10_250, datetime.now(UTC).date())
+    html = account.client.get("/").get_data(as_text=True)
+    assert "<strong>Quota reached.</strong> Calls past it are billed as overage" in html
+    assert "Limit reached." not in html
+    assert "250 calls today were billed as overage" in html
 
 
 def test_the_polled_fragment_updates_the_card_out_of_band(factory: Factory) -> None:

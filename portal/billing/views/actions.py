@@ -132,7 +132,7 @@ def overage() -> ActionResult:
         form = parse_form(request.form, tenant)
     except OverageFormInvalid as invalid:
         section = overage_section(tenant, invalid)
-        return _render("overage", invalid.message, "error", 400, overage=section)
+        return _render("overage", invalid.summary, "error", 400, overage=section)
     except PortalError as error:  # overage on a plan that has none: upgrade, or by contract
         return _render("overage", error.message, "error", error.status_code)
     return _answer("overage", lambda: save_form(tenant, form))

@@ -54,6 +54,12 @@ class OverageFormInvalid(PortalError):
         self.errors = errors
         self.values = values
 
+    @property
+    def summary(self) -> str:
+        """The section's notice; each field's own message is shown next to it."""
+        fields = " and ".join(LABELS[name].lower() for name in self.errors)
+        return f"Nothing was saved: check the {fields} below."
+
 
 @dataclass(frozen=True)
 class OverageForm:
@@ -171,6 +177,8 @@ class OverageSection:
     """The billing page's overage and alerts section, with a failed submission's values."""
 
     tier: PricingTier
+    #: Whether overage is on now (the badge), and as the form shows it (maybe as submitted).
+    stored_enabled: bool
     enabled: bool
     cap: str
     cap_cents: int
@@ -208,4 +216,6 @@ def overage_section(tenant: Tenant, invalid: OverageFormInvalid | None = None) -
     ]
     errors = invalid.errors if invalid is not None else {}
     recipients = alert_recipients(tenant.id)
-    return OverageSection(tenant.pricing_tier, enabled, cap, cap_cents, options, recipients, errors)
+    return OverageSection(
+        tenant.pricing_tier, settings.enabled, enabled, cap, cap_cents, options, recipients, errors
+    )

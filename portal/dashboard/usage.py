@@ -265,9 +265,10 @@ def daily_limit_projection(
     midnight = datetime.combine(now.date(), time(), tzinfo=UTC)
     elapsed = now - midnight
     if overage and calls_today > daily_limit:
+        billed = calls_today - daily_limit
         return (
-            f"You are past your daily quota of {daily_limit:,} calls: {calls_today - daily_limit:,} "
-            "calls today were billed as overage. The quota resets at 00:00 UTC."
+            f"You are past your daily quota of {daily_limit:,} calls: {billed:,} calls today "
+            "were billed as overage. The quota resets at 00:00 UTC."
         )
     if calls_today >= daily_limit:
         return (

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 #: The billing page's overage and alerts section, where every alert is switched on or off.
 SETTINGS_ANCHOR = "/billing/#overage"
+RATE = f"{format_money(OVERAGE_CENTS_PER_1000_CALLS)} per 1,000 calls"
 
 
 @dataclass(frozen=True)
@@ -63,15 +64,14 @@ def daily_quota(
     if percent < 100:
         next_step = "Calls past the quota are "
         next_step += (
-            f"billed as overage at ${OVERAGE_CENTS_PER_1000_CALLS / 100:.2f} per 1,000 calls, up "
-            f"to your monthly spend cap of {format_money(overage_cap_cents)}."
+            f"billed as overage at {RATE}, up to your monthly spend cap of "
+            f"{format_money(overage_cap_cents)}."
             if overage_cap_cents is not None
             else "refused with HTTP 429 until then."
         )
     elif overage_cap_cents is not None:
         next_step = (
-            f"From now on today's calls are billed as overage at "
-            f"${OVERAGE_CENTS_PER_1000_CALLS / 100:.2f} per 1,000 calls, up to your monthly "
+            f"From now on today's calls are billed as overage at {RATE}, up to your monthly "
             f"spend cap of {format_money(overage_cap_cents)}."
         )
     else:
@@ -125,8 +125,8 @@ def spend_cap(
         f"Hello,\n\n{tenant_name} has used {cost} of its {cap} monthly overage spend cap "
         f"({used}%): {summary.calls:,} calls past the daily quota this billing period "
         f"({period}, UTC), as of {now:%H:%M} UTC.\n\n{outlook}\n\n"
-        f"Overage costs ${OVERAGE_CENTS_PER_1000_CALLS / 100:.2f} per 1,000 calls and is billed "
-        "with your next invoice. Change the cap or turn overage off on the billing page:\n"
+        f"Overage costs {RATE} and is billed with your next invoice. Change the cap or turn "
+        "overage off on the billing page:\n"
         f"{portal_url(SETTINGS_ANCHOR)}\n\nYour usage, live:\n{portal_url('/')}\n\n"
         f"{_footer(label)}"
     )

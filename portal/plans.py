@@ -148,7 +148,9 @@ PLANS: dict[PricingTier, Plan] = {
         yearly_price=Decimal("278.40"),
         support="Email support, 24 h response SLA",
         uptime_sla="99%",
-        overage="Optional: $0.10 per 1,000 API calls over the daily quota, up to a monthly cap you set",
+        overage=(
+            "Optional: $0.10 per 1,000 API calls over the daily quota, up to a monthly cap you set"
+        ),
         self_serve=True,
     ),
     PricingTier.ENTERPRISE: Plan(

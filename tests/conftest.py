@@ -17,6 +17,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -85,10 +86,11 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def postgres_database() -> Iterator[str]:
-    """A private, migrated PostgreSQL database for this test session, dropped at the end."""
-    name = f"continuum_test_{uuid.uuid4().hex[:10]}"
+@contextmanager
+def private_postgres_database(prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database named ``<prefix>_<random>``, dropped on exit; skips (or
+    fails under CI) when PostgreSQL is not reachable."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:
@@ -96,12 +98,20 @@ def postgres_database() -> Iterator[str]:
     except Exception as error:  # noqa: BLE001 - any failure means "not reachable"
         admin.dispose()
         service_missing("PostgreSQL at 127.0.0.1:5432", error)
-    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    run_migrations(url)
-    yield url
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A private, migrated PostgreSQL database for this test session, dropped at the end."""
+    with private_postgres_database("continuum_test") as url:
+        run_migrations(url)
+        yield url
 
 
 def truncate_all(url: str) -> None:

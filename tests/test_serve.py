@@ -31,7 +31,7 @@ from portal.serving.production import (
     default_workers,
     plan,
 )
-from tests.conftest import POSTGRES_ADMIN_URL, service_missing
+from tests.conftest import private_postgres_database
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVE_COMMAND = [sys.executable, "-m", "portal.serving.production"]  # what `make serve` runs
@@ -157,18 +157,8 @@ def test_the_example_api_is_served_only_when_asked(
 @pytest.fixture
 def empty_postgres() -> Iterator[str]:
     """A private PostgreSQL database with no tables: ``make serve`` migrates it."""
-    name = f"continuum_serve_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except Exception as error:  # noqa: BLE001 - any failure means "not reachable"
-        admin.dispose()
-        service_missing("PostgreSQL at 127.0.0.1:5432", error)
-    yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with private_postgres_database("continuum_serve") as url:
+        yield url
 
 
 @pytest.fixture

@@ -117,6 +117,11 @@ def current_settings(tenant: Tenant) -> OverageSettings:
     )
 
 
+def is_available(tenant: Tenant) -> bool:
+    """Whether the tenant can turn overage on (Pro only)."""
+    return tenant.tier == PricingTier.PRO.value
+
+
 def check_available(tenant: Tenant) -> None:
     """Raise ``OverageNotAvailable`` unless the tenant is on Pro, saying what to do instead."""
     if tenant.tier == PricingTier.ENTERPRISE.value:

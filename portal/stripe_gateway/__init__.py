@@ -11,6 +11,7 @@ from __future__ import annotations
 from portal.stripe_gateway.client import StripeGateway, gateway_for, get_gateway
 from portal.stripe_gateway.errors import PaymentDeclined, StripeObjectMissing, WebhookRejected
 from portal.stripe_gateway.metering import MeterEventResult
+from portal.stripe_gateway.thin_events import MeterErrorReport, MeterErrorType, ThinEvent
 from portal.stripe_gateway.types import (
     EventObject,
     StripeCheckoutSession,
@@ -30,6 +31,8 @@ from portal.stripe_gateway.webhooks import WEBHOOK_TOLERANCE_SECONDS
 __all__ = [
     "WEBHOOK_TOLERANCE_SECONDS",
     "EventObject",
+    "MeterErrorReport",
+    "MeterErrorType",
     "MeterEventResult",
     "PaymentDeclined",
     "StripeCheckoutSession",
@@ -44,6 +47,7 @@ __all__ = [
     "StripeSetupIntent",
     "StripeSubscription",
     "StripeTestClock",
+    "ThinEvent",
     "WebhookEvent",
     "WebhookRejected",
     "gateway_for",

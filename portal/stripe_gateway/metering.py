@@ -19,8 +19,14 @@ from stripe.params.billing import (
 )
 
 from portal.errors import PortalError
-from portal.stripe_gateway.connection import StripeConnection, _key
+from portal.stripe_gateway.connection import StripeConnection, _key, _replayed
 from portal.stripe_gateway.errors import _translated
+from portal.stripe_gateway.thin_events import (
+    MeterErrorReport,
+    ThinEvent,
+    meter_error_report,
+    verified_thin_event,
+)
 from portal.stripe_gateway.types import StripeMeter, StripePrice
 
 
@@ -74,8 +80,10 @@ class MeteringCalls(StripeConnection):
         meter_id: str,
         unit_amount_decimal: str,
         nickname: str,
+        transfer_lookup_key: bool = False,
     ) -> StripePrice:
-        """A monthly per-unit price billed in arrears on ``meter_id``'s usage."""
+        """A monthly per-unit price billed in arrears on ``meter_id``'s usage (taking
+        ``lookup_key`` from the price that has it when ``transfer_lookup_key``)."""
         params: PriceCreateParams = {
             "product": product_id,
             "currency": "usd",
@@ -85,6 +93,8 @@ class MeteringCalls(StripeConnection):
             "unit_amount_decimal": Decimal(unit_amount_decimal),
             "recurring": {"interval": "month", "usage_type": "metered", "meter": meter_id},
         }
+        if transfer_lookup_key:
+            params["transfer_lookup_key"] = True
         key = _key("price", lookup_key, meter_id, unit_amount_decimal)
         price = self._call(
             "create the metered price",
@@ -119,9 +129,12 @@ class MeteringCalls(StripeConnection):
     ) -> MeterEventResult:
         """Report ``value`` units for the customer at ``timestamp``, once per ``identifier``.
 
-        Stripe refuses an identifier it has seen (within about 24 hours): that event was
-        accepted before, so it is reported as a duplicate rather than an error. Any other
-        refusal leaves as a ``PortalError`` (400: for good; 503: try again later).
+        A resend within 24 hours replays the first answer (same idempotency key); later, Stripe
+        refuses an identifier it has seen: either way the event was accepted before, and is
+        reported as a duplicate rather than an error. Any other
+        refusal leaves as a ``PortalError`` (400: for good; 503: try again later). The
+        identifier is the idempotency key too, so network retries replay, and Stripe's meter
+        error reports (which name the request's key) point back at the outbox row.
         """
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise PortalError(f"A meter event's value is a whole number of calls, not {value!r}.")
@@ -133,12 +146,14 @@ class MeteringCalls(StripeConnection):
         }
         with _translated("report usage"):
             try:
-                self._v1.billing.meter_events.create(params)
+                event = self._v1.billing.meter_events.create(
+                    params, {"idempotency_key": identifier}
+                )
             except stripe.InvalidRequestError as error:
                 if not _already_exists(error):
                     raise
                 return MeterEventResult(identifier, duplicate=True)
-        return MeterEventResult(identifier, duplicate=False)
+        return MeterEventResult(identifier, duplicate=_replayed(event))
 
     def meter_event_total(self, meter_id: str, customer_id: str, start: int, end: int) -> float:
         """The meter's aggregated value for the customer over ``[start, end)`` (epoch seconds,
@@ -153,6 +168,20 @@ class MeteringCalls(StripeConnection):
             lambda: self._v1.billing.meters.event_summaries.list(meter_id, params),
         )
         return sum(summary.aggregated_value for summary in listed.auto_paging_iter())
+
+    # meter error events (thin events, pushed to an event destination)
+
+    def construct_thin_event(self, payload: bytes, signature: str | None, secret: str) -> ThinEvent:
+        """Verify a thin event notification with its destination's ``secret`` and parse it;
+        else ``WebhookRejected``."""
+        return verified_thin_event(self._client, payload, signature, secret)
+
+    def retrieve_meter_error(self, event_id: str) -> MeterErrorReport | None:
+        """Fetch a thin event's details; None when it is not a meter error event."""
+        event = self._call(
+            "load the meter error event", lambda: self._client.v2.core.events.retrieve(event_id)
+        )
+        return meter_error_report(event)
 
 
 def _already_exists(error: stripe.InvalidRequestError) -> bool:

@@ -7,7 +7,7 @@ import time
 from typing import Any
 from urllib.parse import unquote
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from stripe_sim import api, control, pages
@@ -19,12 +19,15 @@ from stripe_sim.routes import (  # noqa: F401 - importing registers the endpoint
     catalog,
     checkout,
     customers,
+    items,
+    meters,
     misc,
 )
 from stripe_sim.store import Store
 from stripe_sim.webhooks import Deliverer
 
 log = logging.getLogger("stripe_sim")
+API_PREFIXES = ("/v1/", "/v2/")  # Stripe's API; the hosted pages and /_sim/ are not delayed
 
 
 def create_app(sim: Sim, *, deliver_webhooks: bool = True) -> Flask:
@@ -46,14 +49,19 @@ def create_app(sim: Sim, *, deliver_webhooks: bool = True) -> Flask:
 
 
 def build_sim(db: str, api_key: str, public_url: str, endpoints: list[dict[str, str]],
-              retry_base: float, max_attempts: int, timeout: float) -> Sim:
+              retry_base: float, max_attempts: int, timeout: float,
+              destinations: list[dict[str, str]] | None = None, latency_ms: int = 0) -> Sim:
     return Sim(store=Store(db), api_key=api_key, public_url=public_url,
-               startup_endpoints=endpoints, retry_base=retry_base, max_attempts=max_attempts,
-               delivery_timeout=timeout)
+               startup_endpoints=endpoints, startup_destinations=destinations or [],
+               retry_base=retry_base, max_attempts=max_attempts, delivery_timeout=timeout,
+               latency_ms=latency_ms)
 
 
 def _start_timer() -> None:
     g.started = time.perf_counter()
+    latency = current_app.extensions["stripe_sim"].latency_ms
+    if latency and request.path.startswith(API_PREFIXES):
+        time.sleep(latency / 1000)  # outside any store transaction: other requests go on
 
 
 def _log_request(response: Response) -> Response:
@@ -65,7 +73,7 @@ def _log_request(response: Response) -> Response:
 
 
 def _http_error(error: HTTPException) -> Any:
-    if request.path.startswith("/v1/"):
+    if request.path.startswith(API_PREFIXES):
         message = (f"Unrecognized request URL ({request.method}: {request.path})."
                    if error.code in (404, 405) else str(error.description))
         return json_response(StripeError(message, status=error.code or 400).body(),

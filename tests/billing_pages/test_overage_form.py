@@ -180,3 +180,28 @@ def test_a_member_who_is_not_an_owner_cannot_change_it(factory: Factory) -> None
     response = post(developer, {"enabled": "on", "monthly_cap": "20"})
     assert response.status_code == 403
     assert stored(owner) == (False, 2_000, None)
+
+
+class TestWithTheSimulator:
+    """The form against Stripe's stand-in: a subscription paid at Checkout."""
+
+    @pytest.fixture
+    def app_config(self, app_config: dict[str, object], sim: object) -> dict[str, object]:
+        from billing_support import use_simulator
+
+        return use_simulator(app_config, sim)  # type: ignore[arg-type]
+
+    def test_a_pro_owner_turns_overage_on_and_the_subscription_has_its_metered_item(
+        self, account: Account, sim: object
+    ) -> None:
+        from billing_support import upgrade_through_checkout
+
+        upgrade_through_checkout(account, sim)
+        response = post(account, {"enabled": "on", "monthly_cap": "12", "alerts": ALL_ALERTS})
+        assert response.status_code == 303, response.get_data(as_text=True)
+        assert stored(account) == (True, 1_200, None)
+        with account.app.app_context():
+            sub = db.session.scalar(
+                sa.select(Subscription).where(Subscription.tenant_id == account.tenant_id)
+            )
+            assert sub is not None and sub.metered_item_id

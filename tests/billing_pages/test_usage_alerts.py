@@ -293,3 +293,34 @@ def test_a_failed_send_gives_the_claim_back_and_a_later_pass_sends(
     app.config["SMTP_PORT"] = port
     assert run(app, NOW + timedelta(seconds=5)) == 1
     assert len(smtp_server.wait_for(1)) == 1
+
+
+def test_a_pass_reads_todays_counters_by_index_however_long_the_history(
+    app: Flask, factory: Factory
+) -> None:
+    """Every few seconds from every process: the pass must not scan usage_counter."""
+    account = factory.account("pro")
+    for days in range(60):
+        factory.usage(account.tenant_id, "api_calls", 9_000, NOW.date() - timedelta(days=days))
+        factory.usage(account.tenant_id, "api_calls_overage", 5, NOW.date() - timedelta(days=days))
+    seen: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        seen.append((statement, parameters))
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", capture)
+    try:
+        run(app)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", capture)
+    reads = [(sql, params) for sql, params in seen if "FROM usage_counter" in sql]
+    assert len(reads) == 2, "one read for the quota alerts, one for the cap alerts"
+    with app.app_context(), db.engine.connect() as conn:
+        for sql, params in reads:
+            plan = " | ".join(
+                row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)
+            )
+            assert "SCAN usage_counter" not in plan, (sql, plan)
+            assert "ix_usage_counter_day_metric" in plan, (sql, plan)

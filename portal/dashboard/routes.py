@@ -12,6 +12,7 @@ from jinja2_fragments.flask import render_blocks
 from portal.billing.alert_mail import whole_cents
 from portal.billing.overage import period_summary
 from portal.dashboard import usage
+from portal.dashboard.chart import usage_chart
 from portal.enforcement import current_usage_snapshot
 from portal.extensions import db
 from portal.models import Tenant
@@ -38,7 +39,7 @@ def index() -> str:
         plan=PLANS[tenant.pricing_tier],
         limits=tenant.limits,
         features=sorted(feature.label for feature in tenant.limits.features),
-        chart=usage.usage_chart(series, tenant.limits.api_calls_per_day),
+        chart=usage_chart(series, tenant.limits.api_calls_per_day),
         **context,
     )
 

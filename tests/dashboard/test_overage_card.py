@@ -176,7 +176,8 @@ def test_the_fragment_costs_at_most_three_more_indexed_reads_with_overage_on(
 
 
 def test_overage_is_the_top_part_of_its_days_bar() -> None:
-    from portal.dashboard.usage import DayCount, usage_chart
+    from portal.dashboard.chart import usage_chart
+    from portal.dashboard.usage import DayCount
 
     today = datetime(2026, 11, 28, tzinfo=UTC).date()
     chart = usage_chart([DayCount(today, 100, 25), DayCount(today, 40)], 100, 300, 100)

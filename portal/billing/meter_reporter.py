@@ -273,6 +273,11 @@ class MeterReporter:
                 return
             with self.app.app_context():
                 self.report_once()
+                # Usage alerts ride on the same pass: what they read (today's counts, the
+                # period's overage) was just flushed, and the pass runs in every portal process.
+                from portal.billing.alerts import send_due_alerts
+
+                send_due_alerts(utcnow())
         except Exception:  # the thread must outlive a bad pass (database down, ...)
             log.exception("meter report pass failed; retrying at the next interval")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 # KEYS: minute, day, leases, generation, pending usage, the period's overage counter (the day key
 # again when overage is off: it is never touched then), then the lease sets of queued releases.
 # ARGV: per-minute, per-day, concurrent, lease-set ttl, day ttl, the overage allowance (-1: overage
-# off), when the overage counter expires (epoch seconds), the number n of usage fields, the n
+# off), the overage counter's ttl (past its period), the number n of usage fields, the n
 # fields, the number m of overage fields, the m fields, now, lease expiry, lease token, then the
 # tokens of the queued releases (the parts that change per call come last, so the rest is built
 # once per tenant and day).
@@ -70,7 +70,7 @@ else
   for i = 9, 8 + fields do redis.call('HINCRBY', KEYS[5], ARGV[i], 1) end
   if overage >= 0 then
     overage = redis.call('INCR', KEYS[6])
-    if overage == 1 then redis.call('EXPIREAT', KEYS[6], ARGV[7]) end
+    if overage == 1 then redis.call('EXPIRE', KEYS[6], ARGV[7]) end
     for i = 10 + fields, 9 + fields + extra do redis.call('HINCRBY', KEYS[5], ARGV[i], 1) end
   end
 end

@@ -8,21 +8,29 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import redis
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
 from portal.enforcement import Enforcement, check_rate_limit, get_overage, record_storage_usage
 from portal.enforcement.directory import TenantPolicy
-from portal.models import MeterReport, Tenant, UsageCounter
-from tests.enforcement.support import START, FakeClock, set_overage, set_usage_period
+from portal.models import Tenant
+from tests.enforcement.support import (
+    PERIOD,
+    ROOMY,
+    START,
+    FakeClock,
+    outbox,
+    pro_account,
+    set_overage,
+    set_usage_period,
+    sql_counter,
+)
 from tests.factory import Account, Factory
 
-#: The metered item's period around START (2026-11-21 10:00 UTC): Nov 15 to Dec 15.
-PERIOD = (1_794_700_800, 1_797_292_800)
 #: START to the next UTC midnight.
 TO_MIDNIGHT = 14 * 3600
-ROOMY = {"api_calls_per_minute": 10**6, "concurrent_requests": 1000}
 CAP_BODY = {
     "error": "Monthly overage spend cap reached ($1.00)",
     "tier": "pro",
@@ -41,24 +49,6 @@ def app_config(request: pytest.FixtureRequest, app_config: dict[str, Any]) -> di
     return app_config
 
 
-def pro_account(
-    factory: Factory,
-    *,
-    per_day: int = 20,
-    cap_cents: int = 100,
-    period: tuple[float, float] = PERIOD,
-    **limits: int,
-) -> Account:
-    """A Pro tenant with a subscription whose metered item's period is ``period``, overage on
-    with ``cap_cents``, and ``per_day`` calls a day (a small quota keeps the tests fast)."""
-    overrides = {**ROOMY, "api_calls_per_day": per_day, **limits}
-    account = factory.account("pro", overrides=overrides, key=True)
-    sub = factory.subscription(account.tenant_id)
-    set_usage_period(factory.app, sub.id, *period)
-    set_overage(factory.app, account.tenant_id, cap_cents=cap_cents)
-    return account
-
-
 def call(client: FlaskClient, account: Account) -> Any:
     return client.get("/api/memories", headers=account.headers)
 
@@ -75,27 +65,6 @@ def admit_directly(enforcement: Enforcement, account: Account, calls: int) -> li
         counts.append(admission.overage_calls)
         enforcement.release(account.tenant_id, admission.lease)
     return counts
-
-
-def sql_counter(enforcement: Enforcement, tenant_id: int, metric: str) -> int:
-    query = sa.select(sa.func.coalesce(sa.func.sum(UsageCounter.value), 0)).where(
-        UsageCounter.tenant_id == tenant_id, UsageCounter.metric == metric
-    )
-    with enforcement.engine.connect() as connection:
-        return int(connection.scalar(query) or 0)
-
-
-def outbox(enforcement: Enforcement, tenant_id: int) -> list[tuple[int, int, int]]:
-    """The tenant's outbox rows: (period start, quantity, event time)."""
-    query = (
-        sa.select(MeterReport.period_start, MeterReport.quantity, MeterReport.event_time)
-        .where(MeterReport.tenant_id == tenant_id)
-        .order_by(MeterReport.id)
-    )
-    with enforcement.engine.connect() as connection:
-        return [
-            (row.period_start, row.quantity, row.event_time) for row in connection.execute(query)
-        ]
 
 
 def test_a_1_dollar_cap_admits_the_quota_plus_exactly_10000_calls(
@@ -297,3 +266,36 @@ def test_only_pro_policies_carry_overage_terms(
     assert terms is not None and (terms.enabled, terms.allowance) == (True, 250_000)
     assert (terms.mirror_start, terms.mirror_end) == PERIOD
     assert [policy.overage for policy in policies[1:]] == [None, None]  # type: ignore[union-attr]
+
+
+def test_a_restarted_store_starts_the_period_from_the_outbox(
+    app: Flask,
+    app_config: dict[str, Any],
+    enforcement: Enforcement,
+    factory: Factory,
+    clock: FakeClock,
+) -> None:
+    """A new process (and, on Redis, one whose data was lost) counts on from SQL."""
+    account = pro_account(factory, per_day=0, cap_cents=1)
+    policy = enforcement.directory.policy(account.tenant_id)
+    assert policy is not None
+    for _ in range(30):
+        _, admission = enforcement.admit(policy, ("api_calls",))
+        enforcement.release(account.tenant_id, admission.lease)  # type: ignore[union-attr, arg-type]
+    enforcement.flusher.flush()
+    if app_config.get("REDIS_URL"):
+        client = redis.Redis.from_url(app_config["REDIS_URL"])
+        client.delete(*client.scan_iter(f"{app_config['ENFORCEMENT_REDIS_PREFIX']}*"))
+        client.close()
+    restarted = Enforcement.from_settings(app.config)
+    restarted.clock = clock
+    try:
+        with app.app_context():
+            fresh = restarted.directory.policy(account.tenant_id)
+            assert fresh is not None
+            decision, admission = restarted.admit(fresh, ("api_calls",))
+        assert admission is not None
+        assert (admission.day_count, admission.overage_calls) == (31, 31)
+        assert decision.headers["X-Overage-Remaining"] == "69"
+    finally:
+        restarted.stop()

@@ -174,14 +174,14 @@ def decide_rate(
 def _add_overage_headers(
     headers: dict[str, str], overage: OverageWindow, admission: Admission
 ) -> None:
-    """Say that a call was billed as overage, how many the period has had and how many the cap
-    still allows (on a call refused at the cap, the same figures without ``X-Overage``)."""
+    """One structured field (like ``RateLimit``): ``billed`` on a call billed as overage,
+    ``capped`` on one refused at the cap, with the period's overage calls so far, the calls the
+    cap still allows and when the period ends (epoch seconds). One field, not four: each header
+    costs every call about 2 µs on its way out."""
     used = admission.overage_calls
-    if admission.refused is None:
-        headers["X-Overage"] = "billed"
-    headers["X-Overage-Used"] = str(used)
-    headers["X-Overage-Remaining"] = str(max(0, overage.allowance - used))
-    headers["X-Overage-Reset"] = str(overage.period_end)
+    state = "billed" if admission.refused is None else "capped"
+    remaining = overage.allowance - used if used < overage.allowance else 0
+    headers["X-Overage"] = f"{state};used={used};remaining={remaining};reset={overage.period_end}"
 
 
 def _crosses(current: int, adding: int, limit: int) -> bool:

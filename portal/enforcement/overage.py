@@ -53,7 +53,14 @@ class OverageWindow:
     allowance: int
     cap_cents: int
     #: The pending-usage metric of this period's overage calls (see ``period_metric``).
-    metric: str
+    metric: str = field(init=False)
+    #: What an overage call counts besides the call's own metrics.
+    metrics: tuple[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        metric = period_metric(self.period_start, self.period_end)
+        object.__setattr__(self, "metric", metric)
+        object.__setattr__(self, "metrics", (OVERAGE_CALLS, metric))
 
 
 @dataclass(slots=True)
@@ -77,7 +84,7 @@ class OverageTerms:
         if last is not None and last.period_start <= now < last.period_end:
             return last
         start, end = usage_period(self.mirror_start, self.mirror_end, now)
-        last = OverageWindow(start, end, self.allowance, self.cap_cents, period_metric(start, end))
+        last = OverageWindow(start, end, self.allowance, self.cap_cents)
         self._last = last
         return last
 

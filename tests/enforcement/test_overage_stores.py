@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from portal.enforcement.engine import CONCURRENT, DAY, MINUTE, OVERAGE_CAP, Admission, day_window
-from portal.enforcement.overage import OVERAGE_CALLS, OverageWindow, period_metric
+from portal.enforcement.overage import OVERAGE_CALLS, OverageWindow
 from portal.enforcement.stores.base import CounterStore, Quota
 from tests.enforcement.conftest import StoreMaker
 from tests.enforcement.support import START, redis_store
@@ -22,7 +22,7 @@ PERIOD = (1_794_700_800, 1_797_292_800)
 
 
 def window(allowance: int = 4, period: tuple[int, int] = PERIOD) -> OverageWindow:
-    return OverageWindow(*period, allowance, allowance // 100, period_metric(*period))
+    return OverageWindow(*period, allowance, allowance // 100)
 
 
 def admit(

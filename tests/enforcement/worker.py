@@ -36,7 +36,7 @@ def main() -> None:
             response = client.get("/api/memories", headers=headers)
             with lock:
                 statuses[response.status_code] += 1
-                if response.headers.get("X-Overage") == "billed":
+                if response.headers.get("X-Overage", "").startswith("billed;"):
                     statuses["billed"] += 1
 
     threads = [threading.Thread(target=hammer) for _ in range(spec["threads"])]

@@ -18,7 +18,7 @@ from portal.enforcement.engine import (
     day_window,
     minute_window,
 )
-from portal.enforcement.overage import OVERAGE_CALLS, OverageWindow
+from portal.enforcement.overage import OverageWindow
 from portal.enforcement.stores.base import LiveCounts, Quota, UsageBatch, UsageRows, new_lease_token
 
 #: Reads how many calls SQL already holds for (tenant id, day): restarts keep the day's count.
@@ -52,10 +52,6 @@ class _Windows:
             self.minute, self.minute_count = minute, 0
         if self.day != day:
             self.day, self.day_count = day, day_seed
-
-    def roll_period(self, period: int, seed: int) -> None:
-        if self.period != period:
-            self.period, self.overage_count = period, seed
 
     def drop_expired_leases(self, now: float) -> None:
         expired = [token for token, expiry in self.leases.items() if expiry <= now]
@@ -105,8 +101,8 @@ class MemoryStore:
             if windows is None:
                 windows = self._windows.setdefault(tenant_id, _Windows())
             windows.roll(minute, day, seed)
-            if overage is not None:
-                windows.roll_period(overage.period_start, period_seed)
+            if overage is not None and windows.period != overage.period_start:
+                windows.period, windows.overage_count = overage.period_start, period_seed
             leases = windows.leases
             if len(leases) >= quota.concurrent:
                 windows.drop_expired_leases(now)
@@ -139,7 +135,7 @@ class MemoryStore:
             counted = tuple(metrics)
             if overage_calls >= 0:
                 windows.overage_count = overage_calls = overage_calls + 1
-                counted += (OVERAGE_CALLS, overage.metric)  # type: ignore[union-attr]
+                counted += overage.metrics  # type: ignore[union-attr]
             pending = self._pending
             for metric in counted:
                 key = (tenant_id, metric, day)

@@ -20,7 +20,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from portal.enforcement.engine import Admission, day_window, minute_window
-from portal.enforcement.overage import OVERAGE_CALLS, OverageWindow
+from portal.enforcement.overage import OverageWindow
 from portal.enforcement.stores.base import LiveCounts, Quota, UsageBatch, UsageRows, new_lease_token
 from portal.enforcement.stores.memory import DaySeed, PeriodSeed
 from portal.enforcement.stores.redis_link import ScriptLink
@@ -166,9 +166,7 @@ class RedisStore:
         allowance, overage_ttl = -1, 0
         if overage is not None:
             overage_key = self._overage_key(tenant_id, overage)
-            overage_fields = [
-                usage_field(tenant_id, metric, day) for metric in (OVERAGE_CALLS, overage.metric)
-            ]
+            overage_fields = [usage_field(tenant_id, metric, day) for metric in overage.metrics]
             allowance = overage.allowance
             # Past the period's end whenever in this day it is set.
             overage_ttl = max(0, int(overage.period_end - now)) + DAY_KEY_SECONDS

@@ -12,6 +12,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,10 @@ UNLIMITED = {
     "concurrent_requests": 10**6,
     "memories": 10**9,
 }
+#: A Pro tenant with overage on and no daily quota: every call is billed as overage, up to a cap
+#: no benchmark reaches ($10 million: 10^11 calls).
+OVERAGE_EVERY_CALL = {**UNLIMITED, "api_calls_per_day": 0}
+OVERAGE_CAP_CENTS = 10**9
 
 
 def throwaway_database() -> str:
@@ -61,7 +66,18 @@ def ok() -> ResponseReturnValue:
     return jsonify(ok=True)
 
 
-def enforced_api(config: dict[str, Any]) -> tuple[Flask, dict[str, str]]:
+@dataclass(frozen=True)
+class BenchApi:
+    """The example API with the benchmark routes, and the key headers of its two tenants."""
+
+    app: Flask
+    #: An enterprise tenant that no limit ever refuses.
+    headers: dict[str, str]
+    #: A Pro tenant with overage on whose every call is billed as overage.
+    overage_headers: dict[str, str]
+
+
+def enforced_api(config: dict[str, Any]) -> BenchApi:
     """The example API plus /bench/plain (undecorated), /bench/read and /bench/write (decorated)."""
     portal = create_app(config)
     api = create_api_app(config, enforcement=enforcement_for(portal))
@@ -70,10 +86,18 @@ def enforced_api(config: dict[str, Any]) -> tuple[Flask, dict[str, str]]:
     api.add_url_rule("/bench/write", "write", metered(storage_quota(ok)), methods=["POST"])
     with portal.app_context():
         tenant = Tenant(name="bench", tier="enterprise", limit_overrides=UNLIMITED)
-        db.session.add(tenant)
+        billed = Tenant(
+            name="bench-overage",
+            tier="pro",
+            limit_overrides=OVERAGE_EVERY_CALL,
+            overage_enabled=True,
+            overage_cap_cents=OVERAGE_CAP_CENTS,
+        )
+        db.session.add_all([tenant, billed])
         db.session.commit()
         _, raw = create_api_key(tenant, "bench")
-    return api, {"X-API-Key": raw}
+        _, billed_raw = create_api_key(billed, "bench")
+    return BenchApi(api, {"X-API-Key": raw}, {"X-API-Key": billed_raw})
 
 
 def limiter_app(storage_uri: str, key_prefix: str = "") -> Flask:
@@ -97,14 +121,23 @@ def limiter_app(storage_uri: str, key_prefix: str = "") -> Flask:
 
 
 def caller(
-    app: Flask, path: str, headers: dict[str, str] | None = None, method: str = "GET"
+    app: Flask,
+    path: str,
+    headers: dict[str, str] | None = None,
+    method: str = "GET",
+    billed: bool = False,
 ) -> Callable[[], int]:
+    """One call of ``path``; checked once to answer 200 (and, if ``billed``, to be billed as
+    overage, so a variant measures what it says)."""
     client = app.test_client()
 
     def call() -> int:
         return client.open(path, method=method, headers=headers).status_code
 
-    assert call() == 200, f"{path} did not answer 200"
+    first = client.open(path, method=method, headers=headers)
+    assert first.status_code == 200, f"{path} did not answer 200"
+    overage = first.headers.get("X-Overage", "")
+    assert overage.startswith("billed;") == billed, f"{path}: billed is not {billed}"
     return call
 
 
@@ -193,3 +226,9 @@ def report(title: str, rates: dict[str, float], ratios: dict[str, tuple[str, str
         print(f"  {name:<34} {rate:9.0f} req/s")
     for label, (numerator, denominator) in ratios.items():
         print(f"  ratio {label:<28} {rates[numerator] / rates[denominator]:9.2f}")
+
+
+def report_overage_gap(rates: dict[str, float], billed: str, plain: str, base: str) -> None:
+    """How far the decorated ratio moves when every call is billed as overage."""
+    gap = (rates[billed] - rates[plain]) / rates[base]
+    print(f"  {'ratio gap, overage on - off':<34} {gap:+9.3f}   (target: within 0.02)")

@@ -1,9 +1,10 @@
 """The Flask layer: ``init_enforcement(app)``, ``@metered``, ``@requires_feature(...)`` and
 ``@storage_quota``.
 
-Each decorator is a thin wrapper: read the request, ask the engine, render its decision. Put
-``@metered`` outermost so every response of the endpoint, 403 and 507 included, carries the
-rate-limit headers.
+Each decorator is a thin translation of the framework-free lifecycle (``lifecycle.py``): read
+the request, ask it, render its decision. Put ``@metered`` outermost, with the gates right
+beneath it, so every response of the endpoint, 403 and 507 included, carries the rate-limit
+headers and the gates' refusals are never counted.
 """
 
 from __future__ import annotations
@@ -11,45 +12,30 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import lru_cache, wraps
+from functools import wraps
 from typing import Any, TypeVar, overload
 
 from flask import Flask, Response, current_app, has_app_context, jsonify, request
-from sqlalchemy.exc import DBAPIError
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 
-from portal.enforcement.directory import BEARER, TenantPolicy
-from portal.enforcement.engine import (
-    Decision,
-    StorageSnapshot,
-    decide_feature,
-    decide_storage,
-    unauthorized,
-    unavailable,
+from portal.enforcement.engine import Decision, StorageSnapshot
+from portal.enforcement.lifecycle import (
+    ApiCaller,
+    Incoming,
+    admit,
+    feature_refusal,
+    identify,
+    refused,
+    storage_refusal,
 )
-from portal.enforcement.runtime import API_CALLS, Enforcement, endpoint_metric, register_finder
+from portal.enforcement.runtime import Enforcement, register_finder
 from portal.enforcement.settings import SETTING_NAMES
-from portal.keys.raw_keys import looks_like_key
-from portal.plans import Feature, TierLimits
+from portal.plans import Feature
 
 View = TypeVar("View", bound=Callable[..., Any])
 log = logging.getLogger("continuum.enforcement")
 
-MISSING_KEY = (
-    "An API key is required: send it as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'."
-)
-BAD_AUTHORIZATION = "The Authorization header must be 'Bearer <API key>'."
-MALFORMED_KEY = (
-    "That is not a CONTINUUM API key: keys start with ck_live_ or ck_test_ followed by "
-    "43 letters, digits, '-' or '_'."
-)
-UNKNOWN_KEY = "This API key is unknown or has been revoked. Create a new one in the portal."
-DATABASE_UNAVAILABLE = (
-    "Your API key and limits cannot be checked right now (the database is unreachable), so the "
-    "call was not run. Please retry in a few seconds."
-)
 #: Where the request's caller is kept: the WSGI environ lives exactly as long as the request.
 CALLER_KEY = "continuum.caller"
 #: Set when one of our gates (a feature, the storage quota) refused the request: ``@metered``
@@ -106,26 +92,6 @@ def _current_app_runtime() -> Enforcement | None:
 register_finder(_current_app_runtime)
 
 
-@dataclass(slots=True)
-class ApiCaller:
-    """The tenant behind the request's API key (``id`` is the tenant id)."""
-
-    key_id: int
-    policy: TenantPolicy
-
-    @property
-    def id(self) -> int:
-        return self.policy.tenant_id
-
-    @property
-    def tier(self) -> str:
-        return self.policy.tier
-
-    @property
-    def limits(self) -> TierLimits:
-        return self.policy.limits
-
-
 def current_caller() -> ApiCaller:
     """The authenticated caller of this request (inside a decorated view)."""
     caller: ApiCaller | None = request.environ.get(CALLER_KEY)
@@ -134,59 +100,20 @@ def current_caller() -> ApiCaller:
     return caller
 
 
-def _presented_key(environ: dict[str, Any]) -> str | Decision:
-    authorization = environ.get("HTTP_AUTHORIZATION")
-    if authorization is not None:
-        scheme, _, token = authorization.strip().partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            return unauthorized(BAD_AUTHORIZATION)
-        raw = token.strip()
-    else:
-        header = environ.get("HTTP_X_API_KEY")
-        if header is None or not header.strip():
-            return unauthorized(MISSING_KEY)
-        raw = header.strip()
-    return raw if looks_like_key(raw) else unauthorized(MALFORMED_KEY)
-
-
-def _cacheable_spelling(environ: dict[str, Any]) -> str | None:
-    """The key header's value when it is spelt as its header requires (``Bearer <key>`` in
-    Authorization, the bare key in X-API-Key), so a cached key never lets a wrong spelling in."""
-    authorization = environ.get("HTTP_AUTHORIZATION")
-    if authorization is not None:
-        return authorization if authorization.startswith(BEARER) else None
-    header: str | None = environ.get("HTTP_X_API_KEY")
-    return header if header and not header.startswith(BEARER) else None
-
-
-def _database_unreachable(error: DBAPIError) -> Decision:
-    """Keys, tiers, day counts and storage live in SQL: without it, a 503 to retry, not a 500."""
-    log.warning("enforcement: the database is unreachable (%s); answering 503", error.orig)
-    return unavailable(DATABASE_UNAVAILABLE)
-
-
 def _identify(enforcement: Enforcement, environ: dict[str, Any]) -> ApiCaller | Decision:
-    """The caller by API key, never by anything else the client says (once per request)."""
+    """The request's caller (once per request, kept in its environ)."""
     caller: ApiCaller | None = environ.get(CALLER_KEY)
     if caller is not None:
         return caller
-    directory = enforcement.directory
-    presented = _cacheable_spelling(environ)
-    try:
-        entry = directory.known_key(presented) if presented else None
-        if entry is None:
-            raw = _presented_key(environ)
-            if isinstance(raw, Decision):
-                return raw
-            entry = directory.key(raw, presented)
-        policy = directory.policy(entry.tenant_id) if entry is not None else None
-    except DBAPIError as error:
-        return _database_unreachable(error)
-    if entry is None or policy is None:
-        return unauthorized(UNKNOWN_KEY)
-    caller = ApiCaller(entry.key_id, policy)
-    environ[CALLER_KEY] = caller
-    return caller
+    found = identify(enforcement, environ.get("HTTP_AUTHORIZATION"), environ.get("HTTP_X_API_KEY"))
+    if isinstance(found, ApiCaller):
+        environ[CALLER_KEY] = found
+    return found
+
+
+def _route() -> str:
+    rule = request.url_rule
+    return rule.rule if rule is not None else request.path
 
 
 #: Werkzeug keeps a Headers' items in a plain list; when it still does, appending to it skips the
@@ -211,29 +138,41 @@ def _render(decision: Decision) -> Response:
     return response
 
 
-@lru_cache(maxsize=1024)
-def _call_metrics(route: str) -> tuple[str, str]:
-    return API_CALLS, endpoint_metric(route)
+#: A gate beneath ``@metered``: ("feature", name) or ("storage", incoming).
+Gate = tuple[str, Any]
 
 
-def _duration_ms(started: float) -> str:
-    return f"{(time.perf_counter() - started) * 1000:.2f}"
+def _peel_gates(view: Callable[..., Any]) -> tuple[list[Gate], Callable[..., Any]]:
+    """The gates stacked right beneath ``@metered`` (checked by it, before the admission, so
+    their refusals are never counted) and the view under them."""
+    gates: list[Gate] = []
+    inner = view
+    while getattr(inner, "continuum_gate", None) is inner:  # not a wrapper that copied it
+        gates.append(inner.continuum_check)  # type: ignore[attr-defined]
+        inner = inner.__wrapped__  # type: ignore[attr-defined]
+    return gates, inner
 
 
-def _refused(decision: Decision, started: float) -> Response:
-    decision.headers["X-Request-Duration-Ms"] = _duration_ms(started)
-    return _render(decision)
+def _gate_check(
+    enforcement: Enforcement, caller: ApiCaller, gates: list[Gate], route: str
+) -> Decision | None:
+    for kind, argument in gates:
+        if kind == "feature":
+            refusal = feature_refusal(enforcement, caller, argument, route)
+        else:
+            refusal = storage_refusal(enforcement, caller, argument(), route)
+        if refusal is not None:
+            return refusal
+    return None
 
 
 def metered(view: View) -> View:
     """Authenticate the API key, enforce the tier's limits, meter the call, add the headers.
 
-    A ``@requires_feature`` right beneath it is checked inline (one wrapper less per call).
+    The ``@requires_feature`` and ``@storage_quota`` right beneath it are checked first, inline
+    (their refusals never count, and one wrapper less per call).
     """
-    feature: str | None = None
-    inner: Callable[..., Any] = view
-    if getattr(view, "continuum_gate", None) is view:  # not a wrapper that copied its attributes
-        feature, inner = view.continuum_feature, view.__wrapped__  # type: ignore[attr-defined]
+    gates, inner = _peel_gates(view)
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
@@ -243,53 +182,52 @@ def metered(view: View) -> View:
         environ = request.environ
         caller = _identify(enforcement, environ)
         if isinstance(caller, Decision):
-            return _refused(caller, started)
-        rule = request.url_rule
-        route = rule.rule if rule is not None else request.path
+            return _render(refused(caller, started))
+        route = _route()
+        if gates:
+            refusal = _gate_check(enforcement, caller, gates, route)
+            if refusal is not None:
+                return _render(refused(refusal, started))
+        call = admit(enforcement, caller, route, started)
+        if isinstance(call, Decision):
+            return _render(call)
         try:
-            decision, admission = enforcement.admit(caller.policy, _call_metrics(route))
-        except DBAPIError as error:  # the first call of a day reads the day's count from SQL
-            return _refused(_database_unreachable(error), started)
-        if admission is None or admission.lease is None:
-            return _refused(decision, started)
-        tenant_id, lease = caller.id, admission.lease
-        try:
-            enforcement.note_key_used(caller.key_id)
             try:
-                refusal = _feature_refusal(caller, feature) if feature is not None else None
-                result = refusal if refusal is not None else inner(*args, **kwargs)
+                result = inner(*args, **kwargs)
             except HTTPException as error:
                 result = app.handle_user_exception(error)
             if not isinstance(result, app.response_class):
                 result = app.make_response(result)
         except BaseException:
-            enforcement.release(tenant_id, lease)
+            # The view raised: Flask answers 500, so the call is refunded (and its slot freed).
+            call.finish(500)
             raise
         response: Response = result
-        if environ.get(GATE_REFUSED_KEY):
-            # Our own gate refused it: taken back whole (its slot too), never counted or billed.
-            decision = enforcement.refund(caller.policy, admission)
-        elif response.is_streamed:  # the slot is held, and its lease renewed, until it ends
-            response.response = enforcement.renewing(response.response, tenant_id, lease)
+        if environ.get(GATE_REFUSED_KEY):  # a gate further down refused it: taken back whole
+            headers = call.take_back().headers
         else:
-            enforcement.release(tenant_id, lease)
-        decision.headers["X-Request-Duration-Ms"] = _duration_ms(started)
-        _add_headers(response, decision.headers)
+            streamed = response.is_streamed
+            headers = call.finish(response.status_code, streamed=streamed)
+            if streamed:  # the slot is held, and its lease renewed, until the body ends
+                response.response = enforcement.renewing(response.response, caller.id, call.lease)
+        _add_headers(response, headers)
         return response
 
     return wrapper  # type: ignore[return-value]
 
 
 def _gate_refusal(decision: Decision) -> Response:
-    """Render a gate's refusal, and mark the request so ``@metered`` does not count it."""
+    """Render a gate's refusal, and mark the request so an ``@metered`` above takes its
+    admission back (a gate not right beneath it runs after the admission)."""
     request.environ[GATE_REFUSED_KEY] = True
     return _render(decision)
 
 
-def _feature_refusal(caller: ApiCaller, feature: str) -> Response | None:
-    if caller.limits.has_feature(feature):
-        return None
-    return _gate_refusal(decide_feature(caller.tier, feature))
+def _mark_gate(wrapper: Any, check: Gate) -> None:
+    # Other decorators' functools.wraps copy these onto their wrappers too: only the wrapper
+    # that ``continuum_gate`` names is this gate.
+    wrapper.continuum_check = check
+    wrapper.continuum_gate = wrapper
 
 
 def requires_feature(feature: str) -> Callable[[View], View]:
@@ -299,22 +237,17 @@ def requires_feature(feature: str) -> Callable[[View], View]:
     def decorator(view: View) -> View:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            caller = _identify(enforcement_for(), request.environ)
+            enforcement = enforcement_for()
+            caller = _identify(enforcement, request.environ)
             if isinstance(caller, Decision):
                 return _render(caller)
-            return _feature_refusal(caller, feature) or view(*args, **kwargs)
+            refusal = feature_refusal(enforcement, caller, feature, _route())
+            return view(*args, **kwargs) if refusal is None else _gate_refusal(refusal)
 
-        # Other decorators' functools.wraps copy these two onto their wrappers too: only the
-        # wrapper that ``continuum_gate`` names is this gate.
-        wrapper.continuum_feature = feature  # type: ignore[attr-defined]
-        wrapper.continuum_gate = wrapper  # type: ignore[attr-defined]
+        _mark_gate(wrapper, ("feature", feature))
         return wrapper  # type: ignore[return-value]
 
     return decorator
-
-
-#: Tells ``@storage_quota`` what the request will add, or None when that is unknown.
-Incoming = Callable[[], StorageSnapshot | None]
 
 
 def declared_by_content_length() -> StorageSnapshot | None:
@@ -348,15 +281,10 @@ def storage_quota(
             caller = _identify(enforcement, request.environ)
             if isinstance(caller, Decision):
                 return _render(caller)
-            try:
-                usage = enforcement.storage.read(caller.id)
-            except DBAPIError as error:
-                return _render(_database_unreachable(error))
-            decision = decide_storage(caller.tier, caller.limits, usage, incoming())
-            if not decision.allowed:
-                return _gate_refusal(decision)
-            return view(*args, **kwargs)
+            refusal = storage_refusal(enforcement, caller, incoming(), _route())
+            return view(*args, **kwargs) if refusal is None else _gate_refusal(refusal)
 
+        _mark_gate(wrapper, ("storage", incoming))
         return wrapper  # type: ignore[return-value]
 
     return decorator if view is None else decorator(view)

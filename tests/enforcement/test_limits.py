@@ -197,7 +197,12 @@ def test_refused_calls_are_not_counted(
                 )
             ).all()
         )
-    assert rows == {"api_calls": 10, "api_calls:/api/memories": 10}
+    # The five refusals are not calls: only their outcome is recorded.
+    assert rows == {
+        "api_calls": 10,
+        "api_calls:/api/memories": 10,
+        "outcome:refused_rate_limit:/api/memories": 5,
+    }
 
 
 @pytest.mark.parametrize("tier", TIERS)

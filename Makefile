@@ -46,7 +46,7 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml stripe_sim/pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[dev]' -e './stripe_sim[test]'
+	$(VENV)/bin/pip install -q -e '.[dev,asgi]' -e './stripe_sim[test]'
 	touch $@
 
 assets: static/vendor/.installed

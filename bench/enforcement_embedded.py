@@ -8,6 +8,8 @@ whose every call is billed as overage must stay within 0.02 of the ratio.
 
 from __future__ import annotations
 
+import time
+
 from bench.harness import (
     bench_config,
     caller,
@@ -21,8 +23,6 @@ from bench.harness import (
 )
 
 CALLS, ROUNDS = 250, 30
-
-
 READ, BILLED = "metered + requires_feature", "same, every call billed as overage"
 
 
@@ -30,17 +30,22 @@ def main() -> None:
     bench = enforced_api(bench_config(throwaway_database()))
     api, headers = bench.app, bench.headers
     reference = limiter_app("memory://")
-    rates = throughputs(
-        {
-            "undecorated": caller(api, "/bench/plain", headers),
-            READ: caller(api, "/bench/read", headers),
-            BILLED: caller(api, "/bench/read", bench.overage_headers, billed=True),
-            "metered + storage_quota (POST)": caller(api, "/bench/write", headers, "POST"),
-            "flask-limiter: undecorated": caller(reference, "/bench/plain", headers),
-            "flask-limiter: 2 limits, memory": caller(reference, "/bench/limited", headers),
-        },
+    variants = {
+        "undecorated": caller(api, "/bench/plain", headers),
+        READ: caller(api, "/bench/read", headers),
+        BILLED: caller(api, "/bench/read", bench.overage_headers, billed=True),
+        "metered + storage_quota (POST)": caller(api, "/bench/write", headers, "POST"),
+        "flask-limiter: undecorated": caller(reference, "/bench/plain", headers),
+        "flask-limiter: 2 limits, memory": caller(reference, "/bench/limited", headers),
+    }
+    rates = throughputs(variants, CALLS, ROUNDS)
+    # The same three again in CPU time: on a shared machine the wall clock moves with the
+    # neighbours' load, which can hide a gap of 0.02 either way.
+    cpu = throughputs(
+        {name: variants[name] for name in ("undecorated", READ, BILLED)},
         CALLS,
         ROUNDS,
+        clock=time.thread_time,
     )
     served = served_throughputs(
         {
@@ -65,6 +70,15 @@ def main() -> None:
         },
     )
     report_overage_gap(rates, BILLED, READ, "undecorated")
+    report(
+        "(a) embedded store, Flask test client, one thread, CPU time",
+        cpu,
+        {
+            "read (target >= 0.80)": (READ, "undecorated"),
+            "read, billed as overage": (BILLED, "undecorated"),
+        },
+    )
+    report_overage_gap(cpu, BILLED, READ, "undecorated")
     report(
         "(a) embedded store, threaded werkzeug server, 8 HTTP clients",
         served,

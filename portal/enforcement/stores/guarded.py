@@ -117,11 +117,15 @@ class GuardedStore:
         if admission.fallback:
             self.fallback.refund(tenant_id, admission)
             return
-        try:
-            self.primary.refund(tenant_id, admission)
-        except redis.RedisError as error:
-            # Left counted (as a call that ran): its slot frees when its lease runs out.
-            self._trip(error)
+        if self.healthy():
+            try:
+                self.primary.refund(tenant_id, admission)
+                return
+            except redis.RedisError as error:
+                self._trip(error)
+        # Redis cannot take it back now: the call stays counted, as one that ran, and its slot
+        # is released as any other (queued until Redis answers).
+        self.primary.release(tenant_id, admission.lease or "")
 
     def renew(self, tenant_id: int, lease: str, now: float, lease_seconds: float) -> None:
         if self._fallback_used:

@@ -133,9 +133,9 @@ class MemoryStore:
             token = new_lease_token()
             leases[token] = now + lease_seconds
             counted = tuple(metrics)
-            if overage_calls >= 0:
+            if overage is not None and overage_calls >= 0:
                 windows.overage_count = overage_calls = overage_calls + 1
-                counted += overage.metrics  # type: ignore[union-attr]
+                counted += overage.metrics
             pending = self._pending
             for metric in counted:
                 key = (tenant_id, metric, day)

@@ -134,14 +134,10 @@ class RedisStore:
         self._seed(day, (tenant_id, day), key, day_seed(tenant_id, day), DAY_KEY_SECONDS)
 
     def _seed_period(
-        self, period_seed: PeriodSeed, tenant_id: int, day: int, window: OverageWindow, ttl: int
+        self, period_seed: PeriodSeed, tenant_id: int, day: int, start: int, layout: _Layout
     ) -> None:
-        count = period_seed(tenant_id, window.period_start)
-        key = self._overage_key(tenant_id, window)
-        self._seed(day, (tenant_id, -window.period_start), key, count, ttl)
-
-    def _overage_key(self, tenant_id: int, window: OverageWindow) -> str:
-        return self._tenant_key(tenant_id, f"o:{window.period_start}")
+        count = period_seed(tenant_id, start)
+        self._seed(day, (tenant_id, -start), layout.overage_key, count, layout.overage_ttl)
 
     def _layout(
         self,
@@ -165,7 +161,7 @@ class RedisStore:
         overage_key, overage_fields = day_key, []
         allowance, overage_ttl = -1, 0
         if overage is not None:
-            overage_key = self._overage_key(tenant_id, overage)
+            overage_key = self._tenant_key(tenant_id, f"o:{overage.period_start}")
             overage_fields = [usage_field(tenant_id, metric, day) for metric in overage.metrics]
             allowance = overage.allowance
             # Past the period's end whenever in this day it is set.
@@ -216,7 +212,7 @@ class RedisStore:
             and self._period_seed is not None
             and (tenant_id, -overage.period_start) not in self._seeded
         ):
-            self._seed_period(self._period_seed, tenant_id, day, overage, layout.overage_ttl)
+            self._seed_period(self._period_seed, tenant_id, day, overage.period_start, layout)
         token = new_lease_token()
         keys = [
             f"{layout.minute_prefix}{minute_window(now)}",

@@ -13,7 +13,6 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import redis
 from redis.backoff import NoBackoff
@@ -23,6 +22,7 @@ from portal.enforcement.engine import Admission, day_window, minute_window
 from portal.enforcement.overage import OverageWindow
 from portal.enforcement.stores.base import LiveCounts, Quota, UsageBatch, UsageRows, new_lease_token
 from portal.enforcement.stores.memory import DaySeed, PeriodSeed
+from portal.enforcement.stores.redis_calls import OVERAGE_LEASE, PreparedCall, ScriptLayout
 from portal.enforcement.stores.redis_link import ScriptLink
 from portal.enforcement.stores.redis_releases import ReleaseQueue
 from portal.enforcement.stores.redis_scripts import ACQUIRE, PENDING, TAKE, UNDO
@@ -36,8 +36,6 @@ DAY_KEY_SECONDS = 2 * 86_400
 STALE_BATCH_SECONDS = 30.0
 #: Bounds the cache of per-tenant admission layouts; past it the cache starts over.
 MAX_LAYOUTS = 10_000
-#: The suffix of an overage call's lease (see ACQUIRE).
-OVERAGE_LEASE = ":o"
 
 
 def lease_set_seconds(lease_seconds: float) -> int:
@@ -66,23 +64,6 @@ def connect(url: str, timeout: float = SOCKET_TIMEOUT_SECONDS) -> redis.Redis:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class _Layout:
-    """One tenant's admission keys and fixed script arguments for one day (and period)."""
-
-    minute_prefix: str
-    day_key: str
-    leases_key: str
-    generation_key: str
-    #: The period's overage counter (the day key when overage is off: never touched then).
-    overage_key: str
-    fields: list[str]
-    overage_fields: list[str]
-    #: The overage counter's TTL: past the period's end (0 when overage is off).
-    overage_ttl: int
-    args: list[str | int | float]
-
-
 class RedisStore:
     """Counters, leases and pending usage in Redis under ``prefix``."""
 
@@ -108,7 +89,7 @@ class RedisStore:
         self._batches_key = f"{prefix}usage:batches"
         self._acquire = ScriptLink(client, ACQUIRE)
         self._layouts: dict[
-            tuple[int, Quota, int, float, tuple[str, ...], OverageWindow | None], _Layout
+            tuple[int, Quota, int, float, tuple[str, ...], OverageWindow | None], ScriptLayout
         ] = {}
         self._take = client.register_script(TAKE)
         self._pending = client.register_script(PENDING)
@@ -133,12 +114,6 @@ class RedisStore:
     def _seed_day(self, day_seed: DaySeed, tenant_id: int, day: int, key: str) -> None:
         self._seed(day, (tenant_id, day), key, day_seed(tenant_id, day), DAY_KEY_SECONDS)
 
-    def _seed_period(
-        self, period_seed: PeriodSeed, tenant_id: int, day: int, start: int, layout: _Layout
-    ) -> None:
-        count = period_seed(tenant_id, start)
-        self._seed(day, (tenant_id, -start), layout.overage_key, count, layout.overage_ttl)
-
     def _layout(
         self,
         tenant_id: int,
@@ -148,7 +123,7 @@ class RedisStore:
         lease_seconds: float,
         metrics: tuple[str, ...],
         overage: OverageWindow | None,
-    ) -> _Layout:
+    ) -> ScriptLayout:
         """The keys and arguments of an admission that stay the same all day (built once)."""
         index = (tenant_id, quota, day, lease_seconds, metrics, overage)
         layout = self._layouts.get(index)
@@ -166,7 +141,7 @@ class RedisStore:
             allowance = overage.allowance
             # Past the period's end whenever in this day it is set.
             overage_ttl = max(0, int(overage.period_end - now)) + DAY_KEY_SECONDS
-        layout = _Layout(
+        layout = ScriptLayout(
             minute_prefix=self._tenant_key(tenant_id, "m:"),
             day_key=day_key,
             leases_key=self._tenant_key(tenant_id, "leases"),
@@ -201,18 +176,60 @@ class RedisStore:
         metrics: Iterable[str],
         overage: OverageWindow | None = None,
     ) -> Admission:
-        day = day_window(now)
         if self._unsure:
             self.settle()
-        layout = self._layout(tenant_id, quota, day, now, lease_seconds, tuple(metrics), overage)
+        self.seed(tenant_id, now, overage)
+        call = self.prepare(tenant_id, quota, now, lease_seconds, tuple(metrics), overage)
+        try:
+            reply = self._acquire(call.keys, call.args)
+        except redis.RedisError:
+            self.lost(call)
+            raise
+        return call.admission(reply)
+
+    def seeded(self, tenant_id: int, now: float, overage: OverageWindow | None) -> bool:
+        """Whether the day's (and period's) counters are known to exist, so an admission needs
+        no SQL (an async caller checks this on its loop, and seeds in a thread otherwise)."""
+        day = day_window(now)
         if self._day_seed is not None and (tenant_id, day) not in self._seeded:
-            self._seed_day(self._day_seed, tenant_id, day, layout.day_key)
+            return False
+        return (
+            overage is None
+            or self._period_seed is None
+            or (tenant_id, -overage.period_start) in self._seeded
+        )
+
+    def seed(self, tenant_id: int, now: float, overage: OverageWindow | None) -> None:
+        """Start missing counters from SQL (blocking: SQL and Redis)."""
+        day = day_window(now)
+        day_key = self._tenant_key(tenant_id, f"d:{day}")
+        if self._day_seed is not None and (tenant_id, day) not in self._seeded:
+            self._seed_day(self._day_seed, tenant_id, day, day_key)
         if (
             overage is not None
             and self._period_seed is not None
             and (tenant_id, -overage.period_start) not in self._seeded
         ):
-            self._seed_period(self._period_seed, tenant_id, day, overage.period_start, layout)
+            start = overage.period_start
+            overage_key = self._tenant_key(tenant_id, f"o:{start}")
+            ttl = max(0, int(overage.period_end - now)) + DAY_KEY_SECONDS
+            count = self._period_seed(tenant_id, start)
+            self._seed(day, (tenant_id, -start), overage_key, count, ttl)
+
+    def prepare(
+        self,
+        tenant_id: int,
+        quota: Quota,
+        now: float,
+        lease_seconds: float,
+        metrics: tuple[str, ...],
+        overage: OverageWindow | None,
+    ) -> PreparedCall:
+        """The ACQUIRE script's keys and arguments for one call, with the queued releases
+        riding along (no I/O: a sync or an async client runs it)."""
+        layout = self._layout(
+            tenant_id, quota, day_window(now), now, lease_seconds, metrics, overage
+        )
         token = new_lease_token()
         keys = [
             f"{layout.minute_prefix}{minute_window(now)}",
@@ -227,35 +244,14 @@ class RedisStore:
         for lease_key, lease in releases:
             keys.append(lease_key)
             args.append(lease)
-        try:
-            reply = self._acquire(keys, args)
-        except redis.RedisError:
-            self._releases.put_back(releases)
-            # Any error may come after the script ran (a timeout, a connection reset while the
-            # reply was on its way): undo it if its lease is there (the undo checks).
-            self._unsure.append(_undo_call(keys[0], layout, self._pending_key, token))
-            raise
-        refused, minute_count, day_count, in_flight, generation, overage_calls = reply
-        if refused:
-            return Admission(
-                refused.decode(),
-                minute_count,
-                day_count,
-                in_flight,
-                None,
-                generation,
-                overage_calls=overage_calls,
-            )
-        return Admission(
-            None,
-            minute_count,
-            day_count,
-            in_flight,
-            f"{token}{OVERAGE_LEASE}" if overage_calls >= 0 else token,
-            generation,
-            overage_calls=overage_calls,
-            receipt=(keys[0], layout),
-        )
+        return PreparedCall(keys, args, token, layout, releases)
+
+    def lost(self, call: PreparedCall) -> None:
+        """The script's reply never came: its releases are queued again, and it is undone once
+        Redis answers if it ran after all (a timeout, a reset while the reply was on its way:
+        the undo checks the lease is there)."""
+        self._releases.put_back(call.releases)
+        self._unsure.append(_undo_call(call.keys[0], call.layout, self._pending_key, call.token))
 
     def refund(self, tenant_id: int, admission: Admission) -> None:
         """Take the admitted call back in one round trip (the undo script: the lease, then the
@@ -360,7 +356,7 @@ class RedisStore:
 
 
 def _undo_call(
-    minute_key: str, layout: _Layout, pending_key: str, token: str
+    minute_key: str, layout: ScriptLayout, pending_key: str, token: str
 ) -> tuple[list[str], list[str | int]]:
     """The undo script's keys and arguments for the admission of ``token`` (see UNDO)."""
     keys = [minute_key, layout.day_key, layout.leases_key, pending_key, layout.overage_key]

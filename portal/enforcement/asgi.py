@@ -24,6 +24,7 @@ from typing import Any
 
 from anyio import to_thread
 
+from portal.enforcement.asgi_admit import LoopAdmission
 from portal.enforcement.asgi_scope import (
     CALL_KEY,
     GATE_REFUSED_KEY,
@@ -233,6 +234,7 @@ class BillingMiddleware:
         self.exclude_paths = tuple(DEFAULT_EXCLUDED if exclude_paths is None else exclude_paths)
         self.enforcement = enforcement
         self._gates: list[_Gate] | None = None
+        self._loop_admission: LoopAdmission | None = None
 
     def excluded(self, path: str) -> bool:
         return any(matches(path, prefix) for prefix in self.exclude_paths)
@@ -248,13 +250,30 @@ class BillingMiddleware:
         enforcement = runtime_of(scope, self.enforcement)
         if self._gates is None:
             self._gates = _gates_beneath(self.app)
-        entered = await to_thread.run_sync(_enter, enforcement, scope, self._gates, started)
+        entered = await self._on_loop(enforcement, scope, started)
+        if entered is None:
+            entered = await to_thread.run_sync(_enter, enforcement, scope, self._gates, started)
         if isinstance(entered, Decision):
             await send_decision(send, entered)
             return
         scope[GATES_CHECKED_KEY] = True
         scope[CALL_KEY] = entered
         await _Metered(entered, scope).run(self.app, receive, send)
+
+    async def _on_loop(
+        self, enforcement: Enforcement, scope: Scope, started: float
+    ) -> Call | Decision | None:
+        """The admission without a thread when nothing in it blocks (``asgi_admit``)."""
+        features: list[str] = []
+        for gate in self._gates or ():
+            if gate.applies(scope):
+                if not isinstance(gate, FeatureAccessMiddleware):
+                    return None  # the storage gate reads SQL
+                features.append(gate.feature(scope["path"]) or "")
+        loop = self._loop_admission
+        if loop is None or loop.enforcement is not enforcement:
+            loop = self._loop_admission = LoopAdmission(enforcement)
+        return await loop.try_admit(scope, route_of(scope), features, started)
 
     def _lifespan_receive(self, scope: Scope, receive: Receive) -> Receive:
         async def observed() -> Message:
@@ -265,6 +284,8 @@ class BillingMiddleware:
                 if enforcement.flusher.idle:
                     enforcement.flusher.start()
             elif kind == "lifespan.shutdown":
+                if self._loop_admission is not None:
+                    await self._loop_admission.close()
                 await to_thread.run_sync(runtime_of(scope, self.enforcement).stop)
             return message
 

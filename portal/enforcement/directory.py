@@ -144,6 +144,11 @@ class Directory:
             row = connection.execute(_ACTIVE_KEY, {"digest": digest}).one_or_none()
         return None if row is None else (row.id, row.tenant_id)
 
+    def cached_policy(self, tenant_id: int) -> TenantPolicy | None:
+        """The tenant's policy if this process has it fresh (no I/O), else None."""
+        policy = self._policies.get(tenant_id)
+        return policy if policy is not None and policy.expires > time.monotonic() else None
+
     def policy(self, tenant_id: int) -> TenantPolicy | None:
         """The tenant's tier and limits, or None when the tenant no longer exists."""
         policy = self._policies.get(tenant_id)

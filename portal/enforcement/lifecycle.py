@@ -200,7 +200,7 @@ def storage_refusal(
 
 
 @lru_cache(maxsize=1024)
-def _call_metrics(route: str) -> tuple[str, str]:
+def call_metrics(route: str) -> tuple[str, str]:
     return API_CALLS, endpoint_metric(route)
 
 
@@ -275,9 +275,21 @@ def admit(
     """The one atomic admission (minute, day or overage cap, concurrency): a ``Call`` holding
     its lease, or the refusal (a 429 counted as refused_rate_limit, or a 503)."""
     try:
-        decision, admission = enforcement.admit(caller.policy, _call_metrics(route))
+        decision, admission = enforcement.admit(caller.policy, call_metrics(route))
     except DBAPIError as error:  # the first call of a day reads the day's count from SQL
         return refused(database_unreachable(error), started)
+    return admitted(enforcement, caller, route, started, decision, admission)
+
+
+def admitted(
+    enforcement: Enforcement,
+    caller: ApiCaller,
+    route: str,
+    started: float,
+    decision: Decision,
+    admission: Admission | None,
+) -> Call | Decision:
+    """What an admission's answer makes of the call (an async adapter's admission too)."""
     if admission is None or admission.lease is None:
         if decision.status == 429:
             record_outcome(enforcement, caller.id, REFUSED_RATE_LIMIT, route)

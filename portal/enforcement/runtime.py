@@ -100,20 +100,31 @@ class Enforcement:
         self, policy: TenantPolicy, metrics: Iterable[str]
     ) -> tuple[Decision, Admission | None]:
         """Check and count one call; the admission holds the lease to release when it ends."""
-        if self.flusher.idle:
-            self.flusher.start()
-        now = self.clock()
-        terms = policy.overage
-        overage = terms.window(now) if terms is not None and terms.enabled else None
+        now, overage = self.admission_terms(policy)
         try:
             admission = self.store.acquire(
                 policy.tenant_id, policy.quota, now, self.lease_seconds, metrics, overage
             )
         except StoreUnavailable:
             return unavailable(UNAVAILABLE_MESSAGE), None
+        return self.conclude(policy, admission, now, overage), admission
+
+    def admission_terms(self, policy: TenantPolicy) -> tuple[float, OverageWindow | None]:
+        """The moment of an admission and the overage window it is checked against (the
+        flusher starts with the first admission)."""
+        if self.flusher.idle:
+            self.flusher.start()
+        now = self.clock()
+        terms = policy.overage
+        return now, terms.window(now) if terms is not None and terms.enabled else None
+
+    def conclude(
+        self, policy: TenantPolicy, admission: Admission, now: float, overage: OverageWindow | None
+    ) -> Decision:
+        """A store's admission (sync or async) turned into the call's decision."""
         if admission.generation != policy.generation:
             self.directory.observe_generation(policy.tenant_id, admission.generation)
-        return decide_rate(policy.tier, policy.limits, admission, now, overage), admission
+        return decide_rate(policy.tier, policy.limits, admission, now, overage)
 
     def release(self, tenant_id: int, lease: str) -> None:
         self.store.release(tenant_id, lease)

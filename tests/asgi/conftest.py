@@ -8,9 +8,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import anyio
 import httpx
 import pytest
+from anyio.from_thread import BlockingPortal, start_blocking_portal
 from flask import Flask
 
 from examples.continuum_api import create_api_app
@@ -55,8 +55,12 @@ class FlaskApi:
 
 
 class AsgiApi:
-    def __init__(self, app: Any) -> None:
+    """The ASGI app through httpx's transport, on one event loop for the whole test (as under
+    uvicorn: the async Redis client's connections belong to their loop)."""
+
+    def __init__(self, app: Any, portal: BlockingPortal) -> None:
         self.app = app
+        self.portal = portal
         self.transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
 
     def call(self, method: str, path: str, **kwargs: Any) -> Answer:
@@ -66,12 +70,32 @@ class AsgiApi:
             ) as client:
                 return await client.request(method, path, **kwargs)
 
-        response = anyio.run(send)
+        response = self.portal.call(send)
         try:
             body = response.json()
         except ValueError:
             body = None
         return Answer(response.status_code, response.headers, body)
+
+    def shut_down(self) -> None:
+        """Run the app's lifespan through to its shutdown (the flusher's last flush, the async
+        Redis client closed)."""
+        self.portal.call(run_lifespan, self.app)
+
+
+async def run_lifespan(app: Any) -> list[str]:
+    """Startup then shutdown, as a server does; returns the app's answers."""
+    sent: list[str] = []
+    messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+
+    async def receive() -> dict[str, Any]:
+        return next(messages)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message["type"])
+
+    await app({"type": "lifespan", "app": app}, receive, send)
+    return sent
 
 
 Api = FlaskApi | AsgiApi
@@ -107,4 +131,7 @@ def api(
     else:
         fastapi_app = create_fastapi_app(enforcement=enforcement)
         fastapi_app.add_api_route("/api/boom", _boom)
-        yield AsgiApi(fastapi_app)
+        with start_blocking_portal() as portal:
+            asgi = AsgiApi(fastapi_app, portal)
+            yield asgi
+            asgi.shut_down()

@@ -16,6 +16,7 @@ from fastapi.responses import StreamingResponse
 
 from portal.enforcement import Enforcement
 from portal.enforcement.asgi import BillingMiddleware, install, metered
+from tests.asgi.conftest import run_lifespan
 from tests.enforcement.support import FakeClock
 from tests.factory import Account
 
@@ -41,33 +42,16 @@ print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("flask", "
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
 
 
-def _lifespan(app: Any) -> None:
-    async def run() -> None:
-        sent: list[dict[str, Any]] = []
-        messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
-
-        async def receive() -> dict[str, Any]:
-            return next(messages)
-
-        async def send(message: dict[str, Any]) -> None:
-            sent.append(message)
-
-        await app({"type": "lifespan", "app": app}, receive, send)
-        assert [m["type"] for m in sent] == [
-            "lifespan.startup.complete",
-            "lifespan.shutdown.complete",
-        ]
-
-    anyio.run(run)
-
-
 def test_lifespan_starts_and_stops_the_flusher(database_url: str) -> None:
     app = FastAPI()
     enforcement = install(app, {"DATABASE_URL": database_url})
     app.add_middleware(BillingMiddleware)
     seen: list[bool] = []
     app.router.on_startup.append(lambda: seen.append(enforcement.flusher.idle))
-    _lifespan(app)
+    assert anyio.run(run_lifespan, app) == [
+        "lifespan.startup.complete",
+        "lifespan.shutdown.complete",
+    ]
     assert seen == [False]  # started before the app's own startup ran
     thread = enforcement.flusher._thread
     assert thread is not None and not thread.is_alive()  # stopped at shutdown

@@ -76,6 +76,18 @@ class MemoryStore:
     def usage_sources(self) -> tuple[MemoryStore]:
         return (self,)
 
+    def seeded(self, tenant_id: int, now: float, overage: OverageWindow | None) -> bool:
+        """Whether an admission now needs no SQL (the day's and period's counts are known), so
+        an async caller may run it on its loop."""
+        windows = self._windows.get(tenant_id)
+        if windows is None:
+            return self._day_seed is None and (overage is None or self._period_seed is None)
+        day_ok = self._day_seed is None or windows.day == day_window(now)
+        period_ok = (
+            overage is None or self._period_seed is None or windows.period == overage.period_start
+        )
+        return day_ok and period_ok
+
     def acquire(
         self,
         tenant_id: int,

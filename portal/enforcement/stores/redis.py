@@ -96,6 +96,14 @@ class RedisStore:
         self._undo = client.register_script(UNDO)
         self._releases = ReleaseQueue(client)
 
+    @property
+    def has_unsure(self) -> bool:
+        """Whether admissions whose reply was lost wait to be settled (``settle``)."""
+        return bool(self._unsure)
+
+    def tenant_key(self, tenant_id: int, name: str) -> str:
+        return self._tenant_key(tenant_id, name)
+
     def _tenant_key(self, tenant_id: int, name: str) -> str:
         # The hash tag keeps one tenant's keys in one slot, should this ever move to a cluster.
         return f"{self.prefix}{{t{tenant_id}}}:{name}"

@@ -87,7 +87,7 @@ class LoopAdmission:
             decision = enforcement.conclude(policy, admission, now, overage)
         else:
             return None
-        if admission.lease is None:
+        if admission is None or admission.lease is None:
             return None  # a 429: its outcome is recorded by the sync path, which refuses again
         return admitted(enforcement, caller, route, started, decision, admission)
 

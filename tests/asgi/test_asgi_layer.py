@@ -86,7 +86,7 @@ def test_a_stream_longer_than_its_lease_keeps_its_slot(
         original(tenant_id, lease, now, seconds)
         concurrent.append(enforcement.live_counts(tenant_id).concurrent)
 
-    enforcement.store.renew = renew  # type: ignore[method-assign]
+    enforcement.store.renew = renew  # type: ignore[method-assign,assignment]
 
     async def run() -> httpx.Response:
         transport = httpx.ASGITransport(app=app)

@@ -21,7 +21,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 #: Reachable by staff before the second factor (it is where they pass it).
 BEFORE_SECOND_FACTOR = frozenset({"admin.second_factor"})
 #: What a staff member without a tenant of their own may open outside the console.
-STAFF_ELSEWHERE = frozenset({"static", "auth.logout", "auth.login", "metrics.metrics"})
+STAFF_ELSEWHERE = frozenset({"static", "auth.logout", "auth.login", "metrics"})
 
 
 @bp.before_request

@@ -177,14 +177,18 @@ class TenantUsage:
 def top_tenants(session: Session, first: date, today: date, limit: int = 20) -> list[TenantUsage]:
     """The tenants that made the most calls from ``first`` to ``today``."""
     total = sa.func.sum(UsageCounter.value).label("calls")
-    rows = session.execute(
-        sa.select(Tenant.id, Tenant.name, Tenant.tier, Tenant.limit_overrides, total)
-        .select_from(UsageCounter)
-        .join(Tenant, Tenant.id == UsageCounter.tenant_id)
+    busiest = (
+        sa.select(UsageCounter.tenant_id, total)
         .where(UsageCounter.metric == CALLS, UsageCounter.day >= first, UsageCounter.day <= today)
-        .group_by(Tenant.id, Tenant.name, Tenant.tier, Tenant.limit_overrides)
-        .order_by(total.desc(), Tenant.id)
+        .group_by(UsageCounter.tenant_id)
+        .order_by(total.desc(), UsageCounter.tenant_id)
         .limit(limit)
+        .subquery()
+    )
+    rows = session.execute(
+        sa.select(Tenant.id, Tenant.name, Tenant.tier, Tenant.limit_overrides, busiest.c.calls)
+        .join(busiest, busiest.c.tenant_id == Tenant.id)
+        .order_by(busiest.c.calls.desc(), Tenant.id)
     ).all()
     todays = _today_calls(session, [row[0] for row in rows], today)
     return [

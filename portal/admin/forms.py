@@ -7,8 +7,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import DateField, Field, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms import DateField, Field, StringField, TextAreaField
+from wtforms.validators import AnyOf, DataRequired, Length, Optional, ValidationError
 
 from portal.admin.contracts import (
     LIMIT_LABELS,
@@ -135,10 +135,12 @@ class ConfirmForm(FlaskForm):
 
 
 class InquiryStatusForm(FlaskForm):
-    status = SelectField(
+    status = StringField(
         "Status",
-        choices=[(status, status.capitalize()) for status in INQUIRY_STATUSES],
-        validate_choice=True,
+        validators=[
+            DataRequired("Choose a status."),
+            AnyOf(INQUIRY_STATUSES, message="Choose new, contacted, won or lost."),
+        ],
     )
 
 

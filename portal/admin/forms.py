@@ -8,7 +8,7 @@ from typing import Any
 
 from flask_wtf import FlaskForm
 from wtforms import DateField, Field, StringField, TextAreaField
-from wtforms.validators import AnyOf, DataRequired, Length, Optional, ValidationError
+from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, Optional, ValidationError
 
 from portal.admin.contracts import (
     LIMIT_LABELS,
@@ -89,7 +89,7 @@ class ContractForm(FlaskForm, LimitFields):
         validators=[DataRequired("Enter the contract's monthly price."), Length(max=30)],
     )
     starts_on = DateField(
-        "Starts on", validators=[DataRequired("Enter the day the contract starts.")]
+        "Starts on", validators=[InputRequired("Enter the day the contract starts.")]
     )
     ends_on = DateField("Ends on (optional)", validators=[Optional()])
     notes = TextAreaField(

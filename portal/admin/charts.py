@@ -13,9 +13,8 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
-WIDTH, HEIGHT = 640, 230
+WIDTH, HEIGHT = 960, 250
 LEFT, RIGHT, TOP, BOTTOM = 64, 8, 28, 28
-TICKS = 4
 
 
 @dataclass(frozen=True)
@@ -35,6 +34,20 @@ def nice_ceiling(value: float) -> float:
     return float(10 * power)
 
 
+def tick_count(top: float) -> int:
+    """Gridlines at round values: 5 for a scale of 2.5 or 5 times a power of ten, else 4."""
+    mantissa = top / 10 ** math.floor(math.log10(top))
+    return 5 if mantissa in (2.5, 5) else 4
+
+
+def compact(value: float) -> str:
+    """An axis label that fits: 1,250,000 -> 1.25M, 12,500 -> 12.5k."""
+    for size, suffix in ((1_000_000_000, "G"), (1_000_000, "M"), (1_000, "k")):
+        if abs(value) >= size:
+            return f"{value / size:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
 def _fmt(value: float) -> str:
     return f"{value:g}"
 
@@ -45,8 +58,10 @@ def bar_chart(
     labels: Sequence[str],
     series: Sequence[Series],
     formatter: Callable[[float], str] = lambda v: f"{v:,.0f}",
+    axis: Callable[[float], str] = compact,
 ) -> Markup:
-    """Stacked bars, one per label; one colour per series (``s0``, ``s1``, ...)."""
+    """Stacked bars, one per label; one colour per series (``s0``, ``s1``, ...). ``formatter``
+    writes exact values (the bars' titles), ``axis`` the gridline labels."""
     totals = [sum(s.values[i] for s in series) for i in range(len(labels))]
     top = nice_ceiling(max(totals, default=0))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
@@ -57,13 +72,14 @@ def bar_chart(
         f'aria-labelledby="{chart_id}-title" id="{chart_id}">',
         f'<title id="{chart_id}-title">{escape(title)}</title>',
     ]
-    for tick in range(TICKS + 1):
-        value = top * tick / TICKS
-        y = TOP + plot_h - plot_h * tick / TICKS
+    ticks = tick_count(top)
+    for tick in range(ticks + 1):
+        value = top * tick / ticks
+        y = TOP + plot_h - plot_h * tick / ticks
         parts.append(
             f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{_fmt(y)}" y2="{_fmt(y)}"/>'
             f'<text class="axis" x="{LEFT - 6}" y="{_fmt(y + 4)}" text-anchor="end">'
-            f"{escape(formatter(value))}</text>"
+            f"{escape(axis(value))}</text>"
         )
     for i, label in enumerate(labels):
         x = LEFT + slot * i + (slot - bar_w) / 2

@@ -183,7 +183,8 @@ def _revenue(
         "MRR at each month's end",
         labels,
         [Series("MRR", [v * 100 for v in mrr_values])],
-        money_axis,
+        formatter=lambda cents: money(Decimal(str(cents))),
+        axis=money_axis,
     )
     tables.append(history)
     tables.append(

@@ -83,7 +83,7 @@ def bar_chart(
         )
     for i, label in enumerate(labels):
         x = LEFT + slot * i + (slot - bar_w) / 2
-        base = TOP + plot_h
+        base = float(TOP + plot_h)
         for n, one in enumerate(series):
             value = one.values[i]
             if value <= 0:
@@ -104,7 +104,7 @@ def bar_chart(
             f'text-anchor="middle">{escape(label)}</text>'
         )
     if len(series) > 1:
-        x = LEFT
+        x = float(LEFT)
         for n, one in enumerate(series):
             parts.append(
                 f'<rect class="bar s{n}" x="{_fmt(x)}" y="6" width="12" height="12"/>'

@@ -85,7 +85,7 @@ def show(email: str) -> None:
     """What the console's tenant page shows, as text."""
     tenant = _tenant_for(email)
     today = utcnow().date()
-    info = tenants.detail(db.session, tenant, today)
+    info = tenants.detail(db.session(), tenant, today)
     sub = info.subscription
     lines = [
         f"Tenant #{tenant.id}: {tenant.name}",

@@ -24,7 +24,7 @@ def _text_cell(value: str) -> str:
 
 
 def _report() -> report.Report:
-    return report.build(db.session, utcnow(), grace_period())
+    return report.build(db.session(), utcnow(), grace_period())
 
 
 @bp.get("/")

@@ -59,7 +59,7 @@ def inquiry_status(inquiry_id: int) -> BaseResponse | tuple[str, int]:
         return _inbox("", form, failed=inquiry.id)
     before = inquiry.status
     if form.status.data != before:
-        inquiry.status = form.status.data
+        inquiry.status = form.status.data or before
         audit.record(
             staff_actor(),
             "request.status_changed",

@@ -31,7 +31,7 @@ def tenant_list() -> str:
     tier = request.args.get("tier", "")
     status = request.args.get("status", "")
     page = max(request.args.get("page", 1, type=int) or 1, 1)
-    rows, total = tenants.search_tenants(db.session, query, tier, status, page)
+    rows, total = tenants.search_tenants(db.session(), query, tier, status, page)
     return render_template(
         "admin/tenants.html",
         rows=rows,
@@ -47,7 +47,7 @@ def tenant_list() -> str:
 
 
 def _detail(tenant: Tenant, revoke_form: RevokeKeysForm | None = None, status: int = 200):  # type: ignore[no-untyped-def]
-    info = tenants.detail(db.session, tenant, utcnow().date())
+    info = tenants.detail(db.session(), tenant, utcnow().date())
     chart = bar_chart(
         "chart-tenant-calls",
         "API calls per day, last 30 days",
@@ -96,7 +96,7 @@ def enterprise(tenant_id: int) -> BaseResponse | tuple[str, int]:
     """Make the tenant Enterprise with a contract, or change its contract."""
     tenant = _tenant(tenant_id)
     form = ContractForm(data=None if request.method == "POST" else _contract_prefill(tenant))
-    if form.validate_on_submit():
+    if form.validate_on_submit() and form.starts_on.data is not None:
         terms = contracts.ContractTerms(
             price_month_cents=form.price_cents,
             starts_on=form.starts_on.data,

@@ -57,6 +57,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from portal.enforcement import init_enforcement
 
     init_enforcement(app)
+    from portal.billing.meter_reporter import init_reporter
+
+    init_reporter(app)
     return app
 
 

@@ -38,9 +38,14 @@ class Config:
         self.STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", "")
         self.STRIPE_API_BASE = env("STRIPE_API_BASE", "")
         self.STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", "")
+        #: The event destination's secret, for thin events (the meter's error reports).
+        self.STRIPE_THIN_WEBHOOK_SECRET = env("STRIPE_THIN_WEBHOOK_SECRET", "")
         self.STRIPE_TRIAL_DAYS = _env_int("STRIPE_TRIAL_DAYS", 0)
         self.STRIPE_TEST_CLOCK = env("STRIPE_TEST_CLOCK", "")
         self.PAST_DUE_GRACE_DAYS = _env_int("PAST_DUE_GRACE_DAYS", 7)
+        #: The overage reporter thread (``portal.billing.meter_reporter``) and its interval.
+        self.METER_REPORTER_ENABLED = _env_bool("METER_REPORTER_ENABLED", True)
+        self.METER_REPORT_SECONDS = float(env("METER_REPORT_SECONDS", "30"))
 
         self.REDIS_URL = env("REDIS_URL", "")
         # Several portals (or a test) can share one Redis under different prefixes.

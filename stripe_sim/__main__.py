@@ -25,6 +25,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         default=[u for u in [env("STRIPE_SIM_WEBHOOK_URL")] if u])
     parser.add_argument("--webhook-secret", action="append",
                         default=[s for s in [env("STRIPE_SIM_WEBHOOK_SECRET")] if s])
+    parser.add_argument("--event-destination-url", action="append",
+                        default=[u for u in [env("STRIPE_SIM_EVENT_DESTINATION_URL")] if u],
+                        help="where thin (v2) events such as meter errors are sent")
+    parser.add_argument("--event-destination-secret", action="append",
+                        default=[s for s in [env("STRIPE_SIM_EVENT_DESTINATION_SECRET")] if s])
+    parser.add_argument("--latency-ms", type=int, default=env("STRIPE_SIM_LATENCY_MS", "0"),
+                        help="delay every API answer by this many milliseconds (default 0)")
     parser.add_argument("--public-url", default=env("STRIPE_SIM_PUBLIC_URL"),
                         help="base URL for hosted pages (default http://HOST:PORT)")
     parser.add_argument("--webhook-retry-base", type=float,
@@ -37,6 +44,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if len(args.webhook_url) != len(args.webhook_secret):
         parser.error("give one --webhook-secret per --webhook-url")
+    if len(args.event_destination_url) != len(args.event_destination_secret):
+        parser.error("give one --event-destination-secret per --event-destination-url")
+    if args.latency_ms < 0:
+        parser.error("--latency-ms must be 0 or more")
     if not args.api_key.startswith("sk_test_"):
         parser.error("--api-key must be a test key (sk_test_...)")
     return args
@@ -49,8 +60,11 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     endpoints = [{"url": u, "secret": s} for u, s in zip(args.webhook_url, args.webhook_secret,
                                                          strict=True)]
+    destinations = [{"url": u, "secret": s} for u, s in zip(
+        args.event_destination_url, args.event_destination_secret, strict=True)]
     sim = build_sim(args.db, args.api_key, "", endpoints, args.webhook_retry_base,
-                    args.webhook_max_attempts, args.webhook_timeout)
+                    args.webhook_max_attempts, args.webhook_timeout, destinations,
+                    args.latency_ms)
     app = create_app(sim)
     server = make_server(args.host, args.port, app, threaded=True)
     sim.public_url = args.public_url or f"http://{args.host}:{server.server_port}"

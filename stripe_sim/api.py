@@ -56,7 +56,7 @@ def endpoint(method: str, rule: str, params_type: type,
 def _run(sim: Sim, view: View, params: dict[str, Any], path_args: dict[str, Any],
          method: str) -> Response:
     key = request.headers.get("Idempotency-Key") if method == "POST" else None
-    fingerprint = json.dumps([request.method, request.path, params], sort_keys=True)
+    fingerprint = json.dumps([request.method, request.path, params], sort_keys=True, default=str)
     g.stripe_request = {"id": g.request_id, "idempotency_key": key}
     try:
         with sim.store.transaction() as store:

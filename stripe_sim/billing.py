@@ -7,40 +7,21 @@ import copy
 from stripe_sim import invoicing, objects
 from stripe_sim.context import Sim
 from stripe_sim.invoicing import PAID
-from stripe_sim.objects import Obj
+from stripe_sim.items import billing_mode, new_item, period_line, product_name, usage_line
+from stripe_sim.objects import Obj, is_metered
 from stripe_sim.simtime import DAY, add_interval, customer_time, new_id, next_period_end
 from stripe_sim.webhooks import changed, emit
 
 
-def new_item(sub_id: str, price: Obj, quantity: int, start: int, end: int) -> Obj:
-    return {
-        "id": new_id("si", 14), "object": "subscription_item", "created": start,
-        "discounts": [], "metadata": {}, "price": price, "plan": objects.plan_of(price),
-        "quantity": quantity, "subscription": sub_id, "tax_rates": [],
-        "current_period_start": start, "current_period_end": end, "billing_thresholds": None,
-    }
-
-
-def period_line(sim: Sim, sub: Obj, item: Obj) -> Obj:
-    """The invoice line charging one item for its current period."""
-    price, quantity = item["price"], item["quantity"]
-    name = product_name(sim, price)
-    recurring = price["recurring"]
-    return invoicing.line(
-        amount=price["unit_amount"] * quantity, currency=price["currency"],
-        description=f"{quantity} × {name} (at {price['unit_amount'] / 100:.2f} "
-                    f"{price['currency'].upper()} / {recurring['interval']})",
-        period=(item["current_period_start"], item["current_period_end"]),
-        subscription_id=sub["id"], item_id=item["id"], quantity=quantity,
-        unit_amount=price["unit_amount"])
-
-
-def start_subscription(sim: Sim, customer: Obj, prices: list[tuple[Obj, int]], pm_id: str | None,
-                       now: int, *, trial_days: int | None = None,
-                       metadata: dict[str, str] | None = None,
+def start_subscription(sim: Sim, customer: Obj, prices: list[tuple[Obj, int | None]],
+                       pm_id: str | None, now: int, *, trial_days: int | None = None,
+                       metadata: dict[str, str] | None = None, mode: Obj | None = None,
                        authenticated: bool = False, charge: bool = True) -> Obj:
     """Create a subscription and its first invoice, then charge it (unless ``charge`` is off,
-    Stripe's ``default_incomplete``). Paid starts go incomplete → active, as in Stripe."""
+    Stripe's ``default_incomplete``). Paid starts go incomplete → active, as in Stripe.
+
+    The first invoice bills the licensed items for their first period; metered items are
+    billed in arrears when their period ends."""
     sub_id = new_id("sub")
     trial_end = now + trial_days * DAY if trial_days else None
     items = []
@@ -53,6 +34,7 @@ def start_subscription(sim: Sim, customer: Obj, prices: list[tuple[Obj, int]], p
         "application_fee_percent": None,
         "automatic_tax": {"enabled": False, "liability": None, "disabled_reason": None},
         "billing_cycle_anchor": trial_end or now, "billing_cycle_anchor_config": None,
+        "billing_mode": mode or billing_mode(None, now),
         "cancel_at": None, "canceled_at": None, "cancel_at_period_end": False,
         "cancellation_details": {"comment": None, "feedback": None, "reason": None},
         "collection_method": "charge_automatically", "created": now,
@@ -76,14 +58,15 @@ def start_subscription(sim: Sim, customer: Obj, prices: list[tuple[Obj, int]], p
     emit(sim, "customer.subscription.created", sub, now)
     if sub.get("_trial_will_end_sent"):
         emit(sim, "customer.subscription.trial_will_end", sub, now)
+    licensed = [item for item in items if not is_metered(item["price"])]
     if trial_end:
         lines = [invoicing.line(
             amount=0, currency=item["price"]["currency"],
             description=f"Trial period for {product_name(sim, item['price'])}",
             period=(now, trial_end), subscription_id=sub_id, item_id=item["id"],
-            quantity=item["quantity"], unit_amount=0) for item in items]
+            quantity=item["quantity"], unit_amount=0) for item in licensed]
     else:
-        lines = [period_line(sim, sub, item) for item in items]
+        lines = [period_line(sim, sub, item) for item in licensed]
     invoice = invoicing.create_and_finalize(sim, customer, sub, lines, "subscription_create", now)
     sub["latest_invoice"] = invoice["id"]
     sim.store.put(sub)
@@ -91,11 +74,6 @@ def start_subscription(sim: Sim, customer: Obj, prices: list[tuple[Obj, int]], p
         pm = sim.store.get(pm_id, "payment_method") if pm_id else None
         collect(sim, sub, invoice, customer, now, pm, authenticated=authenticated)
     return sub
-
-
-def product_name(sim: Sim, price: Obj) -> str:
-    product = sim.store.get(price["product"], "product")
-    return product["name"] if product else price["product"]
 
 
 def collect(sim: Sim, sub: Obj | None, invoice: Obj, customer: Obj, now: int,
@@ -159,14 +137,25 @@ def cancel_now(sim: Sim, sub: Obj, reason: str, now: int | None = None) -> Obj:
 
 
 def renew(sim: Sim, sub: Obj, now: int) -> None:
-    """The period (or trial) ended at ``now``: cancel if asked, else start the next period and
-    invoice it together with any pending proration items."""
+    """Items whose period ends at ``now`` renew: cancel if asked (with a final invoice for the
+    metered usage of the period that ended), else start their next period and invoice it:
+    pending proration items, licensed items in advance, metered usage in arrears."""
+    due = [item for item in sub["items"]["data"] if item["current_period_end"] <= now]
+    usage = [usage_line(sim, sub, item, item["current_period_start"],
+                        item["current_period_end"])
+             for item in due if is_metered(item["price"])]
+    customer = sim.store.fetch(sub["customer"], "customer")
     if sub["cancel_at_period_end"] or (sub["cancel_at"] and sub["cancel_at"] <= now):
         cancel_now(sim, sub, "cancellation_requested", now)
+        if usage:
+            invoice = invoicing.create_and_finalize(sim, customer, sub, usage,
+                                                    "subscription_cycle", now)
+            sub["latest_invoice"] = invoice["id"]
+            sim.store.put(sub)
+            collect(sim, sub, invoice, customer, now)
         return
-    customer = sim.store.fetch(sub["customer"], "customer")
     before = copy.deepcopy(sub)
-    for item in sub["items"]["data"]:
+    for item in due:
         recurring = item["price"]["recurring"]
         item["current_period_start"] = item["current_period_end"]
         item["current_period_end"] = next_period_end(
@@ -175,7 +164,8 @@ def renew(sim: Sim, sub: Obj, now: int) -> None:
         sub["status"] = "active"
     pending = sim.store.all("invoiceitem", _subscription=sub["id"], invoice=None)
     lines = [entry["_line"] for entry in reversed(pending)]
-    lines += [period_line(sim, sub, item) for item in sub["items"]["data"]]
+    lines += [period_line(sim, sub, item) for item in due if not is_metered(item["price"])]
+    lines += usage
     invoice = invoicing.create_and_finalize(sim, customer, sub, lines, "subscription_cycle", now)
     for entry in pending:
         entry["invoice"] = invoice["id"]
@@ -184,4 +174,3 @@ def renew(sim: Sim, sub: Obj, now: int) -> None:
     sim.store.put(sub)
     emit(sim, "customer.subscription.updated", sub, now, changed(before, sub))
     collect(sim, sub, invoice, customer, now)
-

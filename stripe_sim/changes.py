@@ -4,64 +4,119 @@ invoice preview of a proposed change."""
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 from stripe_sim import billing, invoicing, objects
+from stripe_sim.api import simulated_only
 from stripe_sim.context import Sim
-from stripe_sim.errors import StripeError, card_declined
+from stripe_sim.errors import StripeError, card_declined, missing_param
 from stripe_sim.invoicing import PAID
-from stripe_sim.objects import Obj
-from stripe_sim.simtime import add_interval, iso_date, new_id
+from stripe_sim.items import (
+    check_prices,
+    mode_of,
+    new_item,
+    period_line,
+    product_name,
+    quantity_for,
+    usage_line,
+)
+from stripe_sim.objects import Obj, is_metered, unit_amount
+from stripe_sim.simtime import add_interval, iso_date, new_id, period_bounds
 from stripe_sim.webhooks import changed, emit
 
 BEHAVIOURS = ("create_prorations", "none", "always_invoice")
 
 
-def _swaps(sim: Sim, sub: Obj, items: list[Obj]) -> list[tuple[Obj, Obj, int]]:
-    """Resolve ``items[]`` to (existing item, new price, quantity) triples."""
+@dataclass
+class Change:
+    """One entry of ``items[]``: a new price and/or quantity for ``item``, or a new item."""
+
+    item: Obj
+    price: Obj
+    quantity: int | None  # None for a metered price
+    new: bool
+
+    @property
+    def changing(self) -> bool:
+        return self.new or self.price["id"] != self.item["price"]["id"] or \
+            self.quantity != self.item.get("quantity")
+
+
+def _changes(sim: Sim, sub: Obj, items: list[Obj], now: int) -> list[Change]:
+    """Resolve ``items[]``: entries with ``id`` change that item, others add a new one."""
     by_id = {item["id"]: item for item in sub["items"]["data"]}
-    swaps = []
-    for index, change in enumerate(items):
-        unsupported = set(change) - {"id", "price", "quantity"}
-        if unsupported or "id" not in change:
-            raise StripeError("The Stripe simulator changes existing items only: send "
-                              "items[][id] with price and/or quantity.", param=f"items[{index}]")
-        item = by_id.get(change["id"])
-        if item is None:
-            raise StripeError(f"The subscription item {change['id']} does not belong to "
-                              f"{sub['id']}.", param=f"items[{index}][id]")
-        price = item["price"]
-        if "price" in change:
-            price = sim.store.get(change["price"], "price")
-            if price is None or price["recurring"] is None:
-                raise StripeError(f"No such recurring price: '{change['price']}'", status=404,
-                                  code="resource_missing", param=f"items[{index}][price]")
-        swaps.append((item, price, change.get("quantity", item["quantity"])))
-    return swaps
+    changes: list[Change] = []
+    for index, entry in enumerate(items):
+        where = f"items[{index}]"
+        simulated_only(entry, {"id", "price", "quantity"}, where)
+        if "id" in entry:
+            item = by_id.get(entry["id"])
+            if item is None:
+                raise StripeError(f"The subscription item {entry['id']} does not belong to "
+                                  f"{sub['id']}.", param=f"{where}[id]")
+            price = _recurring_price(sim, entry["price"], f"{where}[price]") \
+                if "price" in entry else item["price"]
+            quantity = quantity_for(price, entry, where, default=item.get("quantity") or 1)
+            changes.append(Change(item, price, quantity, new=False))
+            continue
+        if "price" not in entry:
+            raise missing_param(f"{where}[price]")
+        price = _recurring_price(sim, entry["price"], f"{where}[price]")
+        quantity = quantity_for(price, entry, where)
+        interval, count = _interval(price)
+        end = sub["trial_end"] if sub["status"] == "trialing" else period_bounds(
+            sub["billing_cycle_anchor"], interval, count, now)[1]
+        changes.append(Change(new_item(sub["id"], price, quantity, now, end), price, quantity,
+                              new=True))
+    replaced = {c.item["id"]: c.price for c in changes if not c.new}
+    final = [replaced.get(i["id"], i["price"]) for i in sub["items"]["data"]]
+    check_prices(final + [c.price for c in changes if c.new], mode_of(sub), "items")
+    return changes
 
 
-def _proration_lines(sim: Sim, sub: Obj, swaps: list[tuple[Obj, Obj, int]], at: int,
+def _recurring_price(sim: Sim, price_id: str, where: str) -> Obj:
+    price = sim.store.get(price_id, "price")
+    if price is None or price["recurring"] is None:
+        raise StripeError(f"No such recurring price: '{price_id}'", status=404,
+                          code="resource_missing", param=where)
+    if not price["active"]:
+        raise StripeError(f"The price {price_id} is not active.", param=where)
+    return price
+
+
+def _proration(sim: Sim, sub: Obj, item_id: str, price: Obj, quantity: int, sign: int,
+               label: str, at: int, period: tuple[int, int]) -> Obj:
+    """Credit (``sign`` -1) or charge (+1) for the part of ``period`` after ``at``."""
+    start, end = period
+    fraction = (end - at) / (end - start)
+    return invoicing.line(
+        amount=sign * round(float(unit_amount(price)) * quantity * fraction),
+        currency=price["currency"],
+        description=f"{label} {quantity} × {product_name(sim, price)} after {iso_date(at)}",
+        period=(at, end), subscription_id=sub["id"], item_id=item_id, quantity=quantity,
+        unit_amount=unit_amount(price), proration=True)
+
+
+def _proration_lines(sim: Sim, sub: Obj, changes: list[Change], at: int,
                      credit_only: bool) -> list[Obj]:
-    """Credit for the unused old price and charge for the remaining time on the new one."""
+    """Credit for the unused time on old licensed prices and charge for the remaining time on
+    new ones (metered prices are billed on usage and never prorated)."""
     lines = []
-    for item, price, quantity in swaps:
-        start, end = item["current_period_start"], item["current_period_end"]
-        if not start <= at <= end:
+    for change in changes:
+        item = change.item
+        if change.new:
+            period = period_bounds(sub["billing_cycle_anchor"], *_interval(change.price), at)
+        else:
+            period = (item["current_period_start"], item["current_period_end"])
+        if not period[0] <= at <= period[1]:
             raise StripeError("proration_date must be within the current period.",
                               param="proration_date")
-        fraction = (end - at) / (end - start)
-        old = item["price"]
-        entries = [(old, item["quantity"], -1, "Unused time on")]
-        if not credit_only:
-            entries.append((price, quantity, 1, "Remaining time on"))
-        for entry_price, entry_quantity, sign, label in entries:
-            name = billing.product_name(sim, entry_price)
-            lines.append(invoicing.line(
-                amount=sign * round(entry_price["unit_amount"] * entry_quantity * fraction),
-                currency=entry_price["currency"],
-                description=f"{label} {entry_quantity} × {name} after {iso_date(at)}",
-                period=(at, end), subscription_id=sub["id"], item_id=item["id"],
-                quantity=entry_quantity, unit_amount=entry_price["unit_amount"],
-                proration=True))
+        if not change.new and not is_metered(item["price"]):
+            lines.append(_proration(sim, sub, item["id"], item["price"], item["quantity"], -1,
+                                    "Unused time on", at, period))
+        if change.quantity is not None and not credit_only:
+            lines.append(_proration(sim, sub, item["id"], change.price, change.quantity, 1,
+                                    "Remaining time on", at, period))
     return lines
 
 
@@ -69,38 +124,54 @@ def _interval(price: Obj) -> tuple[str, int]:
     return price["recurring"]["interval"], price["recurring"]["interval_count"]
 
 
-def _apply_swaps(sub: Obj, swaps: list[tuple[Obj, Obj, int]], restart_at: int | None) -> None:
-    """Put the new prices on the items; ``restart_at`` starts a new cycle there."""
-    for item, price, quantity in swaps:
-        item.update(price=price, plan=objects.plan_of(price), quantity=quantity)
-    if restart_at is not None:
-        sub["billing_cycle_anchor"] = restart_at
+def _apply(sub: Obj, changes: list[Change], now: int, restart: bool) -> None:
+    """Put the new prices on the items and add the new items; ``restart`` starts a new cycle
+    for every item at ``now``."""
+    for change in changes:
+        if change.new:
+            sub["items"]["data"].append(change.item)
+            continue
+        change.item.update(price=change.price, plan=objects.plan_of(change.price),
+                           quantity=change.quantity)
+        if change.quantity is None:
+            del change.item["quantity"]
+    if restart:
+        sub["billing_cycle_anchor"] = now
         for item in sub["items"]["data"]:
             interval, count = _interval(item["price"])
-            item["current_period_start"] = restart_at
-            item["current_period_end"] = add_interval(restart_at, interval, count)
+            item["current_period_start"] = now
+            item["current_period_end"] = add_interval(now, interval, count)
 
 
 def plan_change(sim: Sim, sub: Obj, items: list[Obj], behaviour: str, at: int,
                 now: int) -> tuple[list[Obj], bool]:
-    """Swap prices on ``sub`` (in place); returns the proration lines and whether the change
-    must be invoiced now (an interval change, or ``always_invoice``).
+    """Change prices and add items on ``sub`` (in place); returns the invoice lines and
+    whether they must be invoiced now (an interval change, or ``always_invoice``).
 
-    During a trial nothing is prorated and the trial's period stays."""
-    swaps = _swaps(sim, sub, items)
-    changing = [s for s in swaps if s[1]["id"] != s[0]["price"]["id"] or s[2] != s[0]["quantity"]]
+    An interval change restarts every item's cycle now: unused time on the old prices is
+    credited, metered usage so far is billed, and the new periods are charged. During a
+    trial nothing is prorated and the trial's period stays."""
+    changes = _changes(sim, sub, items, now)
+    changing = [c for c in changes if c.changing]
     trialing = sub["status"] == "trialing"
-    resets = not trialing and any(_interval(s[0]["price"]) != _interval(s[1]) for s in changing)
+    resets = not trialing and any(not c.new and _interval(c.item["price"]) != _interval(c.price)
+                                  for c in changing)
     prorate = behaviour != "none" and not trialing and bool(changing)
     lines = _proration_lines(sim, sub, changing, at, credit_only=resets) if prorate else []
-    _apply_swaps(sub, swaps, now if resets else None)
     if resets:
-        lines += [billing.period_line(sim, sub, item) for item in sub["items"]["data"]]
+        lines += [usage_line(sim, sub, item, item["current_period_start"], now)
+                  for item in sub["items"]["data"] if is_metered(item["price"])]
+    _apply(sub, changes, now, resets)
+    if resets:
+        lines += [period_line(sim, sub, item) for item in sub["items"]["data"]
+                  if not is_metered(item["price"])]
     return lines, resets or (behaviour == "always_invoice" and bool(lines))
 
 
-def update(sim: Sim, sub: Obj, params: Obj, now: int) -> Obj:
-    """``POST /v1/subscriptions/{id}``: the changes the portal makes, with Stripe's events."""
+def update(sim: Sim, sub: Obj, params: Obj, now: int,
+           item_metadata: dict[str, str] | None = None) -> Obj:
+    """``POST /v1/subscriptions/{id}``: the changes the portal makes, with Stripe's events.
+    ``item_metadata`` goes on an item this call adds (``POST /v1/subscription_items``)."""
     if sub["status"] in ("canceled", "incomplete_expired"):
         raise StripeError("A canceled subscription can only update its metadata.")
     behaviour = params.get("proration_behavior", "create_prorations")
@@ -116,8 +187,12 @@ def update(sim: Sim, sub: Obj, params: Obj, now: int) -> Obj:
     lines: list[Obj] = []
     invoice_now = False
     if "items" in params:
+        known = {item["id"] for item in sub["items"]["data"]}
         lines, invoice_now = plan_change(sim, sub, params["items"], behaviour,
                                          params.get("proration_date", now), now)
+        for item in sub["items"]["data"]:
+            if item["id"] not in known and item_metadata:
+                item["metadata"] = dict(item_metadata)
     if "cancel_at_period_end" in params:
         flag = params["cancel_at_period_end"]
         period_end = min(i["current_period_end"] for i in sub["items"]["data"])
@@ -167,36 +242,3 @@ def _pending_item(sub: Obj, customer: Obj, entry: Obj, now: int) -> Obj:
         "pricing": entry["pricing"], "net_amount": entry["amount"], "customer_account": None,
         "_subscription": sub["id"], "_line": entry,
     }
-
-
-def preview(sim: Sim, sub: Obj, details: Obj, now: int) -> Obj:
-    """The invoice a proposed change would produce: the immediate one when the change is
-    invoiced at once, else the next renewal with its prorations."""
-    proposal = copy.deepcopy(sub)
-    customer = sim.store.fetch(sub["customer"], "customer")
-    behaviour = details.get("proration_behavior", "create_prorations")
-    at = details.get("proration_date", now)
-    lines: list[Obj] = []
-    invoice_now = False
-    if "items" in details:
-        lines, invoice_now = plan_change(sim, proposal, details["items"], behaviour, at, now)
-    if invoice_now:
-        return invoicing.build(customer, proposal, lines, "subscription_update", now,
-                               f"upcoming_{new_id('in')}")
-    pending = [e["_line"] for e in sim.store.all("invoiceitem", _subscription=sub["id"],
-                                                   invoice=None)]
-    renewal = []
-    for item in proposal["items"]["data"]:
-        recurring = item["price"]["recurring"]
-        start = item["current_period_end"]
-        item.update(current_period_start=start, current_period_end=add_interval(
-            start, recurring["interval"], recurring["interval_count"]))
-        renewal.append(billing.period_line(sim, proposal, item))
-    if details.get("cancel_at_period_end") or (
-            sub["cancel_at_period_end"] and "cancel_at_period_end" not in details):
-        renewal = []
-    invoice = invoicing.build(customer, proposal, list(reversed(pending)) + lines + renewal,
-                              "upcoming", now, f"upcoming_{new_id('in')}")
-    invoice["next_payment_attempt"] = min(i["current_period_end"]
-                                          for i in sub["items"]["data"])
-    return invoice

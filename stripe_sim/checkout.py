@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import copy
 
-from stripe_sim import billing, customers, objects
+from stripe_sim import billing, customers, items, metering, objects
 from stripe_sim.context import Sim
-from stripe_sim.objects import Obj
+from stripe_sim.objects import Obj, unit_amount
 from stripe_sim.simtime import DAY, customer_time, new_id
 from stripe_sim.webhooks import changed, emit
 
 
-def build_session(sim: Sim, params: Obj, customer: Obj | None, prices: list[tuple[Obj, int]],
-                  now: int) -> Obj:
+def build_session(sim: Sim, params: Obj, customer: Obj | None,
+                  prices: list[tuple[Obj, int | None]], now: int) -> Obj:
+    """An open session; its amounts count the licensed items (metered usage is billed later,
+    in arrears)."""
     session_id = new_id("cs_test", 58)
-    amount = sum(price["unit_amount"] * quantity for price, quantity in prices)
+    amount = sum(metering.amount(unit_amount(price), quantity)
+                 for price, quantity in prices if quantity is not None)
     trial_days = params.get("subscription_data", {}).get("trial_period_days")
     return {
         "id": session_id, "object": "checkout.session", "after_expiration": None,
@@ -82,12 +85,13 @@ def complete(sim: Sim, session: Obj, card: Obj, name: str, email: str | None, *,
     if customer["invoice_settings"]["default_payment_method"] is None:
         customers.set_default_payment_method(sim, customer, pm["id"])
     if session["mode"] == "subscription":
-        prices = [(sim.store.fetch(li["price"], "price"), li["quantity"])
+        prices = [(sim.store.fetch(li["price"], "price"), li.get("quantity"))
                   for li in session["_line_items"]]
         data = session["_subscription_data"]
         sub = billing.start_subscription(
             sim, customer, prices, pm["id"], now, trial_days=data.get("trial_period_days"),
-            metadata=data.get("metadata"), authenticated=authenticated)
+            metadata=data.get("metadata"), authenticated=authenticated,
+            mode=items.billing_mode(data.get("billing_mode"), now))
         session.update(subscription=sub["id"], invoice=sub["latest_invoice"],
                        payment_status="no_payment_required" if sub["trial_end"] else "paid")
     else:

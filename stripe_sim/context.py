@@ -26,14 +26,21 @@ class Sim:
     api_key: str
     public_url: str
     startup_endpoints: list[dict[str, str]] = field(default_factory=list)
+    startup_destinations: list[dict[str, str]] = field(default_factory=list)
     retry_base: float = 2.0
     max_attempts: int = 6
     delivery_timeout: float = 10.0
+    latency_ms: int = 0  # delay before every API answer, to model a slow Stripe
     wake: threading.Event = field(default_factory=threading.Event)
 
     def endpoints(self) -> list[dict[str, str]]:
         """Start-up endpoints plus those added through ``/_sim/webhook_endpoints``."""
         return self.startup_endpoints + self.store.setting("webhook_endpoints", [])
+
+    def destinations(self) -> list[dict[str, str]]:
+        """Event destinations for thin (v2) events: start-up ones plus those added through
+        ``/_sim/event_destinations``."""
+        return self.startup_destinations + self.store.setting("event_destinations", [])
 
     def setting(self, name: str) -> Any:
         return self.store.setting(name, DEFAULT_SETTINGS.get(name))

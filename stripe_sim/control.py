@@ -55,6 +55,33 @@ def list_endpoints() -> Response:
 
 @bp.post("/webhook_endpoints")
 def add_endpoint() -> Response:
+    return _add_target("webhook_endpoints")
+
+
+@bp.delete("/webhook_endpoints")
+def clear_endpoints() -> Response:
+    current_sim().store.set_setting("webhook_endpoints", [])
+    return json_response({"deleted": True})
+
+
+@bp.get("/event_destinations")
+def list_destinations() -> Response:
+    return json_response({"data": [{"url": d["url"]} for d in current_sim().destinations()]})
+
+
+@bp.post("/event_destinations")
+def add_destination() -> Response:
+    """An event destination for thin (v2) events, signed with ``secret``."""
+    return _add_target("event_destinations")
+
+
+@bp.delete("/event_destinations")
+def clear_destinations() -> Response:
+    current_sim().store.set_setting("event_destinations", [])
+    return json_response({"deleted": True})
+
+
+def _add_target(setting: str) -> Response:
     body = _body()
     url, secret = body.get("url"), body.get("secret")
     if not (isinstance(url, str) and url.startswith(("http://", "https://"))):
@@ -64,15 +91,8 @@ def add_endpoint() -> Response:
                           param="secret")
     sim = current_sim()
     with sim.store.transaction() as store:
-        added = store.setting("webhook_endpoints", []) + [{"url": url, "secret": secret}]
-        store.set_setting("webhook_endpoints", added)
+        store.set_setting(setting, store.setting(setting, []) + [{"url": url, "secret": secret}])
     return json_response({"url": url}, 201)
-
-
-@bp.delete("/webhook_endpoints")
-def clear_endpoints() -> Response:
-    current_sim().store.set_setting("webhook_endpoints", [])
-    return json_response({"deleted": True})
 
 
 @bp.route("/switches", methods=["GET", "POST"])

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import copy
+from decimal import Decimal
+
 from stripe_sim.cards import CHARGE_FAILS, DECLINES, REQUIRES_ACTION
 from stripe_sim.context import Sim
-from stripe_sim.objects import Obj
+from stripe_sim.objects import Obj, decimal_string
 from stripe_sim.simtime import DAY, new_id
-from stripe_sim.webhooks import emit
+from stripe_sim.webhooks import changed, emit
 
 PAID, FAILED, REQUIRES_ACTION_OUTCOME = "paid", "failed", "requires_action"
 # Invoices that Smart Retries retries; a subscription's first invoice instead waits 23 hours.
 RETRIED = ("subscription_cycle", "subscription_update")
-
+# Stripe's minimum charge amounts in the smallest unit (docs: currencies#minimum-and-maximum-
+# charge-amounts); below them an invoice is marked paid and its amount carried to the balance.
+MINIMUM_CHARGE = {"usd": 50, "eur": 50, "gbp": 30, "cad": 50, "aud": 50, "chf": 50,
+                  "jpy": 50, "sek": 300, "nok": 300, "dkk": 250}
 
 
 def line(*, amount: int, currency: str, description: str, period: tuple[int, int],
-         subscription_id: str | None, item_id: str | None, quantity: int, unit_amount: int,
+         subscription_id: str | None, item_id: str | None, quantity: int,
+         unit_amount: Decimal | int,
          proration: bool = False, invoice_item: str | None = None) -> Obj:
     """An invoice line for a subscription item (a period charge or a proration)."""
     return {
@@ -33,7 +40,8 @@ def line(*, amount: int, currency: str, description: str, period: tuple[int, int
             },
             "type": "subscription_item_details",
         },
-        "pricing": {"type": "price_details", "unit_amount_decimal": str(unit_amount)},
+        "pricing": {"type": "price_details",
+                    "unit_amount_decimal": decimal_string(Decimal(unit_amount))},
         "subtotal": amount,
     }
 
@@ -45,12 +53,14 @@ def build(customer: Obj, subscription: Obj | None, lines: list[Obj],
     for entry in lines:
         entry["invoice"] = invoice_id
     total = sum(entry["amount"] for entry in lines)
+    starting = customer.get("balance") or 0
+    due = max(total + starting, 0)
     starts = [e["period"]["start"] for e in lines if not _is_proration(e)] or [created]
     ends = [e["period"]["end"] for e in lines if not _is_proration(e)] or [created]
     return {
         "id": invoice_id, "object": "invoice", "account_country": "US",
         "account_name": "CONTINUUM (Stripe simulator)", "account_tax_ids": None,
-        "amount_due": max(total, 0), "amount_paid": 0, "amount_remaining": max(total, 0),
+        "amount_due": due, "amount_paid": 0, "amount_remaining": due,
         "amount_shipping": 0, "application": None, "attempt_count": 0, "attempted": False,
         "auto_advance": True,
         "automatic_tax": {"enabled": False, "liability": None, "status": None,
@@ -75,7 +85,7 @@ def build(customer: Obj, subscription: Obj | None, lines: list[Obj],
         "period_start": min(starts),
         "post_payment_credit_notes_amount": 0, "pre_payment_credit_notes_amount": 0,
         "receipt_number": None, "rendering": None, "shipping_cost": None,
-        "shipping_details": None, "starting_balance": 0, "statement_descriptor": None,
+        "shipping_details": None, "starting_balance": starting, "statement_descriptor": None,
         "status": "draft",
         "status_transitions": {"finalized_at": None, "marked_uncollectible_at": None,
                                "paid_at": None, "voided_at": None},
@@ -104,6 +114,7 @@ def create_and_finalize(sim: Sim, customer: Obj, subscription: Obj | None, lines
     invoice = build(customer, subscription, lines, billing_reason, now)
     sim.store.put(invoice)
     emit(sim, "invoice.created", invoice, now)
+    _settle_balance(sim, customer, invoice, now)
     sequence = customer["next_invoice_sequence"]
     customer["next_invoice_sequence"] = sequence + 1
     sim.store.put(customer)
@@ -116,6 +127,25 @@ def create_and_finalize(sim: Sim, customer: Obj, subscription: Obj | None, lines
     sim.store.put(invoice)
     emit(sim, "invoice.finalized", invoice, now)
     return invoice
+
+
+def _settle_balance(sim: Sim, customer: Obj, invoice: Obj, now: int) -> None:
+    """Apply the customer's invoice balance at finalization, as Stripe does: a credit left
+    over stays on the balance, and an amount due below the currency's minimum charge is not
+    charged: the invoice is marked paid and the amount moves to the balance as a debit, for
+    the next invoice."""
+    remaining = invoice["total"] + invoice["starting_balance"]
+    if remaining >= 0:
+        ending = remaining if remaining < MINIMUM_CHARGE.get(invoice["currency"], 50) else 0
+        invoice.update(amount_due=remaining - ending, amount_remaining=remaining - ending)
+    else:
+        ending = remaining
+    invoice["ending_balance"] = ending
+    if ending != customer["balance"]:
+        before = copy.deepcopy(customer)
+        customer["balance"] = ending
+        sim.store.put(customer)
+        emit(sim, "customer.updated", customer, now, changed(before, customer))
 
 
 def charge(sim: Sim, invoice: Obj, pm: Obj | None, now: int, *,

@@ -7,6 +7,7 @@ this). Keys starting with ``_`` are the simulator's private bookkeeping and neve
 from __future__ import annotations
 
 import secrets
+from decimal import Decimal
 from typing import Any
 
 from stripe_sim.simtime import new_id
@@ -32,8 +33,10 @@ def product(created: int, name: str, **fields: Any) -> Obj:
     }
 
 
-def price(created: int, product_id: str, currency: str, unit_amount: int,
+def price(created: int, product_id: str, currency: str, unit_amount: Decimal,
           recurring: Obj | None, **fields: Any) -> Obj:
+    """A per-unit price; ``unit_amount`` is in cents and may be fractional (then the integer
+    ``unit_amount`` is null and only ``unit_amount_decimal`` carries it, as in Stripe)."""
     return {
         "id": new_id("price"), "object": "price", "active": True, "billing_scheme": "per_unit",
         "created": created, "currency": currency, "custom_unit_amount": None,
@@ -42,12 +45,31 @@ def price(created: int, product_id: str, currency: str, unit_amount: int,
         "recurring": None if recurring is None else {
             "interval": recurring["interval"],
             "interval_count": recurring.get("interval_count", 1),
-            "meter": None, "usage_type": "licensed", "trial_period_days": None,
+            "meter": recurring.get("meter"),
+            "usage_type": recurring.get("usage_type", "licensed"), "trial_period_days": None,
         },
         "tax_behavior": "unspecified", "tiers_mode": None, "transform_quantity": None,
         "type": "one_time" if recurring is None else "recurring",
-        "unit_amount": unit_amount, "unit_amount_decimal": str(unit_amount), **fields,
+        "unit_amount": int(unit_amount) if unit_amount == unit_amount.to_integral_value()
+        else None,
+        "unit_amount_decimal": decimal_string(unit_amount), **fields,
     }
+
+
+def decimal_string(value: Decimal) -> str:
+    """Stripe's decimal string: no exponent, no trailing zeros (``"0.01"``, ``"4900"``)."""
+    text = format(value.normalize(), "f")
+    return text
+
+
+def unit_amount(price_obj: Obj) -> Decimal:
+    """The price per unit in cents, exactly (from ``unit_amount_decimal``)."""
+    return Decimal(price_obj["unit_amount_decimal"])
+
+
+def is_metered(price_obj: Obj) -> bool:
+    recurring = price_obj["recurring"]
+    return bool(recurring) and recurring["usage_type"] == "metered"
 
 
 def plan_of(price_obj: Obj) -> Obj:
@@ -59,9 +81,10 @@ def plan_of(price_obj: Obj) -> Obj:
         "billing_scheme": "per_unit", "created": price_obj["created"],
         "currency": price_obj["currency"], "interval": recurring["interval"],
         "interval_count": recurring["interval_count"], "livemode": False,
-        "metadata": price_obj["metadata"], "meter": None, "nickname": price_obj["nickname"],
-        "product": price_obj["product"], "tiers_mode": None, "transform_usage": None,
-        "trial_period_days": None, "usage_type": "licensed",
+        "metadata": price_obj["metadata"], "meter": recurring.get("meter"),
+        "nickname": price_obj["nickname"], "product": price_obj["product"], "tiers_mode": None,
+        "transform_usage": None, "trial_period_days": None,
+        "usage_type": recurring.get("usage_type", "licensed"),
     }
 
 

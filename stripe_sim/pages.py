@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, redirect, render_template, request
 
-from stripe_sim import billing, checkout, customers
+from stripe_sim import billing, checkout, customers, items, metering
 from stripe_sim.cards import (
     CHARGE_FAILS,
     DECLINES,
@@ -15,6 +15,7 @@ from stripe_sim.cards import (
     read_card,
 )
 from stripe_sim.context import Sim, current_sim
+from stripe_sim.objects import unit_amount
 from stripe_sim.pdf import text_pdf
 from stripe_sim.simtime import customer_time, iso_date
 
@@ -41,9 +42,11 @@ def _render_checkout(sim: Sim, session: dict[str, Any], error: str | None = None
     lines = []
     for item in session["_line_items"]:
         price = sim.store.fetch(item["price"], "price")
-        lines.append({"name": billing.product_name(sim, price),
-                      "quantity": item["quantity"],
-                      "amount": money(price["unit_amount"] * item["quantity"], price["currency"]),
+        quantity = item.get("quantity")
+        lines.append({"name": items.product_name(sim, price), "quantity": quantity or 1,
+                      "amount": money(metering.amount(unit_amount(price), quantity),
+                                      price["currency"]) if quantity is not None
+                      else f"{items.unit_text(price)} per unit of usage, billed in arrears",
                       "interval": price["recurring"]["interval"]})
     email_known = bool(session["customer"] or session["customer_email"])
     html = render_template(

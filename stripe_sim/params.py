@@ -10,6 +10,7 @@ import re
 import sys
 import types
 import typing
+from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import Any, ForwardRef, Literal, NotRequired, Required, Union
 
@@ -151,6 +152,19 @@ def _scalar(annotation: Any, raw: str, where: str) -> Any:
             return float(raw)
         except ValueError:
             raise StripeError(f"Invalid decimal: {raw}", param=where) from None
+    if annotation is Decimal:
+        return _decimal(raw, where)
     if annotation is str:
         return raw
     raise StripeError(f"Unsupported value for {where}.", param=where)
+
+
+def _decimal(raw: str, where: str) -> Decimal:
+    """A finite decimal string such as ``0.01`` (Stripe's ``*_decimal`` parameters)."""
+    try:
+        value = Decimal(raw.strip())
+    except InvalidOperation:
+        raise StripeError(f"Invalid decimal: {raw}", param=where) from None
+    if not value.is_finite():
+        raise StripeError(f"Invalid decimal: {raw}", param=where)
+    return value

@@ -62,5 +62,13 @@ def next_period_end(anchor: int, interval: str, count: int, after: int) -> int:
     return end
 
 
+def period_bounds(anchor: int, interval: str, count: int, at: int) -> tuple[int, int]:
+    """The anchor-aligned period ``[start, end)`` of one interval that contains ``at``."""
+    start, n = anchor, 0
+    while (end := add_interval(anchor, interval, count * (n + 1))) <= at:
+        start, n = end, n + 1
+    return start, end
+
+
 def iso_date(ts: int) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")

@@ -44,8 +44,22 @@ CREATE TABLE IF NOT EXISTS settings (
     name TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS meter_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    identifier TEXT NOT NULL,
+    event_name TEXT NOT NULL,
+    customer TEXT,
+    value INTEGER NOT NULL,
+    timestamp INTEGER NOT NULL,
+    received_at INTEGER NOT NULL,
+    counted INTEGER NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS meter_events_identifier ON meter_events (identifier);
+CREATE INDEX IF NOT EXISTS meter_events_usage
+    ON meter_events (event_name, customer, timestamp);
 """
-_TABLES = ("objects", "idempotency", "deliveries", "settings")
+_TABLES = ("objects", "idempotency", "deliveries", "settings", "meter_events")
 
 
 class Store:

@@ -65,8 +65,10 @@ class SimulatorProcess:
     """The simulator in its own process. ``stop()`` and ``start()`` keep the port and data."""
 
     def __init__(self, api_key: str = "sk_test_simulator", *, retry_base: float = 0.05,
-                 max_attempts: int = 4, delivery_timeout: float = 2.0) -> None:
+                 max_attempts: int = 4, delivery_timeout: float = 2.0,
+                 latency_ms: int = 0) -> None:
         self.api_key = api_key
+        self.latency_ms = latency_ms
         self.retry_base = retry_base
         self.max_attempts = max_attempts
         self.delivery_timeout = delivery_timeout
@@ -95,7 +97,8 @@ class SimulatorProcess:
                  "--db", str(self.db), "--api-key", self.api_key,
                  "--webhook-retry-base", str(self.retry_base),
                  "--webhook-max-attempts", str(self.max_attempts),
-                 "--webhook-timeout", str(self.delivery_timeout)],
+                 "--webhook-timeout", str(self.delivery_timeout),
+                 "--latency-ms", str(self.latency_ms)],
                 stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.workdir)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -157,6 +160,10 @@ class SimulatorProcess:
 
     def add_webhook_endpoint(self, url: str, secret: str) -> None:
         self.control("POST", "webhook_endpoints", {"url": url, "secret": secret})
+
+    def add_event_destination(self, url: str, secret: str) -> None:
+        """Send thin (v2) events, such as meter error reports, to ``url``."""
+        self.control("POST", "event_destinations", {"url": url, "secret": secret})
 
     def set_switches(self, **switches: bool) -> dict[str, bool]:
         """``duplicate``, ``reverse`` (newest first) and ``hold`` delivery switches."""
@@ -246,6 +253,19 @@ class WebhookReceiver:
             accepted = [r for r in self.requests if r["answered"] == 200]
         return [stripe.Webhook.construct_event(r["body"], r["headers"]["Stripe-Signature"],
                                                self.secret) for r in accepted]
+
+    def notifications(self, client: stripe.StripeClient) -> list[Any]:
+        """Every accepted delivery as a thin event notification, verified and parsed with
+        ``client.parse_event_notification`` (for a receiver used as an event destination)."""
+        with self._lock:
+            accepted = [r for r in self.requests if r["answered"] == 200]
+        return [client.parse_event_notification(r["body"], r["headers"]["Stripe-Signature"],
+                                                 self.secret) for r in accepted]
+
+    def wait_for_notifications(self, client: stripe.StripeClient,
+                               predicate: Callable[[list[Any]], bool],
+                               timeout: float = 10.0) -> list[Any]:
+        return _poll(lambda: self.notifications(client), predicate, timeout)
 
     def wait_for(self, predicate: Callable[[list[stripe.Event]], bool],
                  timeout: float = 10.0) -> list[stripe.Event]:

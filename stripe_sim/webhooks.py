@@ -19,7 +19,7 @@ from typing import Any
 import stripe
 from flask import g, has_request_context
 
-from stripe_sim import objects
+from stripe_sim import objects, thin_events
 from stripe_sim.context import Sim
 
 log = logging.getLogger("stripe_sim")
@@ -117,7 +117,7 @@ class Deliverer(threading.Thread):
             if row is None:
                 return None
             job = dict(row)
-            job["event"] = store.get(job["event_id"], "event")
+            job["event"] = store.get(job["event_id"])
             if job["event"] is None:  # forgotten by a reset while queued
                 store.execute("DELETE FROM deliveries WHERE seq = ?", (job["seq"],))
                 return None
@@ -132,7 +132,9 @@ class Deliverer(threading.Thread):
         return min(max(row[0] - time.time(), 0.01), 1.0)
 
     def _attempt(self, job: dict[str, Any]) -> None:
-        payload = json.dumps(job["event"], indent=2)
+        event = job["event"]
+        body = thin_events.notification(event) if event["object"] == thin_events.KIND else event
+        payload = json.dumps(body, indent=2)
         request = urllib.request.Request(
             job["url"], data=payload.encode(), method="POST",
             headers={

@@ -25,7 +25,12 @@ from portal.config import portal_url
 from portal.errors import BillingUnavailable, Conflict, NotFound, PortalError
 from portal.extensions import db
 from portal.models import Tenant
-from portal.plans import BillingInterval, PricingTier, get_stripe_price_id
+from portal.plans import (
+    OVERAGE_PRICE_LOOKUP_KEY,
+    BillingInterval,
+    PricingTier,
+    get_stripe_price_id,
+)
 from portal.stripe_gateway import StripeCheckoutSession, get_gateway
 
 log = logging.getLogger("continuum.billing")
@@ -65,12 +70,17 @@ def start_upgrade(tenant: Tenant, interval: str | None) -> CheckoutStart:
         )
     gateway = get_gateway()
     price = gateway.price_by_lookup_key(get_stripe_price_id(PricingTier.PRO, billing_interval))
+    # Every Pro subscription carries the metered overage item from the start (it bills
+    # nothing until the tenant turns overage on), so turning it on later needs no change.
+    metered = gateway.price_by_lookup_key(OVERAGE_PRICE_LOOKUP_KEY)
     customer_id = ensure_customer(tenant)
     _expire_open_checkouts(customer_id)
     session = gateway.create_subscription_checkout(
         customer_id=customer_id,
         tenant_id=tenant.id,
         price_id=price.id,
+        metered_price_id=metered.id,
+        flexible_billing=billing_interval != BillingInterval.MONTH,
         success_url=portal_url("/billing/success?session_id={CHECKOUT_SESSION_ID}"),
         cancel_url=portal_url("/billing/cancelled"),
         trial_days=current_app.config["STRIPE_TRIAL_DAYS"],

@@ -188,6 +188,9 @@ def apply_subscription(
     sub.cancel_at_period_end = remote.cancel_at_period_end
     sub.current_period_start = remote.current_period_start
     sub.current_period_end = remote.current_period_end
+    sub.metered_item_id = remote.metered_item_id
+    sub.usage_period_start = remote.usage_period_start
+    sub.usage_period_end = remote.usage_period_end
     sub.trial_end = remote.trial_end
     sub.canceled_at = remote.canceled_at
     sub.ended_at = remote.ended_at

@@ -7,13 +7,17 @@ from typing import Any
 
 from flask import Blueprint, current_app, render_template
 from flask_login import current_user, login_required
-from jinja2_fragments.flask import render_block
+from jinja2_fragments.flask import render_blocks
 
+from portal.billing.alert_mail import whole_cents
+from portal.billing.overage import period_summary
 from portal.dashboard import usage
+from portal.dashboard.chart import usage_chart
 from portal.enforcement import current_usage_snapshot
 from portal.extensions import db
 from portal.models import Tenant
 from portal.plans import PLANS, PricingTier
+from portal.web.formatting import format_money
 
 bp = Blueprint("dashboard", __name__)
 
@@ -35,7 +39,7 @@ def index() -> str:
         plan=PLANS[tenant.pricing_tier],
         limits=tenant.limits,
         features=sorted(feature.label for feature in tenant.limits.features),
-        chart=usage.usage_chart(series, tenant.limits.api_calls_per_day),
+        chart=usage_chart(series, tenant.limits.api_calls_per_day),
         **context,
     )
 
@@ -43,9 +47,11 @@ def index() -> str:
 @bp.get("/dashboard/usage-bars")
 @login_required
 def usage_bars() -> str:
-    """The polled fragment: the ``usage_bars`` block of the dashboard, and nothing else."""
+    """The polled fragment: the ``usage_bars`` block of the dashboard, and the overage card
+    swapped out of band (``hx-swap-oob``), so one poll keeps both current."""
     context = _bars_context(current_user.tenant, datetime.now(UTC))
-    return render_block("dashboard/index.html", "usage_bars", **context)
+    blocks = ["usage_bars", "overage_card"]
+    return render_blocks("dashboard/index.html", blocks, out_of_band=True, **context)
 
 
 @bp.get("/usage")
@@ -80,12 +86,35 @@ def _bars_context(tenant: Tenant, now: datetime) -> dict[str, Any]:
     today = usage.calls_today(stored_today, live)
     # The month's flushed rows, with today's stored count swapped for the live one.
     month = usage.month_calls(session, tenant.id, now.date()) - stored_today + today
+    overage = tenant.pricing_tier == PricingTier.PRO and bool(tenant.overage_enabled)
     return {
-        "bars": usage.usage_bars(limits, stored_today, live, storage),
-        "day_projection": usage.daily_limit_projection(today, limits.api_calls_per_day, now),
+        "bars": usage.usage_bars(limits, stored_today, live, storage, overage=overage),
+        "day_projection": usage.daily_limit_projection(
+            today, limits.api_calls_per_day, now, overage=overage
+        ),
         "month_projection": usage.monthly_share(month, limits.api_calls_per_day, now.date()),
         "updated_at": now,
         "poll_seconds": poll_seconds(),
+        **_overage_context(tenant, now),
+    }
+
+
+def _overage_context(tenant: Tenant, now: datetime) -> dict[str, Any]:
+    """The overage card: only Pro has one. With overage off it is a line that offers it (no
+    query); with overage on, the period's numbers (the subscription and the outbox sums)."""
+    if tenant.pricing_tier != PricingTier.PRO:
+        return {"overage": None}
+    if not tenant.overage_enabled:
+        return {"overage": None, "offer_overage": True}
+    summary = period_summary(tenant, now)
+    shown = (format_money(whole_cents(summary.cost_cents)), format_money(summary.cap_cents))
+    return {
+        "overage": summary,
+        "overage_bar": usage.overage_cap_bar(
+            summary.cost_cents, summary.cap_cents, summary.period_end, shown
+        ),
+        "overage_cost": shown[0],
+        "overage_projected": format_money(whole_cents(summary.projected_cents)),
     }
 
 

@@ -8,9 +8,9 @@ scan of raw events, so the dashboard's polled fragment stays cheap.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -20,14 +20,14 @@ from portal.plans import BYTES_PER_MB, TierLimits
 
 #: The metric every API call increments; per-endpoint metrics are ``api_calls:<endpoint>``.
 CALLS_METRIC = "api_calls"
+#: The calls of a day that were past the quota and billed as overage (counted in both metrics).
+OVERAGE_METRIC = "api_calls_overage"
 ENDPOINT_METRIC_PREFIX = CALLS_METRIC + ":"
 #: A bar turns amber at this share of its limit, and red when the limit is reached.
 WARN_PERCENT = 80
 FULL_PERCENT = 100
 #: Below this much of the day, a pace is mostly noise; the projection waits for more data.
 MIN_PACE_WINDOW = timedelta(minutes=5)
-#: The chart's smallest scale, so a few calls do not get axis labels like 2.5.
-MIN_CHART_SCALE = 10
 
 
 @dataclass(frozen=True)
@@ -52,10 +52,14 @@ class UsageBar:
 
     key: str
     label: str
-    value: int | float
+    value: int | float | Decimal
     limit: int
-    unit: str = "count"  # "count" or "megabytes"
+    unit: str = "count"  # "count", "megabytes" or "cents"
     note: str = ""
+    #: The value and limit as text, where the unit's plain formatting would not do (money).
+    shown: tuple[str, str] | None = None
+    #: What the note starts with once the limit is reached.
+    reached: str = "Limit reached."
 
     @property
     def percent(self) -> int:
@@ -74,15 +78,18 @@ class UsageBar:
         return "ok"
 
     @property
-    def progress_value(self) -> int | float:
+    def progress_value(self) -> int | float | Decimal:
         """The value for ``<progress max=limit>``, which cannot show more than full."""
         return min(self.value, self.limit)
 
 
 @dataclass(frozen=True)
 class DayCount:
+    """One UTC day's calls; ``overage`` of them were past the quota and billed."""
+
     day: date
     calls: int
+    overage: int = 0
 
 
 @dataclass(frozen=True)
@@ -115,17 +122,35 @@ STORAGE_BARS = ("memories", "storage")
 
 
 def usage_bars(
-    limits: TierLimits, stored_today: int, live: LiveUsage, storage: StorageDetail
+    limits: TierLimits,
+    stored_today: int,
+    live: LiveUsage,
+    storage: StorageDetail,
+    *,
+    overage: bool = False,
 ) -> list[UsageBar]:
-    """One bar per limit, in the order the dashboard shows them."""
-    return [
-        UsageBar(
+    """One bar per limit, in the order the dashboard shows them (``overage``: calls past the
+    daily quota are billed, not refused, and the day's bar says so)."""
+    today = calls_today(stored_today, live)
+    if overage:
+        day_bar = UsageBar(
             "calls_today",
             "API calls today",
-            calls_today(stored_today, live),
+            today,
+            limits.api_calls_per_day,
+            note="Calls past it are billed as overage, up to your spend cap. Resets at 00:00 UTC",
+            reached="Quota reached.",
+        )
+    else:
+        day_bar = UsageBar(
+            "calls_today",
+            "API calls today",
+            today,
             limits.api_calls_per_day,
             note="Resets at 00:00 UTC",
-        ),
+        )
+    return [
+        day_bar,
         UsageBar(
             "calls_minute",
             "API calls this minute",
@@ -151,17 +176,43 @@ def usage_bars(
 
 
 def daily_series(session: Session, tenant_id: int, today: date, days: int = 30) -> list[DayCount]:
-    """Calls per UTC day for the ``days`` days ending ``today``, zero-filled."""
+    """Calls (and overage calls) per UTC day for the ``days`` days ending ``today``, zero-filled;
+    one primary-key range read for both metrics."""
     first = today - timedelta(days=days - 1)
     rows = session.execute(
-        select(UsageCounter.day, UsageCounter.value).where(
+        select(UsageCounter.metric, UsageCounter.day, UsageCounter.value).where(
             UsageCounter.tenant_id == tenant_id,
-            UsageCounter.metric == CALLS_METRIC,
+            UsageCounter.metric.in_((CALLS_METRIC, OVERAGE_METRIC)),
             UsageCounter.day.between(first, today),
         )
     ).all()
-    counts = {day: int(value) for day, value in rows}
-    return [DayCount(day, counts.get(day, 0)) for day in _days(first, today)]
+    counts = {(metric, day): int(value) for metric, day, value in rows}
+    return [
+        DayCount(day, counts.get((CALLS_METRIC, day), 0), counts.get((OVERAGE_METRIC, day), 0))
+        for day in _days(first, today)
+    ]
+
+
+def overage_cap_bar(
+    cost_cents: Decimal, cap_cents: int, period_end: datetime, shown: tuple[str, str]
+) -> UsageBar:
+    """The spend cap as a bar: the period's overage cost so far (exact, so the percentage agrees
+    with the alerts) against the cap; ``shown`` is both as money."""
+    ends = f"{period_end.day} {period_end:%b %Y} (UTC)"
+    if cost_cents >= cap_cents:
+        note = f"Calls past the daily quota get a 429 until the period ends, {ends}."
+    else:
+        note = f"It resets when the period ends, {ends}."
+    return UsageBar(
+        "overage_cap",
+        "Spend cap",
+        cost_cents,
+        cap_cents,
+        unit="cents",
+        note=note,
+        shown=shown,
+        reached="Cap reached.",
+    )
 
 
 def month_calls(session: Session, tenant_id: int, today: date) -> int:
@@ -202,11 +253,20 @@ def endpoint_usage(session: Session, tenant_id: int, today: date) -> list[Endpoi
     )
 
 
-def daily_limit_projection(calls_today: int, daily_limit: int, now: datetime) -> str:
-    """When, at today's pace, the daily limit is reached, in plain words (UTC)."""
+def daily_limit_projection(
+    calls_today: int, daily_limit: int, now: datetime, *, overage: bool = False
+) -> str:
+    """When, at today's pace, the daily limit is reached, in plain words (UTC). With
+    ``overage`` on, the calls past it today are billed rather than refused."""
     now = now.astimezone(UTC)
     midnight = datetime.combine(now.date(), time(), tzinfo=UTC)
     elapsed = now - midnight
+    if overage and calls_today > daily_limit:
+        billed = calls_today - daily_limit
+        return (
+            f"You are past your daily quota of {daily_limit:,} calls: {billed:,} calls today "
+            "were billed as overage. The quota resets at 00:00 UTC."
+        )
     if calls_today >= daily_limit:
         return (
             f"You have reached your daily limit of {daily_limit:,} calls. It resets at 00:00 UTC."
@@ -234,86 +294,6 @@ def monthly_share(calls_this_month: int, daily_limit: int, today: date) -> str:
         f"You used {percent}% of your monthly calls: {calls_this_month:,} of {allowance:,} "
         f"({daily_limit:,} a day) in {today:%B}."
     )
-
-
-@dataclass(frozen=True)
-class ChartBar:
-    day: date
-    calls: int
-    x: float
-    y: float
-    width: float
-    height: float
-
-
-@dataclass(frozen=True)
-class Chart:
-    """Geometry of the 30-day bar chart; the template draws it as SVG."""
-
-    width: int
-    height: int
-    plot_left: float
-    plot_right: float
-    scale_max: int
-    bars: list[ChartBar]
-    limit_y: float | None
-    ticks: list[tuple[float, str]]
-
-    @property
-    def peak(self) -> int:
-        return max((bar.calls for bar in self.bars), default=0)
-
-
-def usage_chart(
-    series: Sequence[DayCount], daily_limit: int, width: int = 960, height: int = 240
-) -> Chart:
-    """Lay out one bar per day; the daily limit is drawn as a line when it fits on the scale."""
-    left, right, top, bottom = 56.0, 8.0, 16.0, 28.0
-    plot_height = height - top - bottom
-    peak = max((point.calls for point in series), default=0)
-    # Scale to the limit when usage comes near it; otherwise to the usage, so small bars show.
-    near_limit = peak == 0 or peak * 4 >= daily_limit
-    scale_max = _nice_ceiling(max(peak, daily_limit) if near_limit else max(peak, MIN_CHART_SCALE))
-    slot = (width - left - right) / max(len(series), 1)
-    bars = []
-    for index, point in enumerate(series):
-        bar_height = plot_height * min(point.calls, scale_max) / scale_max
-        bars.append(
-            ChartBar(
-                point.day,
-                point.calls,
-                x=round(left + index * slot + slot * 0.15, 2),
-                y=round(top + plot_height - bar_height, 2),
-                width=round(slot * 0.7, 2),
-                height=round(bar_height, 2),
-            )
-        )
-    limit_y = (
-        top + plot_height * (1 - daily_limit / scale_max) if daily_limit <= scale_max else None
-    )
-    ticks = [
-        (round(top + plot_height * (1 - share), 2), _compact(scale_max * share))
-        for share in (0, 0.5, 1)
-    ]
-    return Chart(width, height, left, width - right, scale_max, bars, limit_y, ticks)
-
-
-def _nice_ceiling(value: int) -> int:
-    """The smallest 1, 2 or 5 times a power of ten that is at least ``value``."""
-    magnitude = 1
-    while True:
-        for step in (1, 2, 5):
-            if step * magnitude >= value:
-                return step * magnitude
-        magnitude *= 10
-
-
-def _compact(value: float) -> str:
-    """Axis labels that fit a narrow chart: 2500 -> 2.5k, 1000000 -> 1M, 2.5 -> 2.5."""
-    for suffix, size in (("M", 1_000_000), ("k", 1_000)):
-        if value >= size:
-            return f"{value / size:g}{suffix}"
-    return f"{value:g}"
 
 
 def _days(first: date, last: date) -> list[date]:

@@ -67,6 +67,16 @@ def start_simulator(api_base: str, portal_url: str) -> subprocess.Popen[bytes]:
         "--webhook-secret",
         os.environ["STRIPE_WEBHOOK_SECRET"],
     ]
+    thin_secret = os.environ.get("STRIPE_THIN_WEBHOOK_SECRET")
+    if thin_secret:  # the event destination for the meter's error reports (thin events)
+        command += [
+            "--event-destination-url",
+            f"{portal_url}/billing/webhook/thin",
+            "--event-destination-secret",
+            thin_secret,
+        ]
+    else:
+        log.warning("STRIPE_THIN_WEBHOOK_SECRET is not set: meter error reports are not delivered")
     process = subprocess.Popen(command)
     wait_until_up(f"{api_base}/_sim/health", process)
     log.info("Stripe simulator on %s (webhooks to %s/billing/webhook)", api_base, portal_url)

@@ -16,6 +16,7 @@ def development_env() -> str:
         "STRIPE_API_BASE": "http://127.0.0.1:12111",
         "STRIPE_SECRET_KEY": f"sk_test_{secrets.token_hex(24)}",
         "STRIPE_WEBHOOK_SECRET": f"whsec_{secrets.token_hex(24)}",
+        "STRIPE_THIN_WEBHOOK_SECRET": f"whsec_{secrets.token_hex(24)}",
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": "8025",
     }

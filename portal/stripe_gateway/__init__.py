@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from portal.stripe_gateway.client import StripeGateway, gateway_for, get_gateway
 from portal.stripe_gateway.errors import PaymentDeclined, StripeObjectMissing, WebhookRejected
+from portal.stripe_gateway.metering import MeterEventResult
+from portal.stripe_gateway.thin_events import MeterErrorReport, MeterErrorType, ThinEvent
 from portal.stripe_gateway.types import (
     EventObject,
     StripeCheckoutSession,
     StripeCustomer,
     StripeInvoice,
     StripeInvoiceLine,
+    StripeMeter,
     StripePaymentMethod,
     StripePrice,
     StripeSetupIntent,
@@ -28,18 +31,23 @@ from portal.stripe_gateway.webhooks import WEBHOOK_TOLERANCE_SECONDS
 __all__ = [
     "WEBHOOK_TOLERANCE_SECONDS",
     "EventObject",
+    "MeterErrorReport",
+    "MeterErrorType",
+    "MeterEventResult",
     "PaymentDeclined",
     "StripeCheckoutSession",
     "StripeCustomer",
     "StripeGateway",
     "StripeInvoice",
     "StripeInvoiceLine",
+    "StripeMeter",
     "StripeObjectMissing",
     "StripePaymentMethod",
     "StripePrice",
     "StripeSetupIntent",
     "StripeSubscription",
     "StripeTestClock",
+    "ThinEvent",
     "WebhookEvent",
     "WebhookRejected",
     "gateway_for",

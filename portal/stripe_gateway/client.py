@@ -24,6 +24,7 @@ from stripe.params import (
 )
 from stripe.params.billing_portal import SessionCreateParams as PortalSessionCreateParams
 from stripe.params.checkout import SessionCreateParams as CheckoutSessionCreateParams
+from stripe.params.checkout import SessionCreateParamsLineItem as CheckoutLineItem
 from stripe.params.checkout import (
     SessionCreateParamsSubscriptionData as CheckoutSubscriptionData,
 )
@@ -31,7 +32,8 @@ from stripe.params.checkout import SessionListParams as CheckoutSessionListParam
 from stripe.params.test_helpers import TestClockAdvanceParams, TestClockCreateParams
 
 from portal.errors import BillingUnavailable, PortalError
-from portal.stripe_gateway.connection import StripeConnection, _fresh_key, _key, _replayed
+from portal.stripe_gateway.connection import _fresh_key, _key, _replayed
+from portal.stripe_gateway.metering import MeteringCalls
 from portal.stripe_gateway.types import (
     StripeCheckoutSession,
     StripeCustomer,
@@ -46,8 +48,9 @@ from portal.stripe_gateway.types import (
 from portal.stripe_gateway.webhooks import verified_event
 
 
-class StripeGateway(StripeConnection):
-    """Typed calls to Stripe. Build one with :func:`get_gateway`."""
+class StripeGateway(MeteringCalls):
+    """Typed calls to Stripe (usage-based billing's in ``MeteringCalls``). Build one with
+    :func:`get_gateway`."""
 
     # customers
 
@@ -146,16 +149,29 @@ class StripeGateway(StripeConnection):
         success_url: str,
         cancel_url: str,
         trial_days: int = 0,
+        metered_price_id: str | None = None,
+        flexible_billing: bool = False,
     ) -> StripeCheckoutSession:
-        """A Checkout Session that starts a subscription to ``price_id`` for the customer."""
+        """A Checkout Session that starts a subscription to ``price_id`` for the customer, with
+        ``metered_price_id`` as a second item (usage-billed, so no quantity).
+
+        ``flexible_billing`` asks for flexible billing mode, which a subscription mixing a
+        yearly plan with a monthly metered price needs (Stripe's default at our API version,
+        but said out loud so an account-level default cannot turn it into an error).
+        """
         subscription_data: CheckoutSubscriptionData = {"metadata": {"tenant_id": str(tenant_id)}}
         if trial_days > 0:
             subscription_data["trial_period_days"] = trial_days
+        if flexible_billing:
+            subscription_data["billing_mode"] = {"type": "flexible"}
+        line_items: list[CheckoutLineItem] = [{"price": price_id, "quantity": 1}]
+        if metered_price_id:
+            line_items.append({"price": metered_price_id})
         params: CheckoutSessionCreateParams = {
             "mode": "subscription",
             "customer": customer_id,
             "client_reference_id": str(tenant_id),
-            "line_items": [{"price": price_id, "quantity": 1}],
+            "line_items": line_items,
             "subscription_data": subscription_data,
             "metadata": {"tenant_id": str(tenant_id)},
             "allow_promotion_codes": True,

@@ -61,16 +61,55 @@ class StripePrice:
     currency: str
     interval: str | None
     product_id: str
+    usage_type: str | None = None
+    meter_id: str | None = None
+    unit_amount_decimal: str | None = None
 
     @classmethod
     def of(cls, price: stripe.Price) -> StripePrice:
+        recurring = price.recurring
         return cls(
             id=price.id,
             lookup_key=price.lookup_key,
             unit_amount=price.unit_amount,
             currency=price.currency,
-            interval=price.recurring.interval if price.recurring else None,
+            interval=recurring.interval if recurring else None,
             product_id=_id(price.product) or "",
+            usage_type=recurring.usage_type if recurring else None,
+            meter_id=recurring.meter if recurring else None,
+            unit_amount_decimal=_decimal_text(price.unit_amount_decimal),
+        )
+
+    @property
+    def metered(self) -> bool:
+        return self.usage_type == "metered"
+
+
+def _decimal_text(value: Any) -> str | None:
+    """A decimal string field (the SDK gives a ``Decimal``) as Stripe wrote it, e.g. ``0.01``."""
+    return None if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class StripeMeter:
+    id: str
+    event_name: str
+    display_name: str
+    status: str
+    formula: str
+    customer_payload_key: str
+    value_payload_key: str
+
+    @classmethod
+    def of(cls, meter: stripe.billing.Meter) -> StripeMeter:
+        return cls(
+            id=meter.id,
+            event_name=meter.event_name,
+            display_name=meter.display_name,
+            status=meter.status,
+            formula=meter.default_aggregation.formula,
+            customer_payload_key=meter.customer_mapping.event_payload_key,
+            value_payload_key=meter.value_settings.event_payload_key,
         )
 
 
@@ -120,11 +159,19 @@ class StripeSubscription:
     created: int
     metadata: dict[str, str]
     latest_invoice_id: str | None
+    #: The metered (overage) item, if the subscription has one, and its own current period.
+    metered_item_id: str | None = None
+    usage_period_start: datetime | None = None
+    usage_period_end: datetime | None = None
 
     @classmethod
     def of(cls, sub: stripe.Subscription) -> StripeSubscription:
-        # CONTINUUM subscriptions have exactly one item; its period is the subscription's.
-        item = sub.items.data[0]
+        # CONTINUUM subscriptions have one licensed item (the plan; its period is the
+        # subscription's) and at most one metered item (overage, billed monthly in arrears).
+        items = sub.items.data
+        metered = next((item for item in items if _is_metered(item)), None)
+        item = next((item for item in items if not _is_metered(item)), items[0])
+        usage = metered or item
         return cls(
             id=sub.id,
             customer_id=_id(sub.customer) or "",
@@ -143,7 +190,15 @@ class StripeSubscription:
             created=sub.created,
             metadata=_metadata(sub.metadata),
             latest_invoice_id=_id(sub.latest_invoice),
+            metered_item_id=metered.id if metered else None,
+            usage_period_start=_when(usage.current_period_start),
+            usage_period_end=_when(usage.current_period_end),
         )
+
+
+def _is_metered(item: stripe.SubscriptionItem) -> bool:
+    recurring = item.price.recurring
+    return recurring is not None and recurring.usage_type == "metered"
 
 
 @dataclass(frozen=True)

@@ -7,17 +7,29 @@ row, so only one of them does the work.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import sqlalchemy as sa
 
 from portal.db import dialect_insert
 from portal.extensions import db
 from portal.models import StripeEvent, utcnow
-from portal.stripe_gateway import WebhookEvent
 
 _ERROR_MAX = 2000
 
 
-def claim(event: WebhookEvent) -> bool:
+class RecordedEvent(Protocol):
+    """What the ledger keeps of an event: a snapshot ``WebhookEvent`` or a ``ThinEvent``."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def created(self) -> int: ...
+
+
+def claim(event: RecordedEvent) -> bool:
     """Record ``event`` in the current transaction; False when it was already processed."""
     table = StripeEvent.__table__
     stmt = dialect_insert(db.session.get_bind(), table).values(
@@ -31,7 +43,7 @@ def claim(event: WebhookEvent) -> bool:
     return db.session.execute(stmt).first() is not None
 
 
-def mark_processed(event: WebhookEvent) -> None:
+def mark_processed(event: RecordedEvent) -> None:
     db.session.execute(
         sa.update(StripeEvent)
         .where(StripeEvent.id == event.id)
@@ -39,7 +51,7 @@ def mark_processed(event: WebhookEvent) -> None:
     )
 
 
-def record_failure(event: WebhookEvent, error: BaseException, *, final: bool = False) -> None:
+def record_failure(event: RecordedEvent, error: BaseException, *, final: bool = False) -> None:
     """In a fresh transaction, note why ``event`` failed.
 
     It stays unprocessed, so a retry works on it again, unless ``final``: then retrying

@@ -4,6 +4,8 @@
   verify against an empty key that anyone can use.
 - A body over 1 MB: 413 before it is read. A bad or missing signature, a timestamp older than
   300 s, or a body that is not an event: 400.
+- POST /billing/webhook/thin takes the thin events of an event destination (the meter's error
+  reports), verified with STRIPE_THIN_WEBHOOK_SECRET the same way (see ``thin``).
 - A duplicate of a processed event: 200 and no work. Unknown types and unknown customers:
   200 no-op. A handler failure: rolled back, recorded on the event row, 500 so Stripe retries.
   An event about an object Stripe no longer has is closed with the error noted (200): a retry
@@ -20,7 +22,7 @@ from portal.billing.subscriptions import tenant_for_customer
 from portal.errors import PortalError
 from portal.extensions import csrf, db
 from portal.stripe_gateway import StripeObjectMissing, WebhookEvent, WebhookRejected, get_gateway
-from portal.webhooks import events
+from portal.webhooks import events, thin
 from portal.webhooks.handlers import HANDLERS, Delivery
 
 log = logging.getLogger("continuum.billing")
@@ -39,16 +41,9 @@ def _answer(status: int, **body: object) -> tuple[Response, int]:
 @csrf.exempt
 def receive() -> tuple[Response, int]:
     """Stripe's webhook endpoint."""
-    if not current_app.config.get("STRIPE_WEBHOOK_SECRET"):
-        log.error("webhook refused: STRIPE_WEBHOOK_SECRET is not set, so nothing can be verified")
-        return _answer(503, error="Webhooks are not configured on this server.")
-    if (request.content_length or 0) > MAX_BODY_BYTES:
-        log.warning("webhook rejected: body of %s bytes", request.content_length)
-        return _answer(413, error="The body is larger than 1 MB.")
-    payload = request.stream.read(MAX_BODY_BYTES + 1)
-    if len(payload) > MAX_BODY_BYTES:
-        log.warning("webhook rejected: body over 1 MB")
-        return _answer(413, error="The body is larger than 1 MB.")
+    payload = _payload("STRIPE_WEBHOOK_SECRET")
+    if isinstance(payload, tuple):
+        return payload
     try:
         event = get_gateway().construct_event(payload, request.headers.get("Stripe-Signature"))
     except WebhookRejected as error:
@@ -58,6 +53,47 @@ def receive() -> tuple[Response, int]:
         log.error("webhook refused: %s", error.message)
         return _answer(error.status_code, error=error.message)
     return _process(event)
+
+
+@webhooks_bp.post("/billing/webhook/thin")
+@webhooks_bp.post("/v1/billing/webhook/thin")
+@csrf.exempt
+def receive_thin() -> tuple[Response, int]:
+    """The event destination for Stripe's thin events."""
+    payload = _payload("STRIPE_THIN_WEBHOOK_SECRET")
+    if isinstance(payload, tuple):
+        return payload
+    try:
+        event = get_gateway().construct_thin_event(
+            payload,
+            request.headers.get("Stripe-Signature"),
+            current_app.config["STRIPE_THIN_WEBHOOK_SECRET"],
+        )
+    except WebhookRejected as error:
+        log.warning("thin event rejected: %s", error.message)
+        return _answer(400, error=error.message)
+    try:
+        processed = thin.handle(event)
+    except PortalError as error:  # Stripe could not tell us the details: let it resend
+        db.session.rollback()
+        log.error("thin event %s (%s) not processed: %s", event.id, event.type, error.message)
+        return _answer(503, error="The event could not be processed; it will be retried.")
+    return _answer(200, received=True, duplicate=not processed)
+
+
+def _payload(secret_setting: str) -> bytes | tuple[Response, int]:
+    """The body, when a secret to verify it is configured and it is at most 1 MB."""
+    if not current_app.config.get(secret_setting):
+        log.error("webhook refused: %s is not set, so nothing can be verified", secret_setting)
+        return _answer(503, error="Webhooks are not configured on this server.")
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        log.warning("webhook rejected: body of %s bytes", request.content_length)
+        return _answer(413, error="The body is larger than 1 MB.")
+    payload = request.stream.read(MAX_BODY_BYTES + 1)
+    if len(payload) > MAX_BODY_BYTES:
+        log.warning("webhook rejected: body over 1 MB")
+        return _answer(413, error="The body is larger than 1 MB.")
+    return payload
 
 
 def _process(event: WebhookEvent) -> tuple[Response, int]:

@@ -16,7 +16,7 @@ from stripe.params import (
     SubscriptionUpdateParams,
 )
 
-from stripe_sim import billing, changes, invoicing
+from stripe_sim import billing, changes, invoicing, items, preview
 from stripe_sim.api import endpoint, load, paginate, required, simulated_only
 from stripe_sim.context import Sim
 from stripe_sim.errors import StripeError, card_declined, missing_param
@@ -134,27 +134,30 @@ def preview_invoice(sim: Sim, params: dict[str, Any]) -> dict[str, Any]:
     details = params.get("subscription_details", {})
     simulated_only(details, {"items", "proration_behavior", "proration_date",
                              "cancel_at_period_end"}, "subscription_details")
-    return changes.preview(sim, sub, details, customer_time(sim.store, sub["customer"]))
+    return preview.preview(sim, sub, details, customer_time(sim.store, sub["customer"]))
 
 
 @endpoint("POST", "/v1/subscriptions", SubscriptionCreateParams,
           {"customer", "items", "default_payment_method", "payment_behavior",
-           "trial_period_days", "metadata"})
+           "trial_period_days", "metadata", "billing_mode"})
 def create_subscription(sim: Sim, params: dict[str, Any]) -> dict[str, Any]:
     customer = load(sim, "customer", params["customer"], param="customer")
+    now = customer_time(sim.store, customer)
     behaviour = params.get("payment_behavior", "allow_incomplete")
     if behaviour not in ("allow_incomplete", "default_incomplete", "error_if_incomplete"):
         raise StripeError("The Stripe simulator supports payment_behavior allow_incomplete, "
                           "default_incomplete and error_if_incomplete.", param="payment_behavior")
+    mode = items.billing_mode(params.get("billing_mode"), now)
     prices = []
     for index, item in enumerate(required(params, "items")):
-        if set(item) - {"price", "quantity"} or "price" not in item:
-            raise StripeError("The Stripe simulator needs items[][price] (and optionally "
-                              "quantity).", param=f"items[{index}]")
+        simulated_only(item, {"price", "quantity"}, f"items[{index}]")
+        if "price" not in item:
+            raise missing_param(f"items[{index}][price]")
         price = load(sim, "price", item["price"], param=f"items[{index}][price]")
         if price["recurring"] is None:
             raise StripeError("The price must be recurring.", param=f"items[{index}][price]")
-        prices.append((price, item.get("quantity", 1)))
+        prices.append((price, items.quantity_for(price, item, f"items[{index}]")))
+    items.check_prices([price for price, _ in prices], mode["type"], "items")
     pm_id = params.get("default_payment_method")
     if pm_id:
         pm = load(sim, "payment_method", pm_id, "PaymentMethod", "default_payment_method")
@@ -162,9 +165,8 @@ def create_subscription(sim: Sim, params: dict[str, Any]) -> dict[str, Any]:
             raise StripeError("The payment method must be attached to the customer.",
                               param="default_payment_method")
     sub = billing.start_subscription(
-        sim, customer, prices, pm_id, customer_time(sim.store, customer),
-        trial_days=params.get("trial_period_days"), metadata=params.get("metadata"),
-        charge=behaviour != "default_incomplete")
+        sim, customer, prices, pm_id, now, trial_days=params.get("trial_period_days"),
+        metadata=params.get("metadata"), mode=mode, charge=behaviour != "default_incomplete")
     if behaviour == "error_if_incomplete" and sub["status"] == "incomplete":
         raise card_declined(rollback=True)
     return sub

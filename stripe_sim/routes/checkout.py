@@ -12,7 +12,7 @@ from stripe.params.checkout import (
     SessionRetrieveParams,
 )
 
-from stripe_sim import checkout
+from stripe_sim import checkout, items
 from stripe_sim.api import endpoint, load, paginate, required, simulated_only
 from stripe_sim.context import Sim
 from stripe_sim.errors import StripeError
@@ -35,23 +35,28 @@ def create_session(sim: Sim, params: dict[str, Any]) -> dict[str, Any]:
     customer = load(sim, "customer", params["customer"], param="customer") \
         if params.get("customer") else None
     subscription_data = params.get("subscription_data", {})
-    simulated_only(subscription_data, {"metadata", "trial_period_days"}, "subscription_data")
+    simulated_only(subscription_data, {"metadata", "trial_period_days", "billing_mode"},
+                   "subscription_data")
+    now = customer_time(sim.store, customer)
     prices = []
     if mode == "subscription":
+        billing_mode = items.billing_mode(subscription_data.get("billing_mode"), now)
         for index, item in enumerate(required(params, "line_items")):
+            where = f"line_items[{index}]"
+            simulated_only(item, {"price", "quantity"}, where)
             if "price" not in item:
                 raise StripeError("The Stripe simulator needs line_items[][price].",
-                                  code="parameter_missing", param=f"line_items[{index}][price]")
-            price = load(sim, "price", item["price"], param=f"line_items[{index}][price]")
+                                  code="parameter_missing", param=f"{where}[price]")
+            price = load(sim, "price", item["price"], param=f"{where}[price]")
             if price["recurring"] is None or not price["active"]:
                 raise StripeError("You must provide at least one active recurring price in "
-                                  "`subscription` mode.", param=f"line_items[{index}][price]")
-            prices.append((price, item.get("quantity", 1)))
+                                  "`subscription` mode.", param=f"{where}[price]")
+            prices.append((price, items.quantity_for(price, item, where, default=None)))
+        items.check_prices([price for price, _ in prices], billing_mode["type"], "line_items")
     elif params.get("line_items") or subscription_data:
         raise StripeError("line_items and subscription_data cannot be used in `setup` mode.",
                           param="line_items")
-    session = checkout.build_session(sim, params, customer, prices,
-                                     customer_time(sim.store, customer))
+    session = checkout.build_session(sim, params, customer, prices, now)
     return sim.store.put(session)
 
 

@@ -3,10 +3,13 @@ expansion, pagination, catalog, customers, payment methods, events, meters, host
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import requests
 import stripe
 
+from stripe_sim.__main__ import parse_args
 from stripe_sim.testing import SimulatorProcess
 
 
@@ -187,7 +190,9 @@ def test_events_retrieve_and_list_by_type(stripe_client):
 
 
 def test_meter_events_dedupe_by_identifier(stripe_client):
-    customer = stripe_client.v1.customers.create({"email": "m@example.com"})
+    clock = stripe_client.v1.test_helpers.test_clocks.create({"frozen_time": 1767225600})
+    customer = stripe_client.v1.customers.create({"email": "m@example.com",
+                                                  "test_clock": clock.id})
     meter = stripe_client.v1.billing.meters.create({
         "display_name": "API calls", "event_name": "api_call",
         "default_aggregation": {"formula": "sum"}})
@@ -235,3 +240,27 @@ def test_state_survives_a_restart(sim, stripe_client):
         stripe_client.v1.customers.retrieve(customer.id)
     sim.start()
     assert stripe_client.v1.customers.retrieve(customer.id).email == "keep@example.com"
+
+
+def test_latency_option_delays_api_answers_only():
+    """``--latency-ms`` (``STRIPE_SIM_LATENCY_MS``) delays every /v1 and /v2 answer, never the
+    hosted pages or the /_sim/ controls."""
+    with SimulatorProcess(latency_ms=700) as slow:
+        client = slow.client()
+        started = time.perf_counter()
+        client.v1.customers.list()
+        assert time.perf_counter() - started >= 0.7
+        started = time.perf_counter()
+        client.v2.core.events.list()
+        assert time.perf_counter() - started >= 0.7
+        started = time.perf_counter()
+        slow.control("GET", "health")
+        requests.get(slow.url + "/checkout/cs_test_unknown", timeout=10)
+        assert time.perf_counter() - started < 0.7
+
+
+@pytest.mark.parametrize("argv", [["--latency-ms", "-1"], ["--latency-ms", "slow"],
+                                  ["--event-destination-url", "http://x.test/events"]])
+def test_bad_command_lines_are_refused(argv):
+    with pytest.raises(SystemExit):
+        parse_args(argv)

@@ -135,7 +135,7 @@ def returned(stripe_sim: SimulatorProcess) -> dict[str, Any]:
     out["customer"] = call("POST", "/v1/customers", email="c@example.com",
                            test_clock=out["clock"]["id"])
     session_params = {"mode": "subscription", "customer": out["customer"]["id"],
-                      "line_items[0][price]": out["price"]["id"],
+                      "line_items[0][price]": out["price"]["id"], "line_items[0][quantity]": "1",
                       "success_url": "http://portal.test/ok", "cancel_url": "http://portal.test"}
     out["open_session"] = call("POST", "/v1/checkout/sessions", **session_params)
     stripe_sim.pay_checkout(out["open_session"]["url"], email=None)
@@ -172,14 +172,41 @@ def returned(stripe_sim: SimulatorProcess) -> dict[str, Any]:
     out["summaries"] = call("GET", f"/v1/billing/meters/{out['meter']['id']}/event_summaries",
                             customer=out["customer"]["id"], start_time="1767225600",
                             end_time="1767229200")
+    _usage_billing(call, out, yearly)
     out["deleted_customer"] = call("DELETE", f"/v1/customers/{out['customer']['id']}")
     out["events"] = call("GET", "/v1/events", limit="100")
     return out
 
 
+def _usage_billing(call: Any, out: dict[str, Any], yearly: dict[str, Any]) -> None:
+    """A metered price on the meter, a yearly subscription given the monthly metered item,
+    usage, and the month's renewal invoice with its usage line."""
+    customer, clock = out["customer"]["id"], out["clock"]["id"]
+    out["metered_price"] = call("POST", "/v1/prices", product=out["product"]["id"],
+                                currency="usd", unit_amount_decimal="0.01",
+                                **{"recurring[interval]": "month",
+                                   "recurring[usage_type]": "metered",
+                                   "recurring[meter]": out["meter"]["id"]})
+    out["mixed_subscription"] = call("POST", "/v1/subscriptions", customer=customer,
+                                     **{"items[0][price]": yearly["id"]})
+    sub_id = out["mixed_subscription"]["id"]
+    out["subscription_item"] = call("POST", "/v1/subscription_items", subscription=sub_id,
+                                    price=out["metered_price"]["id"])
+    out["subscription_items"] = call("GET", "/v1/subscription_items", subscription=sub_id)
+    now = call("GET", f"/v1/test_helpers/test_clocks/{clock}")["frozen_time"]
+    call("POST", "/v1/billing/meter_events", event_name="api_call", timestamp=str(now),
+         **{"payload[stripe_customer_id]": customer, "payload[value]": "2500"})
+    out["usage_preview"] = call("POST", "/v1/invoices/create_preview", subscription=sub_id)
+    call("POST", f"/v1/test_helpers/test_clocks/{clock}/advance",
+         frozen_time=str(now + 32 * 86400))
+    out["usage_subscription"] = call("GET", f"/v1/subscriptions/{sub_id}")
+    out["usage_invoices"] = call("GET", "/v1/invoices", subscription=sub_id)
+
+
 SINGLE = ["product", "price", "clock", "customer", "open_session", "session", "subscription",
           "preview", "past_due", "payment_method", "setup_intent", "canceled", "portal_session",
-          "meter", "meter_event", "deleted_customer"]
+          "meter", "meter_event", "deleted_customer", "metered_price", "mixed_subscription",
+          "subscription_item", "usage_preview", "usage_subscription"]
 
 
 @pytest.mark.parametrize("name", SINGLE)
@@ -189,11 +216,24 @@ def test_object_matches_stripe_example(returned, resources, name):
     assert check(ours, resources[kind], SDK_CLASSES.get(kind), name, resources) == []
 
 
-@pytest.mark.parametrize("name", ["invoices", "summaries", "events"])
+@pytest.mark.parametrize("name", ["invoices", "summaries", "events", "subscription_items",
+                                  "usage_invoices"])
 def test_list_elements_match_stripe_examples(returned, resources, name):
     ours = returned[name]
     assert ours["object"] == "list" and ours["data"]
     assert _list_check(ours, name, resources) == []
+
+
+def test_usage_scenario_billed_the_usage(returned):
+    """The usage scenario did what the contract checks rely on: a metered item without a
+    quantity, and a renewal invoice whose usage line bills 2,500 units at 0.01 cents."""
+    item = returned["subscription_item"]
+    assert "quantity" not in item and item["price"]["recurring"]["usage_type"] == "metered"
+    assert returned["mixed_subscription"]["billing_mode"]["type"] == "flexible"
+    assert [line["amount"] for line in returned["usage_preview"]["lines"]["data"]] == [25]
+    renewal = returned["usage_invoices"]["data"][0]
+    assert [(line["amount"], line["quantity"]) for line in renewal["lines"]["data"]] == [
+        (25, 2500)]
 
 
 def test_events_cover_the_types_the_portal_handles(returned):

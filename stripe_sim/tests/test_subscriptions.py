@@ -209,3 +209,25 @@ def test_error_if_incomplete_creates_nothing(stripe_client, prices):
             "default_payment_method": card.id, "payment_behavior": "error_if_incomplete"})
     assert stripe_client.v1.subscriptions.list({"customer": customer.id,
                                                 "status": "all"}).data == []
+
+
+def test_adding_a_licensed_item_mid_cycle_charges_the_remaining_time(stripe_client, prices,
+                                                                     subscribe):
+    clock, _customer, sub = subscribe(prices["continuum_pro_monthly"])
+    end = item_of(sub).current_period_end
+    advance(stripe_client, clock, 10 * DAY)
+    at = clock.frozen_time + 10 * DAY
+    updated = stripe_client.v1.subscriptions.update(sub.id, {
+        "items": [{"price": prices["continuum_starter_monthly"].id, "quantity": 2}],
+        "proration_behavior": "always_invoice", "expand": ["latest_invoice"]})
+    added = updated["items"].data[-1]
+    assert (added.quantity, added.current_period_start, added.current_period_end) == (
+        2, at, end)
+    line = updated.latest_invoice.lines.data[0]
+    assert line.amount == round(1900 * 2 * (end - at) / (end - sub.start_date))
+    assert line.parent.subscription_item_details.subscription_item == added.id
+    with pytest.raises(stripe.InvalidRequestError) as before_period:
+        stripe_client.v1.subscriptions.update(sub.id, {
+            "items": [{"price": prices["continuum_pro_yearly"].id}],
+            "proration_date": sub.start_date - DAY})
+    assert before_period.value.param == "proration_date"

@@ -25,6 +25,8 @@ from portal.models import StripeEvent, Subscription, Tenant
 from stripe_sim.testing import SimulatorProcess
 
 WEBHOOK_SECRET = "whsec_test_continuum_billing"
+#: The event destination's secret, for thin events (the meter's error reports).
+THIN_SECRET = "whsec_test_continuum_thin_events"
 API_VERSION = "2026-10-28.endive"
 CARD_OK = "4242424242424242"
 CARD_DECLINED = "4000000000000002"
@@ -38,6 +40,7 @@ def app_config(app_config: dict[str, Any], sim: SimulatorProcess) -> dict[str, A
         STRIPE_SECRET_KEY=sim.api_key,
         STRIPE_API_BASE=sim.url,
         STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        STRIPE_THIN_WEBHOOK_SECRET=THIN_SECRET,
         PORTAL_BASE_URL="http://portal.test",
     )
     return app_config

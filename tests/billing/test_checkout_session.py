@@ -39,8 +39,8 @@ def test_the_session_carries_the_tenant_customer_urls_and_price(
     subscription = billing.stripe.v1.subscriptions.retrieve(
         billing.subscribe(tenant_id, interval=interval)
     )
-    [item] = subscription["items"].data
-    assert item.price.lookup_key == lookup_key
+    keys = sorted(item.price.lookup_key for item in subscription["items"].data)
+    assert keys == sorted([lookup_key, "continuum_pro_api_calls"])  # the plan, then overage
 
 
 @pytest.mark.parametrize(("trial_days", "status"), [(0, "active"), (5, "trialing")])

@@ -92,3 +92,25 @@ def test_yearly_pro_tenant_starts_on_the_yearly_toggle(account: Account, factory
 def test_enterprise_card_leads_to_the_contact_form(client: FlaskClient) -> None:
     html = client.get("/billing/upgrade").get_data(as_text=True)
     assert 'href="/billing/enterprise"' in html
+
+
+def test_the_overage_lines_say_what_the_product_does(client: FlaskClient, factory: Factory) -> None:
+    from portal.extensions import db
+    from portal.models import Tenant
+    from portal.plans import OVERAGE_CENTS_PER_1000_CALLS, overage_cost_cents
+    from portal.web.formatting import format_money
+
+    html = client.get("/billing/upgrade").get_data(as_text=True)
+    pro = PLANS[PricingTier.PRO].overage
+    assert pro in html
+    # Off until the customer turns it on, at the metered price's rate, under a monthly cap.
+    assert pro.startswith("Optional:")
+    assert f"{format_money(OVERAGE_CENTS_PER_1000_CALLS)} per 1,000 API calls" in pro
+    assert overage_cost_cents(2_500) == 25
+    assert "monthly cap you set" in pro
+    tenant_id = factory.tenant(tier="pro")
+    with factory.app.app_context():
+        tenant = db.session.get(Tenant, tenant_id)
+        assert tenant is not None and tenant.overage_enabled is False
+    assert "refused" in PLANS[PricingTier.FREE].overage
+    assert PLANS[PricingTier.ENTERPRISE].overage == "By contract"

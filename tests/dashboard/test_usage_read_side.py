@@ -1,4 +1,4 @@
-"""portal.dashboard.usage: bars, levels, series, per-endpoint counts, projections and the chart."""
+"""portal.dashboard.usage and .chart: bars, levels, series, endpoints, projections, the chart."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 from flask import Flask
 
 from portal.dashboard import usage
+from portal.dashboard.chart import usage_chart
 from portal.dashboard.usage import DayCount, LiveUsage, StorageDetail, UsageBar
 from portal.extensions import db
 from portal.models import UsageCounter
@@ -122,7 +123,7 @@ def test_monthly_share_names_the_allowance() -> None:
 
 def test_chart_scales_to_the_limit_near_it_and_to_usage_far_below() -> None:
     near = [DayCount(TODAY - timedelta(days=n), calls) for n, calls in enumerate([90, 30, 0])]
-    chart = usage.usage_chart(near, daily_limit=100, width=300, height=100)
+    chart = usage_chart(near, daily_limit=100, width=300, height=100)
     assert chart.scale_max == 100 and chart.limit_y is not None
     assert [bar.calls for bar in chart.bars] == [90, 30, 0]
     tallest, _, empty = chart.bars
@@ -130,13 +131,13 @@ def test_chart_scales_to_the_limit_near_it_and_to_usage_far_below() -> None:
     assert tallest.y + tallest.height == pytest.approx(chart.ticks[0][0])
 
     far = [DayCount(TODAY, 30)]
-    chart = usage.usage_chart(far, daily_limit=10_000)
+    chart = usage_chart(far, daily_limit=10_000)
     assert chart.scale_max == 50 and chart.limit_y is None and chart.peak == 30
     assert [label for _, label in chart.ticks] == ["0", "25", "50"]
 
-    small = usage.usage_chart([DayCount(TODAY, 3)], daily_limit=10_000)
+    small = usage_chart([DayCount(TODAY, 3)], daily_limit=10_000)
     assert [label for _, label in small.ticks] == ["0", "5", "10"]
 
-    empty = usage.usage_chart([DayCount(TODAY, 0)], daily_limit=10_000)
+    empty = usage_chart([DayCount(TODAY, 0)], daily_limit=10_000)
     assert empty.scale_max == 10_000 and empty.limit_y is not None
     assert [label for _, label in empty.ticks] == ["0", "5k", "10k"]

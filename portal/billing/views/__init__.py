@@ -5,4 +5,10 @@ from flask import Blueprint
 
 bp = Blueprint("billing", __name__)
 
-from portal.billing.views import actions, checkout_return, json_api, pages  # noqa: E402,F401
+from portal.billing.views import (  # noqa: E402,F401
+    actions,
+    checkout_return,
+    json_api,
+    overage_api,
+    pages,
+)

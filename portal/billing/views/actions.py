@@ -1,4 +1,5 @@
-"""The billing page's forms: switch interval, cancel, resume, cards, and the hosted portal.
+"""The billing page's forms: switch interval, cancel, resume, overage and alerts, cards, and the
+hosted portal.
 
 Each action calls a domain function and answers in one of two ways: an htmx request aimed at
 a component gets that component re-rendered with a notice; a plain form post gets a flash
@@ -11,15 +12,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 from flask import flash, make_response, redirect, request, url_for
-from flask_login import login_required
+from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from portal.billing import plan_changes
+from portal.billing.alerts import ALERT_ROLES
 from portal.billing.checkout import open_billing_portal, start_add_payment_method
 from portal.billing.payment_methods import remove_payment_method, set_default_payment_method
 from portal.billing.views import bp
+from portal.billing.views.overage_form import (
+    OverageFormInvalid,
+    overage_section,
+    parse_form,
+    save_form,
+)
 from portal.billing.views.pages import (
     BILLING_CHANGED,
     component_target,
@@ -30,6 +39,7 @@ from portal.billing.views.pages import (
 from portal.billing.views.view_models import describe_subscription
 from portal.config import portal_url
 from portal.errors import NotFound, PortalError
+from portal.models import Membership
 
 _PAYMENT_METHOD_ID = re.compile(r"pm_[A-Za-z0-9_]{1,200}")
 
@@ -52,7 +62,9 @@ def _answer(component: str, action: Callable[[], str]) -> ActionResult:
     return redirect(url_for("billing.index", _anchor=component), 303)
 
 
-def _render(component: str, message: str, tone: str, status: int) -> tuple[str, int]:
+def _render(
+    component: str, message: str, tone: str, status: int, **context: Any
+) -> tuple[str, int]:
     tenant = current_tenant()
     view = describe_subscription(tenant)
     return render_billing(
@@ -61,6 +73,7 @@ def _render(component: str, message: str, tone: str, status: int) -> tuple[str, 
         view=view,
         details=details_for(tenant, view),
         notices={component: (message, tone)},
+        **context,
     )
 
 
@@ -102,6 +115,27 @@ def resume() -> ActionResult:
         return f"Welcome back: your {result.subscription.tier.capitalize()} plan continues."
 
     return _answer("subscription", resume_plan)
+
+
+# --- overage and alerts ----------------------------------------------------------------------
+
+
+@bp.post("/billing/overage")
+@login_required
+def overage() -> ActionResult:
+    """Turn overage on or off, set the monthly spend cap and switch the email alerts."""
+    tenant = current_tenant()
+    membership: Membership = current_user.memberships[0]
+    if membership.role not in ALERT_ROLES:
+        return _render("overage", "Only the account's owner can change these.", "error", 403)
+    try:
+        form = parse_form(request.form, tenant)
+    except OverageFormInvalid as invalid:
+        section = overage_section(tenant, invalid)
+        return _render("overage", invalid.summary, "error", 400, overage=section)
+    except PortalError as error:  # overage on a plan that has none: upgrade, or by contract
+        return _render("overage", error.message, "error", error.status_code)
+    return _answer("overage", lambda: save_form(tenant, form))
 
 
 # --- cards -----------------------------------------------------------------------------------

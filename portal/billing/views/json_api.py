@@ -47,7 +47,7 @@ def request_tenant() -> Tenant:
             raise NotAuthenticated("That API key is not valid or has been revoked.")
         return tenant
     if current_user.is_authenticated:
-        if request.method == "POST":
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
             csrf.protect()
         return current_tenant()
     raise NotAuthenticated("Sign in, or send an API key as 'Authorization: Bearer ck_...'.")

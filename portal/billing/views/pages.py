@@ -19,6 +19,7 @@ from portal.billing.invoices import list_invoices
 from portal.billing.payment_methods import SavedCard, list_payment_methods
 from portal.billing.plan_changes import preview_interval_switch
 from portal.billing.views import bp
+from portal.billing.views.overage_form import overage_section
 from portal.billing.views.view_models import (
     PlanState,
     SubscriptionView,
@@ -30,14 +31,24 @@ from portal.billing.views.view_models import (
 from portal.errors import PortalError
 from portal.extensions import limiter
 from portal.models import Tenant, utcnow
-from portal.plans import PLANS, YEARLY_SAVING_PERCENT, BillingInterval, PricingTier
+from portal.plans import (
+    OVERAGE_CAP_MAX_CENTS,
+    OVERAGE_CAP_MIN_CENTS,
+    OVERAGE_CENTS_PER_1000_CALLS,
+    PLANS,
+    YEARLY_SAVING_PERCENT,
+    BillingInterval,
+    PricingTier,
+)
 from portal.stripe_gateway import StripeInvoice
+from portal.web.formatting import format_money
 from portal.web.layout import is_component_request
 
 BILLING_TEMPLATE = "billing/index.html"
 #: The billing page's htmx components: element id -> the block of BILLING_TEMPLATE it is.
 COMPONENTS = {
     "subscription": "subscription",
+    "overage": "overage",
     "payment-methods": "payment_methods",
     "invoices": "invoices",
 }
@@ -64,13 +75,15 @@ def render_billing(status: int = 200, **context: Any) -> tuple[str, int]:
     context.setdefault("invoice_status", invoice_status)
     context.setdefault("plans", PLANS)
     context.setdefault("today", utcnow().date())
+    if "overage" not in context and "tenant" in context:
+        context["overage"] = overage_section(context["tenant"])
     target = component_target()
     if target:
         return render_block(BILLING_TEMPLATE, COMPONENTS[target], **context), status
     return render_template(BILLING_TEMPLATE, **context), status
 
 
-# --- the banner every page can show ------------------------------------------------------------
+# --- what every page can show ------------------------------------------------------------
 
 
 def _past_due_banner() -> SubscriptionView | None:
@@ -80,9 +93,18 @@ def _past_due_banner() -> SubscriptionView | None:
     return past_due_view(current_tenant())
 
 
+#: The overage price and the cap's bounds as every page words them, from the catalog.
+OVERAGE_WORDS = {
+    "overage_rate": f"{format_money(OVERAGE_CENTS_PER_1000_CALLS)} per 1,000 calls",
+    "overage_cap_bounds": (
+        f"from {format_money(OVERAGE_CAP_MIN_CENTS)} to {format_money(OVERAGE_CAP_MAX_CENTS)}"
+    ),
+}
+
+
 @bp.app_context_processor
 def _banner_context() -> dict[str, Any]:
-    return {"past_due_banner": _past_due_banner}
+    return {"past_due_banner": _past_due_banner, **OVERAGE_WORDS}
 
 
 # --- plans -------------------------------------------------------------------------------------

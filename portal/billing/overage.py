@@ -1,0 +1,228 @@
+"""Pro overage: the tenant's opt-in and monthly spend cap, and what the period has cost so far.
+
+The settings live on the tenant row (the enforcement directory re-reads it on commit); the
+period's calls are the meter_report outbox's rows plus what the counter store has not flushed.
+The Stripe side (the metered subscription item) is in ``portal.billing.metered``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from portal.billing.subscriptions import current_subscription, lock_tenant
+from portal.errors import PortalError
+from portal.extensions import db
+from portal.models import MeterReport, Subscription, Tenant, utcnow
+from portal.plans import (
+    OVERAGE_CAP_MAX_CENTS,
+    OVERAGE_CAP_MIN_CENTS,
+    PricingTier,
+    overage_calls_for_cents,
+    overage_cost_cents,
+)
+
+log = logging.getLogger("continuum.billing")
+
+#: The ``usage_counter`` metric the enforcement flush writes overage calls under, per UTC day.
+OVERAGE_CALLS_METRIC = "api_calls_overage"
+#: How far back the projection looks for the pace of overage calls.
+PACE_WINDOW = timedelta(days=7)
+_DAY = 86_400
+
+
+class InvalidOverageSetting(PortalError):
+    """A setting that cannot be applied; ``field`` names the input at fault."""
+
+    status_code = 400
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class OverageNotAvailable(PortalError):
+    """The plan has no self-serve overage: Free must upgrade, Enterprise has it by contract."""
+
+    status_code = 403
+
+
+@dataclass(frozen=True)
+class OverageSettings:
+    enabled: bool
+    monthly_cap_cents: int
+
+
+@dataclass(frozen=True)
+class OverageSummary:
+    """The current usage period's overage, as the dashboard and the JSON API show it."""
+
+    enabled: bool
+    cap_cents: int
+    period_start: datetime
+    period_end: datetime
+    calls: int
+    cost_cents: Decimal
+    projected_cents: Decimal
+    cap_calls: int
+
+    @property
+    def cap_fraction(self) -> float:
+        """How much of the cap is spent, from 0 to 1."""
+        return min(1.0, self.calls / self.cap_calls) if self.cap_calls else 0.0
+
+    @property
+    def cap_reached(self) -> bool:
+        return self.calls >= self.cap_calls
+
+
+_CAP_MESSAGE = (
+    f"monthly_cap_cents must be a whole number of cents from {OVERAGE_CAP_MIN_CENTS} "
+    f"(${OVERAGE_CAP_MIN_CENTS // 100:,}) to {OVERAGE_CAP_MAX_CENTS} "
+    f"(${OVERAGE_CAP_MAX_CENTS // 100:,})"
+)
+
+
+def parse_settings(data: Mapping[str, object], current: OverageSettings) -> OverageSettings:
+    """The settings ``data`` asks for, over ``current`` for what it leaves out.
+
+    Only JSON's own types are accepted: ``true``/``false`` for ``enabled`` and an integer for
+    ``monthly_cap_cents`` (a float, a string or a boolean is refused, never coerced).
+    """
+    unknown = sorted(str(name) for name in data if name not in ("enabled", "monthly_cap_cents"))
+    if unknown:
+        raise InvalidOverageSetting(
+            unknown[0],
+            f"{unknown[0][:40]} is not an overage setting (use enabled, monthly_cap_cents)",
+        )
+    enabled = data.get("enabled", current.enabled)
+    if not isinstance(enabled, bool):
+        raise InvalidOverageSetting("enabled", "enabled must be true or false")
+    cap = data.get("monthly_cap_cents", current.monthly_cap_cents)
+    if isinstance(cap, bool) or not isinstance(cap, int):
+        raise InvalidOverageSetting("monthly_cap_cents", _CAP_MESSAGE)
+    if not OVERAGE_CAP_MIN_CENTS <= cap <= OVERAGE_CAP_MAX_CENTS:
+        raise InvalidOverageSetting("monthly_cap_cents", _CAP_MESSAGE)
+    return OverageSettings(enabled=enabled, monthly_cap_cents=cap)
+
+
+def current_settings(tenant: Tenant) -> OverageSettings:
+    return OverageSettings(
+        enabled=bool(tenant.overage_enabled), monthly_cap_cents=tenant.overage_cap_cents
+    )
+
+
+def is_available(tenant: Tenant) -> bool:
+    """Whether the tenant can turn overage on (Pro only)."""
+    return tenant.tier == PricingTier.PRO.value
+
+
+def check_available(tenant: Tenant) -> None:
+    """Raise ``OverageNotAvailable`` unless the tenant is on Pro, saying what to do instead."""
+    if tenant.tier == PricingTier.ENTERPRISE.value:
+        raise OverageNotAvailable(
+            "Overage on Enterprise is set by your contract. Talk to your account manager to "
+            "change it."
+        )
+    if tenant.tier != PricingTier.PRO.value:
+        raise OverageNotAvailable(
+            "Overage is available on Pro. Upgrade to Pro to go past the daily quota."
+        )
+
+
+def update_settings(tenant: Tenant, settings: OverageSettings) -> OverageSettings:
+    """Apply ``settings`` to a Pro tenant and commit; turning overage on makes sure the Stripe
+    subscription has the metered item first, so a call billed as overage always has a price."""
+    from portal.billing.metered import ensure_metered_item
+
+    check_available(tenant)
+    if settings.enabled:
+        ensure_metered_item(tenant)
+    lock_tenant(tenant)
+    db.session.refresh(tenant)
+    check_available(tenant)
+    before = current_settings(tenant)
+    tenant.overage_enabled = settings.enabled
+    tenant.overage_cap_cents = settings.monthly_cap_cents
+    db.session.commit()
+    if before != settings:
+        log.info(
+            "tenant %s: overage %s, cap %s cents (was %s, %s)",
+            tenant.id,
+            "on" if settings.enabled else "off",
+            settings.monthly_cap_cents,
+            "on" if before.enabled else "off",
+            before.monthly_cap_cents,
+        )
+    return settings
+
+
+# --- the period's overage --------------------------------------------------------------------
+
+
+def usage_period(sub: Subscription | None, now: datetime) -> tuple[datetime, datetime]:
+    """The overage cap's period: the metered item's, else the subscription's, else the month."""
+    if sub is not None:
+        start = sub.usage_period_start or sub.current_period_start
+        end = sub.usage_period_end or sub.current_period_end
+        if start is not None and end is not None:
+            return start, end
+    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    end = (start + timedelta(days=32)).replace(day=1)
+    return start, end
+
+
+def period_calls(tenant_id: int, period_start: datetime, *, since: datetime | None = None) -> int:
+    """Overage calls in the outbox for the period starting ``period_start`` (all of them, or
+    those made at or after ``since``)."""
+    query = sa.select(sa.func.coalesce(sa.func.sum(MeterReport.quantity), 0)).where(
+        MeterReport.tenant_id == tenant_id,
+        MeterReport.period_start == int(period_start.timestamp()),
+    )
+    if since is not None:
+        query = query.where(MeterReport.event_time >= int(since.timestamp()))
+    return int(db.session.scalar(query) or 0)
+
+
+def unflushed_calls(tenant_id: int, first: datetime, now: datetime) -> int:
+    """Overage calls counted by this process's enforcement store but not yet in SQL."""
+    from portal.enforcement import current_enforcement
+
+    try:
+        store = current_enforcement().store
+    except RuntimeError:  # no enforcement runtime in this app: nothing is pending here
+        return 0
+    days = range(int(first.timestamp()) // _DAY, int(now.timestamp()) // _DAY + 1)
+    return store.pending_usage(tenant_id, OVERAGE_CALLS_METRIC, days)
+
+
+def period_summary(tenant: Tenant, now: datetime | None = None) -> OverageSummary:
+    """The current period's overage calls, cost, projected cost at the period's end and cap."""
+    now = now or utcnow()
+    start, end = usage_period(current_subscription(tenant), now)
+    pending = unflushed_calls(tenant.id, start, now)
+    calls = period_calls(tenant.id, start) + pending
+    cap_cents = tenant.overage_cap_cents
+    cap_calls = overage_calls_for_cents(cap_cents)
+    window_start = max(start, now - PACE_WINDOW)
+    recent = period_calls(tenant.id, start, since=window_start) + pending
+    elapsed = (now - window_start).total_seconds()
+    remaining = max(0.0, (end - now).total_seconds())
+    projected_calls = calls + (int(recent * remaining / elapsed) if elapsed > 0 else 0)
+    if tenant.overage_enabled:
+        projected_calls = min(projected_calls, max(cap_calls, calls))
+    return OverageSummary(
+        enabled=bool(tenant.overage_enabled),
+        cap_cents=cap_cents,
+        period_start=start.astimezone(UTC),
+        period_end=end.astimezone(UTC),
+        calls=calls,
+        cost_cents=overage_cost_cents(calls),
+        projected_cents=overage_cost_cents(projected_calls),
+        cap_calls=cap_calls,
+    )

@@ -1,0 +1,116 @@
+"""The dashboard's 30-day chart: one bar per UTC day, its overage calls stacked on top, the
+daily limit as a line. Geometry only; ``templates/dashboard/_chart.html`` draws it as SVG."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from portal.dashboard.usage import DayCount
+
+#: The chart's smallest scale, so a few calls do not get axis labels like 2.5.
+MIN_CHART_SCALE = 10
+
+
+@dataclass(frozen=True)
+class ChartBar:
+    """One day's bar; its top ``overage_height`` is the overage part, stacked on the rest."""
+
+    day: date
+    calls: int
+    x: float
+    y: float
+    width: float
+    height: float
+    overage: int = 0
+    overage_height: float = 0.0
+
+    @property
+    def quota_y(self) -> float:
+        """Where the within-quota part starts, under the overage part."""
+        return round(self.y + self.overage_height, 2)
+
+    @property
+    def quota_height(self) -> float:
+        return round(self.height - self.overage_height, 2)
+
+
+@dataclass(frozen=True)
+class Chart:
+    """Geometry of the 30-day bar chart; the template draws it as SVG."""
+
+    width: int
+    height: int
+    plot_left: float
+    plot_right: float
+    scale_max: int
+    bars: list[ChartBar]
+    limit_y: float | None
+    ticks: list[tuple[float, str]]
+
+    @property
+    def peak(self) -> int:
+        return max((bar.calls for bar in self.bars), default=0)
+
+    @property
+    def has_overage(self) -> bool:
+        """Whether any day had overage calls (the chart then shows them, with a legend)."""
+        return any(bar.overage for bar in self.bars)
+
+
+def usage_chart(
+    series: Sequence[DayCount], daily_limit: int, width: int = 960, height: int = 240
+) -> Chart:
+    """Lay out one bar per day; the daily limit is drawn as a line when it fits on the scale."""
+    # The top leaves room for the highest tick label, drawn 30 units tall on phones.
+    left, right, top, bottom = 56.0, 8.0, 28.0, 28.0
+    plot_height = height - top - bottom
+    peak = max((point.calls for point in series), default=0)
+    # Scale to the limit when usage comes near it; otherwise to the usage, so small bars show.
+    near_limit = peak == 0 or peak * 4 >= daily_limit
+    scale_max = _nice_ceiling(max(peak, daily_limit) if near_limit else max(peak, MIN_CHART_SCALE))
+    slot = (width - left - right) / max(len(series), 1)
+    bars = []
+    for index, point in enumerate(series):
+        bar_height = round(plot_height * min(point.calls, scale_max) / scale_max, 2)
+        # Overage calls are counted in ``calls`` too: they are the top of the bar.
+        share = min(point.overage, point.calls) / point.calls if point.calls else 0
+        bars.append(
+            ChartBar(
+                point.day,
+                point.calls,
+                x=round(left + index * slot + slot * 0.15, 2),
+                y=round(top + plot_height - bar_height, 2),
+                width=round(slot * 0.7, 2),
+                height=bar_height,
+                overage=point.overage,
+                overage_height=round(bar_height * share, 2),
+            )
+        )
+    limit_y = (
+        top + plot_height * (1 - daily_limit / scale_max) if daily_limit <= scale_max else None
+    )
+    ticks = [
+        (round(top + plot_height * (1 - share), 2), _compact(scale_max * share))
+        for share in (0, 0.5, 1)
+    ]
+    return Chart(width, height, left, width - right, scale_max, bars, limit_y, ticks)
+
+
+def _nice_ceiling(value: int) -> int:
+    """The smallest 1, 2 or 5 times a power of ten that is at least ``value``."""
+    magnitude = 1
+    while True:
+        for step in (1, 2, 5):
+            if step * magnitude >= value:
+                return step * magnitude
+        magnitude *= 10
+
+
+def _compact(value: float) -> str:
+    """Axis labels that fit a narrow chart: 2500 -> 2.5k, 1000000 -> 1M, 2.5 -> 2.5."""
+    for suffix, size in (("M", 1_000_000), ("k", 1_000)):
+        if value >= size:
+            return f"{value / size:g}{suffix}"
+    return f"{value:g}"

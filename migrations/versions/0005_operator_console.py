@@ -2,8 +2,8 @@
 admin audit log, enterprise request statuses, webhook events linked to their tenant, and the
 subscription fields revenue history needs.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-11-29 10:12:40
 
 """
@@ -11,8 +11,8 @@ Create Date: 2026-11-29 10:12:40
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

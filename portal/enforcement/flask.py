@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 
+from portal import metrics
 from portal.enforcement.directory import BEARER, TenantPolicy
 from portal.enforcement.engine import (
     Decision,
@@ -219,7 +220,10 @@ def _duration_ms(started: float) -> str:
 
 def _refused(decision: Decision, started: float) -> Response:
     decision.headers["X-Request-Duration-Ms"] = _duration_ms(started)
-    return _render(decision)
+    response = _render(decision)
+    tier = decision.body.get("tier") if decision.body else None
+    metrics.api_call(decision.status, tier, decision.limit, time.perf_counter() - started)
+    return response
 
 
 def metered(view: View) -> View:
@@ -248,6 +252,7 @@ def metered(view: View) -> View:
             return _refused(_database_unreachable(error), started)
         if admission is None or admission.lease is None:
             return _refused(decision, started)
+        admitted = time.perf_counter()
         tenant_id, lease = caller.id, admission.lease
         try:
             enforcement.note_key_used(caller.key_id)
@@ -268,6 +273,7 @@ def metered(view: View) -> View:
             response.response = enforcement.renewing(response.response, tenant_id, lease)
         else:
             enforcement.release(tenant_id, lease)
+        metrics.api_call(response.status_code, caller.tier, None, admitted - started)
         return response
 
     return wrapper  # type: ignore[return-value]

@@ -1,9 +1,9 @@
 """Prometheus metrics: small functions the rest of the code calls, and the ``/metrics`` page.
 
 Importing this module loads nothing else (the enforcement library imports it): the
-``prometheus_client`` objects are made on first use. With ``PROMETHEUS_MULTIPROC_DIR`` set (as
-``make serve`` does for gunicorn's workers), every process writes its values there and
-``/metrics`` adds them up; without it, one process's registry is served.
+``prometheus_client`` objects are made on first use. With ``PROMETHEUS_MULTIPROC_DIR`` set to
+an empty directory before the processes start (several gunicorn workers), every process writes
+its values there and ``/metrics`` adds them up; without it, one process's registry is served.
 
 ``/metrics`` answers only with a bearer token: ``METRICS_TOKEN`` unset means 404 (the page does
 not exist), a missing or wrong token 401.

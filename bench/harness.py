@@ -8,10 +8,12 @@ client, so the machine's speed cancels out.
 from __future__ import annotations
 
 import http.client
+import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,10 @@ UNLIMITED = {
     "concurrent_requests": 10**6,
     "memories": 10**9,
 }
+#: A Pro tenant with overage on and no daily quota: every call is billed as overage, up to a cap
+#: no benchmark reaches ($10 million: 10^11 calls).
+OVERAGE_EVERY_CALL = {**UNLIMITED, "api_calls_per_day": 0}
+OVERAGE_CAP_CENTS = 10**9
 
 
 def throwaway_database() -> str:
@@ -61,7 +67,18 @@ def ok() -> ResponseReturnValue:
     return jsonify(ok=True)
 
 
-def enforced_api(config: dict[str, Any]) -> tuple[Flask, dict[str, str]]:
+@dataclass(frozen=True)
+class BenchApi:
+    """The example API with the benchmark routes, and the key headers of its two tenants."""
+
+    app: Flask
+    #: An enterprise tenant that no limit ever refuses.
+    headers: dict[str, str]
+    #: A Pro tenant with overage on whose every call is billed as overage.
+    overage_headers: dict[str, str]
+
+
+def enforced_api(config: dict[str, Any]) -> BenchApi:
     """The example API plus /bench/plain (undecorated), /bench/read and /bench/write (decorated)."""
     portal = create_app(config)
     api = create_api_app(config, enforcement=enforcement_for(portal))
@@ -70,10 +87,18 @@ def enforced_api(config: dict[str, Any]) -> tuple[Flask, dict[str, str]]:
     api.add_url_rule("/bench/write", "write", metered(storage_quota(ok)), methods=["POST"])
     with portal.app_context():
         tenant = Tenant(name="bench", tier="enterprise", limit_overrides=UNLIMITED)
-        db.session.add(tenant)
+        billed = Tenant(
+            name="bench-overage",
+            tier="pro",
+            limit_overrides=OVERAGE_EVERY_CALL,
+            overage_enabled=True,
+            overage_cap_cents=OVERAGE_CAP_CENTS,
+        )
+        db.session.add_all([tenant, billed])
         db.session.commit()
         _, raw = create_api_key(tenant, "bench")
-    return api, {"X-API-Key": raw}
+        _, billed_raw = create_api_key(billed, "bench")
+    return BenchApi(api, {"X-API-Key": raw}, {"X-API-Key": billed_raw})
 
 
 def limiter_app(storage_uri: str, key_prefix: str = "") -> Flask:
@@ -97,33 +122,63 @@ def limiter_app(storage_uri: str, key_prefix: str = "") -> Flask:
 
 
 def caller(
-    app: Flask, path: str, headers: dict[str, str] | None = None, method: str = "GET"
+    app: Flask,
+    path: str,
+    headers: dict[str, str] | None = None,
+    method: str = "GET",
+    billed: bool = False,
 ) -> Callable[[], int]:
+    """One call of ``path``; checked once to answer 200 (and, if ``billed``, to be billed as
+    overage, so a variant measures what it says)."""
     client = app.test_client()
 
     def call() -> int:
         return client.open(path, method=method, headers=headers).status_code
 
-    assert call() == 200, f"{path} did not answer 200"
+    first = client.open(path, method=method, headers=headers)
+    assert first.status_code == 200, f"{path} did not answer 200"
+    overage = first.headers.get("X-Overage", "")
+    assert overage.startswith("billed;") == billed, f"{path}: billed is not {billed}"
     return call
 
 
+class Rates(dict[str, float]):
+    """Each variant's best requests/second, and (``rounds``) every round's, variant by variant."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        super().__init__(dict.fromkeys(names, 0.0))
+        self.rounds: list[dict[str, float]] = []
+
+    def add_round(self, rates: dict[str, float]) -> None:
+        self.rounds.append(rates)
+        for name, rate in rates.items():
+            self[name] = max(self[name], rate)
+
+
 def throughputs(
-    variants: dict[str, Callable[[], int]], calls: int, rounds: int
-) -> dict[str, float]:
+    variants: dict[str, Callable[[], int]],
+    calls: int,
+    rounds: int,
+    clock: Callable[[], float] = time.perf_counter,
+) -> Rates:
     """Requests/second of each variant: the best of ``rounds`` blocks of ``calls`` calls.
 
     The variants are interleaved block by block, and the best block is kept (as ``timeit``
-    does), so other load on the machine disturbs the ratios as little as possible.
+    does), so other load on the machine disturbs the ratios as little as possible. With
+    ``clock=time.thread_time`` the seconds are this thread's CPU time: what a call costs in
+    Python, without the time other processes held the CPU (only fair for calls that wait on
+    nothing, such as the embedded store's).
     """
-    best: dict[str, float] = dict.fromkeys(variants, 0.0)
+    rates = Rates(variants)
     for _ in range(rounds):
+        blocks = {}
         for name, call in variants.items():
-            started = time.perf_counter()
+            started = clock()
             for _ in range(calls):
                 call()
-            best[name] = max(best[name], calls / (time.perf_counter() - started))
-    return best
+            blocks[name] = calls / (clock() - started)
+        rates.add_round(blocks)
+    return rates
 
 
 def _served_rate(
@@ -164,7 +219,7 @@ def served_throughputs(
     seconds: float = 1.5,
     rounds: int = 3,
     clients: int = 8,
-) -> dict[str, float]:
+) -> Rates:
     """Requests/second over real HTTP: each app served by a threaded werkzeug server on a free
     port, ``clients`` threads calling it, the best of ``rounds`` runs of ``seconds`` each."""
     servers = {
@@ -173,18 +228,19 @@ def served_throughputs(
     }
     for server in servers.values():
         threading.Thread(target=server.serve_forever, daemon=True).start()
-    best: dict[str, float] = dict.fromkeys(variants, 0.0)
+    rates = Rates(variants)
     try:
         for _ in range(rounds):
+            blocks = {}
             for name, (_, path, headers) in variants.items():
                 port = servers[name].socket.getsockname()[1]
-                rate = _served_rate(port, path, headers, seconds, clients)
-                best[name] = max(best[name], rate)
+                blocks[name] = _served_rate(port, path, headers, seconds, clients)
+            rates.add_round(blocks)
     finally:
         for server in servers.values():
             server.shutdown()
             server.server_close()
-    return best
+    return rates
 
 
 def report(title: str, rates: dict[str, float], ratios: dict[str, tuple[str, str]]) -> None:
@@ -193,3 +249,15 @@ def report(title: str, rates: dict[str, float], ratios: dict[str, tuple[str, str
         print(f"  {name:<34} {rate:9.0f} req/s")
     for label, (numerator, denominator) in ratios.items():
         print(f"  ratio {label:<28} {rates[numerator] / rates[denominator]:9.2f}")
+
+
+def report_overage_gap(rates: Rates, billed: str, plain: str, base: str) -> None:
+    """How far the decorated ratio moves when every call is billed as overage: between the
+    best blocks, and the median of each round's own gap (blocks run back to back, so a load
+    that comes and goes on a shared machine moves both sides of a round alike)."""
+    best = (rates[billed] - rates[plain]) / rates[base]
+    paired = statistics.median((r[billed] - r[plain]) / r[base] for r in rates.rounds)
+    print(
+        f"  {'ratio gap, overage on - off':<34} {best:+9.3f}   (best blocks; target: within 0.02)"
+    )
+    print(f"  {'  median of per-round gaps':<34} {paired:+9.3f}   ({len(rates.rounds)} rounds)")

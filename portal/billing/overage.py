@@ -16,6 +16,8 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from portal.billing.subscriptions import current_subscription, lock_tenant
+from portal.enforcement.overage import OVERAGE_CALLS
+from portal.enforcement.overage import usage_period as enforcement_usage_period
 from portal.errors import PortalError
 from portal.extensions import db
 from portal.models import MeterReport, Subscription, Tenant, utcnow
@@ -30,7 +32,6 @@ from portal.plans import (
 log = logging.getLogger("continuum.billing")
 
 #: The ``usage_counter`` metric the enforcement flush writes overage calls under, per UTC day.
-OVERAGE_CALLS_METRIC = "api_calls_overage"
 #: How far back the projection looks for the pace of overage calls.
 PACE_WINDOW = timedelta(days=7)
 _DAY = 86_400
@@ -166,15 +167,17 @@ def update_settings(tenant: Tenant, settings: OverageSettings) -> OverageSetting
 
 
 def usage_period(sub: Subscription | None, now: datetime) -> tuple[datetime, datetime]:
-    """The overage cap's period: the metered item's, else the subscription's, else the month."""
+    """The overage cap's period: the metered item's, else the subscription's, rolled forward by
+    months once it has ended (a late renewal webhook), else the UTC month. The same rule the
+    enforcement library admits by, so the card, the alerts and the 429 agree."""
+    start = end = None
     if sub is not None:
-        start = sub.usage_period_start or sub.current_period_start
-        end = sub.usage_period_end or sub.current_period_end
-        if start is not None and end is not None:
-            return start, end
-    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    end = (start + timedelta(days=32)).replace(day=1)
-    return start, end
+        mirror_start = sub.usage_period_start or sub.current_period_start
+        mirror_end = sub.usage_period_end or sub.current_period_end
+        start = int(mirror_start.timestamp()) if mirror_start is not None else None
+        end = int(mirror_end.timestamp()) if mirror_end is not None else None
+    first, last = enforcement_usage_period(start, end, now.timestamp())
+    return datetime.fromtimestamp(first, UTC), datetime.fromtimestamp(last, UTC)
 
 
 def period_calls(tenant_id: int, period_start: datetime, *, since: datetime | None = None) -> int:
@@ -198,7 +201,7 @@ def unflushed_calls(tenant_id: int, first: datetime, now: datetime) -> int:
     except RuntimeError:  # no enforcement runtime in this app: nothing is pending here
         return 0
     days = range(int(first.timestamp()) // _DAY, int(now.timestamp()) // _DAY + 1)
-    return store.pending_usage(tenant_id, OVERAGE_CALLS_METRIC, days)
+    return store.pending_usage(tenant_id, OVERAGE_CALLS, days)
 
 
 def period_summary(tenant: Tenant, now: datetime | None = None) -> OverageSummary:

@@ -22,16 +22,19 @@ from portal.enforcement.functions import (
     check_rate_limit,
     check_storage_limit,
     current_usage_snapshot,
+    get_overage,
     get_storage_usage,
     get_usage,
     record_api_call,
     record_federation_contribution,
     record_storage_usage,
 )
+from portal.enforcement.overage import OVERAGE_CALLS
 from portal.enforcement.runtime import (
     API_CALLS,
     FEDERATION_CONTRIBUTIONS,
     Enforcement,
+    OverageStatus,
     current_enforcement,
     endpoint_metric,
 )
@@ -74,9 +77,11 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "API_CALLS",
     "FEDERATION_CONTRIBUTIONS",
+    "OVERAGE_CALLS",
     "ApiCaller",
     "Decision",
     "Enforcement",
+    "OverageStatus",
     "StorageSnapshot",
     "check_feature_access",
     "check_rate_limit",
@@ -86,6 +91,7 @@ __all__ = [
     "current_usage_snapshot",
     "endpoint_metric",
     "enforcement_for",
+    "get_overage",
     "get_storage_usage",
     "get_usage",
     "init_enforcement",

@@ -1,10 +1,11 @@
 """Who is calling: API key -> tenant -> tier and limits, read through the runtime's Engine and
 cached in each process.
 
-Entries live at most ``CACHE_SECONDS``, so a tier change made anywhere (a webhook, an upgrade,
-another host, even a raw SQL update) reaches every process within that. Changes committed through
-the ORM also drop the entries at once in this process and bump the tenant's generation in the
-shared store, which every other process sees in its next admission reply.
+Entries live at most ``CACHE_SECONDS``, so a tier or overage change made anywhere (a webhook, an
+upgrade, a new spend cap, another host, even a raw SQL update) reaches every process within that.
+Changes committed through the ORM (to a tenant, its keys or its subscriptions) also drop the
+entries at once in this process and bump the tenant's generation in the shared store, which every
+other process sees in its next admission reply.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from portal.enforcement.overage import OverageTerms
 from portal.enforcement.stores.base import CounterStore, Quota
 from portal.keys.raw_keys import hash_key, looks_like_key
-from portal.models import ApiKey, Tenant
-from portal.plans import TierLimits, get_tier_limits
+from portal.models import ApiKey, Subscription, Tenant
+from portal.plans import PricingTier, TierLimits, get_tier_limits
 
 CACHE_SECONDS = 2.0
 #: Bounds the key cache; past it the cache starts over (a cheap guard against key spraying).
@@ -34,7 +36,25 @@ BEARER = "Bearer "
 _ACTIVE_KEY = sa.select(ApiKey.id, ApiKey.tenant_id).where(
     ApiKey.key_hash == sa.bindparam("digest"), ApiKey.revoked_at.is_(None)
 )
-_TENANT = sa.select(Tenant.tier, Tenant.limit_overrides).where(Tenant.id == sa.bindparam("id"))
+_TENANT = sa.select(
+    Tenant.tier, Tenant.limit_overrides, Tenant.overage_enabled, Tenant.overage_cap_cents
+).where(Tenant.id == sa.bindparam("id"))
+#: Stripe statuses of a subscription that will never renew (its period names no cap period).
+_ENDED = ("canceled", "incomplete_expired", "unpaid")
+#: The tenant's live subscription's period: the newest not ended, else the newest.
+_PERIOD = (
+    sa.select(
+        Subscription.usage_period_start,
+        Subscription.usage_period_end,
+        Subscription.current_period_start,
+        Subscription.current_period_end,
+    )
+    .where(Subscription.tenant_id == sa.bindparam("id"))
+    .order_by(
+        Subscription.status.in_(_ENDED), Subscription.created_at.desc(), Subscription.id.desc()
+    )
+    .limit(1)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +67,8 @@ class TenantPolicy:
     quota: Quota
     generation: int
     expires: float
+    #: A Pro tenant's overage settings and period (None on every other tier).
+    overage: OverageTerms | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,8 +151,13 @@ class Directory:
         if policy is not None and policy.expires > now:
             return policy
         forgets = self._forgets
+        overage = None
         with self.engine.connect() as connection:
             row = connection.execute(_TENANT, {"id": tenant_id}).one_or_none()
+            if row is not None and row.tier == PricingTier.PRO.value:
+                overage = _overage_terms(
+                    row, connection.execute(_PERIOD, {"id": tenant_id}).one_or_none()
+                )
         if row is None:
             self.forget(tenant_id)
             return None
@@ -139,7 +166,7 @@ class Directory:
             limits.api_calls_per_minute, limits.api_calls_per_day, limits.concurrent_requests
         )
         policy = TenantPolicy(
-            tenant_id, row.tier, limits, quota, UNKNOWN_GENERATION, now + CACHE_SECONDS
+            tenant_id, row.tier, limits, quota, UNKNOWN_GENERATION, now + CACHE_SECONDS, overage
         )
         with self._lock:
             if self._forgets == forgets:
@@ -178,6 +205,17 @@ class Directory:
         self.store.bump_generation(tenant_id)
 
 
+def _overage_terms(tenant: Any, period: Any) -> OverageTerms:
+    """A Pro tenant's overage terms; the period is the metered item's, else the subscription's."""
+    terms = OverageTerms(bool(tenant.overage_enabled), int(tenant.overage_cap_cents))
+    if period is not None:
+        start = period.usage_period_start or period.current_period_start
+        end = period.usage_period_end or period.current_period_end
+        if start is not None and end is not None:
+            terms.mirror_start, terms.mirror_end = int(start.timestamp()), int(end.timestamp())
+    return terms
+
+
 _directories: weakref.WeakSet[Directory] = weakref.WeakSet()
 _CHANGED = "continuum_enforcement_changed_tenants"
 
@@ -186,9 +224,12 @@ _CHANGED = "continuum_enforcement_changed_tenants"
 def _collect_changed_tenants(session: Session, flush_context: Any) -> None:
     changed: set[int] = session.info.setdefault(_CHANGED, set())
     for obj in itertools.chain(session.dirty, session.deleted):
-        if isinstance(obj, Tenant):
+        if isinstance(obj, Tenant):  # any column: tier, limits, overage on/off, the spend cap
             changed.add(obj.id)
-        elif isinstance(obj, ApiKey):
+        elif isinstance(obj, ApiKey | Subscription):
+            changed.add(obj.tenant_id)
+    for obj in session.new:  # a new subscription brings a new cap period
+        if isinstance(obj, Subscription):
             changed.add(obj.tenant_id)
 
 

@@ -11,14 +11,18 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from portal.enforcement.overage import OverageWindow, cap_message
 from portal.plans import TierLimits, check_feature_access
 
 MINUTE_SECONDS = 60
 DAY_SECONDS = 86_400
 UPGRADE_URL = "/billing/upgrade"
+BILLING_URL = "/billing/"
 
 #: Which limit refused a request (``Decision.limit``).
 MINUTE, DAY, CONCURRENT = "minute", "day", "concurrent"
+#: Past the daily quota with overage on, the period's overage calls reached the spend cap.
+OVERAGE_CAP = "overage_cap"
 STORAGE, MEMORIES, FEATURE = "storage", "memories", "feature"
 AUTH, UNAVAILABLE = "auth", "unavailable"
 
@@ -39,6 +43,9 @@ class Admission:
 
     When ``refused`` is None the call was counted (minute, day, usage) and holds ``lease``;
     otherwise nothing was counted. ``generation`` is the tenant's cache generation, if known.
+    ``overage_calls`` is the period's overage calls (this one included) when the call was past
+    the daily quota with overage on, else -1; ``billed`` says the call was admitted as one.
+    ``receipt`` is what the store needs to take the whole admission back (``refund``).
     """
 
     refused: str | None
@@ -48,6 +55,13 @@ class Admission:
     lease: str | None = None
     generation: int = 0
     fallback: bool = False
+    overage_calls: int = -1
+    receipt: Any = None
+
+    @property
+    def billed(self) -> bool:
+        """Admitted as an overage call (past the daily quota, under the spend cap)."""
+        return self.refused is None and self.overage_calls >= 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,17 +109,26 @@ def rate_limit_message(limits: TierLimits, limit: str) -> str:
     return f"Rate limit exceeded ({limits.concurrent_requests} concurrent requests)"
 
 
-def decide_rate(tier: str, limits: TierLimits, admission: Admission, now: float) -> Decision:
-    """Turn a store's admission into the response decision, headers included."""
+def decide_rate(
+    tier: str,
+    limits: TierLimits,
+    admission: Admission,
+    now: float,
+    overage: OverageWindow | None = None,
+) -> Decision:
+    """Turn a store's admission into the response decision, headers included (``overage``: the
+    tenant's overage period and cap, when overage is on)."""
     second = int(now)
     minute_reset = (second // MINUTE_SECONDS + 1) * MINUTE_SECONDS
     day_reset = (second // DAY_SECONDS + 1) * DAY_SECONDS
     per_minute, per_day = limits.api_calls_per_minute, limits.api_calls_per_day
     remaining_minute = max(0, per_minute - admission.minute_count)
     remaining_day = max(0, per_day - admission.day_count)
-    # The draft says to report the window with the lower remaining value; a refusal names its own.
-    if admission.refused == MINUTE or (
-        admission.refused != DAY and remaining_minute < remaining_day
+    refused = admission.refused
+    # The draft says to report the window with the lower remaining value; a refusal names its
+    # own (the spend cap's is the day's: the day's quota frees at its reset).
+    if refused == MINUTE or (
+        refused != DAY and refused != OVERAGE_CAP and remaining_minute < remaining_day
     ):
         name, remaining, reset = MINUTE, remaining_minute, minute_reset
     else:
@@ -117,25 +140,48 @@ def decide_rate(tier: str, limits: TierLimits, admission: Admission, now: float)
         "X-RateLimit-Reset": str(reset),
         "RateLimit": f'"{name}";r={remaining};t={reset - second}',
     }
+    if overage is not None and admission.overage_calls >= 0 and refused in (None, OVERAGE_CAP):
+        _add_overage_headers(headers, overage, admission)
     decision = Decision(
-        allowed=admission.refused is None,
-        limit=admission.refused,
+        allowed=refused is None,
+        limit=refused,
         remaining_minute=remaining_minute,
         remaining_day=remaining_day,
         reset=reset,
         headers=headers,
     )
-    if admission.refused is not None:
+    if refused is not None:
         decision.status = 429
         # A concurrent slot frees as soon as any call ends; a window frees at its reset.
-        wait = 1 if admission.refused == CONCURRENT else max(1, math.ceil(reset - now))
+        wait = 1 if refused == CONCURRENT else max(1, math.ceil(reset - now))
         headers["Retry-After"] = str(wait)
-        decision.body = {
-            "error": rate_limit_message(limits, admission.refused),
-            "tier": tier,
-            "upgrade_url": UPGRADE_URL,
-        }
+        if refused == OVERAGE_CAP and overage is not None:
+            decision.body = {
+                "error": cap_message(overage.cap_cents),
+                "tier": tier,
+                "upgrade_url": UPGRADE_URL,
+                "billing_url": BILLING_URL,
+            }
+        else:
+            decision.body = {
+                "error": rate_limit_message(limits, refused),
+                "tier": tier,
+                "upgrade_url": UPGRADE_URL,
+            }
     return decision
+
+
+def _add_overage_headers(
+    headers: dict[str, str], overage: OverageWindow, admission: Admission
+) -> None:
+    """One structured field (like ``RateLimit``): ``billed`` on a call billed as overage,
+    ``capped`` on one refused at the cap, with the period's overage calls so far, the calls the
+    cap still allows and when the period ends (epoch seconds). One field, not four: each header
+    costs every call about 2 µs on its way out."""
+    used = admission.overage_calls
+    state = "billed" if admission.refused is None else "capped"
+    remaining = overage.allowance - used if used < overage.allowance else 0
+    headers["X-Overage"] = f"{state};used={used};remaining={remaining};reset={overage.period_end}"
 
 
 def _crosses(current: int, adding: int, limit: int) -> bool:

@@ -53,6 +53,9 @@ DATABASE_UNAVAILABLE = (
 )
 #: Where the request's caller is kept: the WSGI environ lives exactly as long as the request.
 CALLER_KEY = "continuum.caller"
+#: Set when one of our gates (a feature, the storage quota) refused the request: ``@metered``
+#: then takes its admission back, so the refusal is neither counted nor billed.
+GATE_REFUSED_KEY = "continuum.gate_refused"
 EXTENSION = "continuum_enforcement"
 
 
@@ -241,7 +244,8 @@ def metered(view: View) -> View:
         started = time.perf_counter()
         app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
         enforcement = enforcement_for(app)
-        caller = _identify(enforcement, request.environ)
+        environ = request.environ
+        caller = _identify(enforcement, environ)
         if isinstance(caller, Decision):
             return _refused(caller, started)
         rule = request.url_rule
@@ -267,22 +271,31 @@ def metered(view: View) -> View:
             enforcement.release(tenant_id, lease)
             raise
         response: Response = result
-        decision.headers["X-Request-Duration-Ms"] = _duration_ms(started)
-        _add_headers(response, decision.headers)
-        if response.is_streamed:  # the slot is held, and its lease renewed, until it ends
+        if environ.get(GATE_REFUSED_KEY):
+            # Our own gate refused it: taken back whole (its slot too), never counted or billed.
+            decision = enforcement.refund(caller.policy, admission)
+        elif response.is_streamed:  # the slot is held, and its lease renewed, until it ends
             response.response = enforcement.renewing(response.response, tenant_id, lease)
         else:
             enforcement.release(tenant_id, lease)
+        decision.headers["X-Request-Duration-Ms"] = _duration_ms(started)
+        _add_headers(response, decision.headers)
         metrics.api_call(response.status_code, caller.tier, None, admitted - started)
         return response
 
     return wrapper  # type: ignore[return-value]
 
 
+def _gate_refusal(decision: Decision) -> Response:
+    """Render a gate's refusal, and mark the request so ``@metered`` does not count it."""
+    request.environ[GATE_REFUSED_KEY] = True
+    return _render(decision)
+
+
 def _feature_refusal(caller: ApiCaller, feature: str) -> Response | None:
     if caller.limits.has_feature(feature):
         return None
-    return _render(decide_feature(caller.tier, feature))
+    return _gate_refusal(decide_feature(caller.tier, feature))
 
 
 def requires_feature(feature: str) -> Callable[[View], View]:
@@ -347,7 +360,7 @@ def storage_quota(
                 return _render(_database_unreachable(error))
             decision = decide_storage(caller.tier, caller.limits, usage, incoming())
             if not decision.allowed:
-                return _render(decision)
+                return _gate_refusal(decision)
             return view(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]

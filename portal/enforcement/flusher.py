@@ -34,8 +34,11 @@ class Flusher:
         sources: tuple[UsageSource, ...],
         interval: float,
         last_used: LastUsedTimes,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.engine = engine
+        #: Wall-clock seconds: a flush's overage events are stamped with it.
+        self.clock = clock
         self.sources = sources
         #: Seconds between usage flushes (``last_used.interval`` paces the key times).
         self.interval = interval
@@ -92,7 +95,7 @@ class Flusher:
                 if not batch.handles:
                     continue
                 try:
-                    written += metering.write_batch(self.engine, batch)
+                    written += metering.write_batch(self.engine, batch, self.clock())
                 except Exception:  # noqa: BLE001 - keep the counts and retry next time
                     log.exception("usage flush of %d rows failed; retrying", len(batch.rows))
                     self._give_back(source, batch)

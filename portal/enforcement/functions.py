@@ -19,14 +19,16 @@ from portal.enforcement.engine import (
     rate_limit_message,
 )
 from portal.enforcement.metering import date_to_day, day_to_date
+from portal.enforcement.overage import cap_message
 from portal.enforcement.runtime import (
     API_CALLS,
     FEDERATION_CONTRIBUTIONS,
+    OverageStatus,
     current_enforcement,
     endpoint_metric,
 )
 from portal.enforcement.storage import read_storage
-from portal.plans import TierLimits, check_feature_access, get_tier_limits
+from portal.plans import PricingTier, TierLimits, check_feature_access, get_tier_limits
 
 __all__ = [
     "check_feature_access",
@@ -34,6 +36,7 @@ __all__ = [
     "check_storage_limit",
     "current_usage_snapshot",
     "get_storage_usage",
+    "get_overage",
     "get_usage",
     "record_api_call",
     "record_federation_contribution",
@@ -108,16 +111,29 @@ def get_usage(tenant: TenantLike, metric: str = API_CALLS, period: str = "day") 
     return enforcement.usage(tenant_id, metric, first, today)
 
 
+def get_overage(tenant: TenantLike) -> OverageStatus | None:
+    """A Pro tenant's overage this period (calls billed so far, flushed plus pending, and the
+    period and cap they count against), or None on any other tier."""
+    return current_enforcement().overage_status(_tenant_id(tenant))
+
+
 def get_storage_usage(tenant: TenantLike) -> StorageSnapshot:
     return read_storage(current_enforcement().engine, _tenant_id(tenant))
 
 
 def check_rate_limit(tenant: TenantLike, tier: str) -> tuple[bool, str | None]:
-    """``(allowed, error_message)``: would one more call fit now? Counts nothing."""
+    """``(allowed, error_message)``: would one more call fit now (past a Pro quota, as an
+    overage call under the spend cap)? Counts nothing."""
     limits = _limits(tenant, tier)
-    counts = current_enforcement().live_counts(_tenant_id(tenant))
+    enforcement = current_enforcement()
+    tenant_id = _tenant_id(tenant)
+    counts = enforcement.live_counts(tenant_id)
     if counts.day >= limits.api_calls_per_day:
-        return False, rate_limit_message(limits, DAY)
+        overage = enforcement.overage_status(tenant_id) if tier == PricingTier.PRO else None
+        if overage is None or not overage.enabled:
+            return False, rate_limit_message(limits, DAY)
+        if not overage.remaining:
+            return False, cap_message(overage.window.cap_cents)
     if counts.minute >= limits.api_calls_per_minute:
         return False, rate_limit_message(limits, MINUTE)
     if counts.concurrent >= limits.concurrent_requests:

@@ -1,19 +1,23 @@
 """Durable usage: counts gathered in a store are written to SQL ``usage_counter`` in batches.
 
 One batch is one transaction of ``INSERT ... ON CONFLICT DO UPDATE SET value = value + excluded``
-rows (the same statement on SQLite and PostgreSQL). The write-behind flusher (``flusher.py``)
-sends a batch every ``USAGE_FLUSH_SECONDS`` and once more at shutdown.
+rows (the same statement on SQLite and PostgreSQL), plus, for the overage calls it holds, one
+``meter_report`` outbox row per tenant and period: what the reporter sends to Stripe's meter.
+The write-behind flusher (``flusher.py``) sends a batch every ``USAGE_FLUSH_SECONDS`` and once
+more at shutdown.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
 from portal.db import dialect_insert
+from portal.enforcement.outbox import outbox_rows, write_outbox
 from portal.enforcement.stores.base import UsageBatch, UsageRows, merge_rows
 from portal.models import Tenant, UsageBatchLedger, UsageCounter
 
@@ -47,42 +51,48 @@ def write_usage(engine: sa.Engine, rows: UsageRows) -> int:
     return write_batch(engine, UsageBatch({"rows": rows}))
 
 
-def write_batch(engine: sa.Engine, batch: UsageBatch) -> int:
-    """Add a taken batch to ``usage_counter`` in one transaction; returns the rows written.
+def write_batch(engine: sa.Engine, batch: UsageBatch, now: float | None = None) -> int:
+    """Add a taken batch to ``usage_counter`` and its overage calls to the ``meter_report``
+    outbox (events at ``now``, default the wall clock) in one transaction; returns the rows
+    written.
 
     A ledgered batch's handles go into ``usage_batch_ledger`` in that same transaction, and a
     part whose handle is there already is skipped: SQL counts every part exactly once, however
-    often it is taken. Rows of tenants deleted meanwhile are dropped (their counters went with
-    them). Either conflict (a deleted tenant, or another flusher that recorded a part first)
-    rolls the transaction back, and it is tried once more knowing about it.
+    often it is taken, and so never writes its outbox rows twice. Rows of tenants deleted
+    meanwhile are dropped (their counters went with them). Either conflict (a deleted tenant,
+    or another flusher that recorded a part first) rolls the transaction back, and it is tried
+    once more knowing about it.
     """
     if not batch.parts:
         return 0
+    flushed_at = time.time() if now is None else now
     try:
         with engine.begin() as connection:
-            return _write(connection, batch, drop_deleted=False)
+            return _write(connection, batch, flushed_at, drop_deleted=False)
     except sa.exc.IntegrityError:
         with engine.begin() as connection:
-            return _write(connection, batch, drop_deleted=True)
+            return _write(connection, batch, flushed_at, drop_deleted=True)
 
 
-def _write(connection: sa.Connection, batch: UsageBatch, *, drop_deleted: bool) -> int:
+def _write(connection: sa.Connection, batch: UsageBatch, now: float, *, drop_deleted: bool) -> int:
     parts = batch.parts
     if batch.ledgered:
         parts = _claim_in_ledger(connection, parts)
+    counters, outbox = outbox_rows(merge_rows(parts.values()))
     params: list[dict[str, Any]] = [
         {"tenant_id": tenant_id, "metric": metric, "day": day_to_date(day), "value": value}
-        for (tenant_id, metric, day), value in merge_rows(parts.values()).items()
+        for (tenant_id, metric, day), value in counters.items()
     ]
-    if drop_deleted and params:
-        wanted: set[int] = {row["tenant_id"] for row in params}
+    if drop_deleted and (params or outbox):
+        wanted: set[int] = {row["tenant_id"] for row in params} | {key[0] for key in outbox}
         alive = set(connection.scalars(sa.select(Tenant.id).where(Tenant.id.in_(wanted))))
         params = [row for row in params if row["tenant_id"] in alive]
+        outbox = {key: calls for key, calls in outbox.items() if key[0] in alive}
         if wanted - alive:
             log.info("dropped usage of deleted tenants %s", sorted(wanted - alive))
     if params:
         connection.execute(_upsert(connection.engine), params)
-    return len(params)
+    return len(params) + write_outbox(connection, outbox, now)
 
 
 def _claim_in_ledger(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,6 +21,8 @@ from portal.enforcement.engine import Admission, Decision, day_window, decide_ra
 from portal.enforcement.flusher import Flusher
 from portal.enforcement.last_used import LastUsedTimes
 from portal.enforcement.metering import day_to_date, sql_usage
+from portal.enforcement.outbox import overage_in_outbox
+from portal.enforcement.overage import PERIOD_METRIC_PREFIX, OverageWindow
 from portal.enforcement.settings import Settings
 from portal.enforcement.storage import StorageGauges
 from portal.enforcement.stores.base import CounterStore, LiveCounts, StoreUnavailable
@@ -60,7 +63,9 @@ class Enforcement:
         self.directory = Directory(store, engine)
         self.storage = StorageGauges(engine)
         self.last_used = LastUsedTimes(last_used_seconds)
-        self.flusher = Flusher(engine, store.usage_sources, flush_seconds, self.last_used)
+        self.flusher = Flusher(
+            engine, store.usage_sources, flush_seconds, self.last_used, lambda: self.clock()
+        )
         healthy = getattr(store, "healthy", None)  # Redis behind its circuit breaker
         if healthy is not None:
             self.flusher.after_pass = lambda: metrics.redis_breaker(not healthy())
@@ -102,18 +107,29 @@ class Enforcement:
         if self.flusher.idle:
             self.flusher.start()
         now = self.clock()
+        terms = policy.overage
+        overage = terms.window(now) if terms is not None and terms.enabled else None
         try:
             admission = self.store.acquire(
-                policy.tenant_id, policy.quota, now, self.lease_seconds, metrics
+                policy.tenant_id, policy.quota, now, self.lease_seconds, metrics, overage
             )
         except StoreUnavailable:
             return unavailable(UNAVAILABLE_MESSAGE), None
         if admission.generation != policy.generation:
             self.directory.observe_generation(policy.tenant_id, admission.generation)
-        return decide_rate(policy.tier, policy.limits, admission, now), admission
+        return decide_rate(policy.tier, policy.limits, admission, now, overage), admission
 
     def release(self, tenant_id: int, lease: str) -> None:
         self.store.release(tenant_id, lease)
+
+    def refund(self, policy: TenantPolicy, admission: Admission) -> Decision:
+        """Take back an admitted call our own gates refused after all (it never counts, and is
+        never billed); returns its rate headers' decision as if it had not been made."""
+        self.store.refund(policy.tenant_id, admission)
+        admission.minute_count -= 1
+        admission.day_count -= 1
+        admission.overage_calls = -1
+        return decide_rate(policy.tier, policy.limits, admission, self.clock())
 
     def renewing(self, body: Iterable[Any], tenant_id: int, lease: str) -> RenewingBody:
         """``body`` with the lease renewed as its chunks go out and released when it is closed
@@ -128,6 +144,8 @@ class Enforcement:
         return self.store.live_counts(tenant_id, self.clock())
 
     def add_usage(self, tenant_id: int, metric: str, amount: int) -> None:
+        if metric.startswith(PERIOD_METRIC_PREFIX):
+            raise ValueError("overage periods are counted by admissions only")
         if self.flusher.idle:
             self.flusher.start()
         day = day_window(self.clock())
@@ -141,6 +159,19 @@ class Enforcement:
         pending = self.store.pending_usage(tenant_id, metric, range(first_day, last_day + 1))
         return flushed + pending
 
+    def overage_status(self, tenant_id: int) -> OverageStatus | None:
+        """A Pro tenant's overage this period (flushed to the outbox plus pending), or None for
+        any other tier. The figures the cap is checked against, for the dashboard and alerts."""
+        policy = self.directory.policy(tenant_id)
+        if policy is None or policy.overage is None:
+            return None
+        now = self.clock()
+        window = policy.overage.window(now)
+        days = range(day_window(window.period_start), day_window(window.period_end - 1) + 1)
+        calls = overage_in_outbox(self.engine, tenant_id, window.period_start)
+        calls += self.store.pending_usage(tenant_id, window.metric, days)
+        return OverageStatus(policy.overage.enabled, calls, window)
+
     def stop(self) -> None:
         """Write what is pending (usage and keys' last-used times), stop the flusher and let go
         of the store and of an engine of its own (idempotent; ``atexit`` does it too)."""
@@ -151,20 +182,37 @@ class Enforcement:
             self.engine.dispose()
 
 
+@dataclass(frozen=True, slots=True)
+class OverageStatus:
+    """A Pro tenant's overage period so far: calls billed as overage against the cap's."""
+
+    enabled: bool
+    calls: int
+    window: OverageWindow
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.window.allowance - self.calls)
+
+
 def _counter_store(config: Settings, engine: sa.Engine) -> CounterStore:
     """In-process counters, or Redis behind its circuit breaker when REDIS_URL is set (redis-py
-    is imported only then)."""
+    is imported only then). Both start a day's and a period's counts from SQL."""
 
     def calls_in_sql(tenant_id: int, day: int) -> int:
         return sql_usage(engine, tenant_id, API_CALLS, day_to_date(day), day_to_date(day))
 
+    def overage_in_sql(tenant_id: int, period_start: int) -> int:
+        return overage_in_outbox(engine, tenant_id, period_start)
+
     if not config.redis_url:
-        return MemoryStore(day_seed=calls_in_sql)
+        return MemoryStore(day_seed=calls_in_sql, period_seed=overage_in_sql)
     from portal.enforcement.stores.guarded import GuardedStore
     from portal.enforcement.stores.redis import RedisStore, connect
 
     client = connect(config.redis_url, config.redis_timeout)
-    return GuardedStore(RedisStore(client, config.redis_prefix, calls_in_sql), config.fail_mode)
+    store = RedisStore(client, config.redis_prefix, calls_in_sql, overage_in_sql)
+    return GuardedStore(store, config.fail_mode)
 
 
 class RenewingBody:

@@ -11,7 +11,7 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -22,6 +22,7 @@ from werkzeug.test import TestResponse
 
 from portal.extensions import db
 from portal.models import StripeEvent, Subscription, Tenant
+from portal.stripe_gateway import get_gateway
 from stripe_sim.testing import SimulatorProcess
 
 WEBHOOK_SECRET = "whsec_test_continuum_billing"
@@ -174,3 +175,21 @@ def billing(app: Flask, client: FlaskClient, sim: SimulatorProcess) -> Iterator[
     helper = Billing(app, client, sim)
     helper.bootstrap()
     yield helper
+
+
+@pytest.fixture
+def clock(billing: Billing, app: Flask) -> Callable[[int], int]:
+    """New customers go on a fresh test clock; calling the fixture's value advances it by
+    seconds and returns the new time."""
+    with app.app_context():
+        gateway = get_gateway()
+        created = gateway.create_test_clock(int(time.time()), "overage renewal")
+    app.config["STRIPE_TEST_CLOCK"] = created.id
+
+    def advance(seconds: int) -> int:
+        with app.app_context():
+            now = gateway.retrieve_test_clock(created.id).frozen_time
+            assert gateway.advance_test_clock(created.id, now + seconds).status == "ready"
+            return now + seconds
+
+    return advance

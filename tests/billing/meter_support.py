@@ -11,10 +11,12 @@ from flask import Flask
 
 from portal.billing.meter_reporter import MeterReporter, ReporterSettings
 from portal.extensions import db
-from portal.models import MeterReport, Tenant
+from portal.models import MeterReport, Subscription, Tenant
 from portal.plans import OVERAGE_METER_EVENT_NAME
 from portal.stripe_gateway import gateway_for
 from stripe_sim.testing import SimulatorProcess
+
+from .conftest import Billing
 
 #: A usage period that started an hour ago (the rows' period_start).
 PERIOD_START = int(time.time()) - 3600
@@ -100,3 +102,14 @@ def report_once(app: Flask, reporter: MeterReporter, tenant_id: int | None = Non
     """One pass in an app context; the number of rows Stripe accepted."""
     with app.app_context():
         return reporter.report_once(tenant_id=tenant_id).rows
+
+
+def mirror_subscription(billing: Billing, sub_id: str) -> Subscription:
+    billing.send("customer.subscription.updated", billing.subscription_json(sub_id))
+    with billing.app.app_context():
+        sub = db.session.scalar(
+            sa.select(Subscription).where(Subscription.stripe_subscription_id == sub_id)
+        )
+        assert sub is not None
+        db.session.expunge(sub)
+        return sub

@@ -3,53 +3,21 @@ next to the plan, to the cent, and the cap's period moves on (so the cap resets)
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
-from flask import Flask
 
 from portal.billing.overage import period_summary
 from portal.extensions import db
-from portal.models import MeterReport, Subscription, Tenant
+from portal.models import MeterReport, Tenant
 from portal.plans import overage_calls_for_cents
-from portal.stripe_gateway import get_gateway
 from tests.factory import Factory
 
 from .conftest import Billing
-from .meter_support import add_rows, report_once, reporter
+from .meter_support import add_rows, mirror_subscription, report_once, reporter
 
 DAY = 86_400
-
-
-@pytest.fixture
-def clock(billing: Billing, app: Flask) -> Callable[[int], int]:
-    """New customers go on a fresh test clock; calling the fixture's value advances it by
-    seconds and returns the new time."""
-    with app.app_context():
-        gateway = get_gateway()
-        created = gateway.create_test_clock(int(time.time()), "overage renewal")
-    app.config["STRIPE_TEST_CLOCK"] = created.id
-
-    def advance(seconds: int) -> int:
-        with app.app_context():
-            now = gateway.retrieve_test_clock(created.id).frozen_time
-            assert gateway.advance_test_clock(created.id, now + seconds).status == "ready"
-            return now + seconds
-
-    return advance
-
-
-def _mirror(billing: Billing, sub_id: str) -> Subscription:
-    billing.send("customer.subscription.updated", billing.subscription_json(sub_id))
-    with billing.app.app_context():
-        sub = db.session.scalar(
-            sa.select(Subscription).where(Subscription.stripe_subscription_id == sub_id)
-        )
-        assert sub is not None
-        db.session.expunge(sub)
-        return sub
 
 
 @pytest.mark.parametrize(
@@ -65,7 +33,7 @@ def test_renewal_bills_the_plan_and_a_dollar_of_overage_then_the_cap_resets(
 ) -> None:
     account = factory.account(key=True)
     sub_id = billing.subscribe(account.tenant_id, interval=interval)
-    first = _mirror(billing, sub_id)
+    first = mirror_subscription(billing, sub_id)
     assert first.usage_period_start is not None and first.usage_period_end is not None
     period_start = int(first.usage_period_start.timestamp())
     answer = billing.client.put(
@@ -99,7 +67,7 @@ def test_renewal_bills_the_plan_and_a_dollar_of_overage_then_the_cap_resets(
     expected = sorted([100] if plan_cents is None else [plan_cents, 100])
     assert amounts == expected, [(line.description, line.amount) for line in renewal.lines.data]
 
-    after = _mirror(billing, sub_id)
+    after = mirror_subscription(billing, sub_id)
     assert after.usage_period_start is not None
     assert after.usage_period_start >= first.usage_period_end  # the cap's period moved on
     with billing.app.app_context():

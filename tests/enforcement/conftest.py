@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
@@ -16,8 +17,10 @@ from flask.testing import FlaskClient
 from examples.continuum_api import create_api_app
 from portal import create_app
 from portal.enforcement import Enforcement, enforcement_for
+from portal.enforcement.stores.base import CounterStore
+from portal.enforcement.stores.memory import DaySeed, MemoryStore, PeriodSeed
 from portal.extensions import db
-from tests.enforcement.support import FakeClock
+from tests.enforcement.support import FakeClock, redis_store
 from tests.factory import Account, Factory
 
 
@@ -36,6 +39,30 @@ def redis_settings(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
     if keys:
         client.delete(*keys)
     client.close()
+
+
+StoreMaker = Callable[..., CounterStore]
+
+
+@pytest.fixture(params=["memory", "redis"])
+def make_store(request: pytest.FixtureRequest) -> Iterator[StoreMaker]:
+    """Makes counter stores of one kind (the test runs once per kind): ``make_store(day_seed=,
+    period_seed=)``, closed after the test. Redis stores share the test's key prefix."""
+    with ExitStack() as stack:
+
+        def make(day_seed: DaySeed | None = None, period_seed: PeriodSeed | None = None) -> Any:
+            if request.param == "memory":
+                return MemoryStore(day_seed, period_seed)
+            settings: dict[str, Any] = request.getfixturevalue("redis_settings")
+            return stack.enter_context(redis_store(settings, day_seed, period_seed))
+
+        yield make
+
+
+@pytest.fixture
+def store(make_store: StoreMaker) -> CounterStore:
+    """A counter store without seeds, in memory and on Redis."""
+    return make_store()
 
 
 @pytest.fixture

@@ -216,10 +216,10 @@ def test_a_store_that_cannot_take_a_batch_back_does_not_stop_the_flush(
     memory.add_usage(*row, 3)
     written = metering.write_batch
 
-    def refuse_redis_batch(engine: sa.Engine, batch: UsageBatch) -> int:
+    def refuse_redis_batch(engine: sa.Engine, batch: UsageBatch, now: float) -> int:
         if "redis-batch" in batch.parts:
             raise sa.exc.OperationalError("INSERT", {}, Exception("database is locked"))
-        return written(engine, batch)
+        return written(engine, batch, now)
 
     monkeypatch.setattr(metering, "write_batch", refuse_redis_batch)
     flusher = Flusher(enforcement.engine, (GoneRedis(), memory), 1.0, enforcement.last_used)

@@ -1,4 +1,5 @@
-"""With Redis, a tier change made in one process reaches the others on their next call."""
+"""With Redis, a tier or overage change made in one process reaches the others on their next
+call."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from flask import Flask
 
 from portal.enforcement import Enforcement
 from portal.models import Tenant
-from tests.enforcement.support import FakeClock
-from tests.factory import Account
+from tests.enforcement.support import FakeClock, pro_account, set_overage
+from tests.factory import Account, Factory
 
 
 @pytest.fixture
@@ -44,4 +45,30 @@ def test_a_generation_bump_drops_other_processes_cached_tier(
         other.admit(cached, ["api_calls"])  # ...until the next admission shows the new generation
         refreshed = other.directory.policy(account.tenant_id)
         assert refreshed is not None and refreshed.tier == "pro"
+    other.stop()
+
+
+def test_a_commit_that_changes_only_the_overage_settings_reaches_other_processes(
+    app: Flask,
+    enforcement: Enforcement,
+    factory: Factory,
+    clock: FakeClock,
+) -> None:
+    account = pro_account(factory, cap_cents=100)
+    other = Enforcement.from_settings(app.config)
+    other.clock = clock
+    other.directory.detach()  # as in another process, it hears of ORM commits through Redis only
+    with app.app_context():
+        policy = other.directory.policy(account.tenant_id)
+        assert policy is not None and policy.overage is not None
+        assert (policy.overage.enabled, policy.overage.cap_cents) == (True, 100)
+        other.admit(policy, ["api_calls"])  # learns the current generation
+        set_overage(factory.app, account.tenant_id, enabled=False, cap_cents=5_000)
+        cached = other.directory.policy(account.tenant_id)
+        assert cached is not None and cached.overage is not None
+        assert cached.overage.cap_cents == 100  # still cached...
+        other.admit(cached, ["api_calls"])  # ...until the next admission shows the new generation
+        refreshed = other.directory.policy(account.tenant_id)
+        assert refreshed is not None and refreshed.overage is not None
+        assert (refreshed.overage.enabled, refreshed.overage.cap_cents) == (False, 5_000)
     other.stop()

@@ -6,8 +6,6 @@ import sys
 import threading
 import time
 import types
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -16,33 +14,12 @@ import redis
 from portal.enforcement.engine import CONCURRENT, DAY, MINUTE, day_window, minute_window
 from portal.enforcement.stores import redis_link
 from portal.enforcement.stores.base import CounterStore, Quota
-from portal.enforcement.stores.memory import MemoryStore
 from portal.enforcement.stores.redis import RedisStore, connect
-from tests.enforcement.support import START
+from tests.enforcement.support import START, redis_store
 
 QUOTA = Quota(per_minute=3, per_day=5, concurrent=2)
 LEASE = 30.0
 TODAY = day_window(START)
-
-
-@pytest.fixture(params=["memory", "redis"])
-def store(request: pytest.FixtureRequest) -> Iterator[CounterStore]:
-    if request.param == "memory":
-        yield MemoryStore()
-        return
-    settings: dict[str, Any] = request.getfixturevalue("redis_settings")
-    with redis_store(settings) as store:
-        yield store
-
-
-@contextmanager
-def redis_store(settings: dict[str, Any]) -> Iterator[RedisStore]:
-    client = connect(settings["REDIS_URL"], settings["ENFORCEMENT_REDIS_TIMEOUT"])
-    store = RedisStore(client, settings["ENFORCEMENT_REDIS_PREFIX"])
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def admit(store: CounterStore, now: float = START, tenant: int = 1) -> Any:

@@ -1,7 +1,8 @@
 """A worker process for the multi-process tests: threads calling the example API for one key.
 
 Run as ``python -m tests.enforcement.worker '<json spec>'``. It prints ``ready``, waits for a
-line on stdin, runs, prints a JSON count of status codes, and then either stops gracefully,
+line on stdin, runs, prints a JSON count of status codes (and under ``billed``, of the calls
+billed as overage), and then either stops gracefully,
 (``"linger": true``) waits for the test to kill it, or (``"die_after_commit": true``) flushes
 and kills itself with SIGKILL between the flush's SQL commit and its acknowledgement to Redis.
 """
@@ -25,16 +26,18 @@ def main() -> None:
     enforcement = enforcement_for(app)
     if "now" in spec:
         enforcement.clock = lambda: spec["now"]
-    statuses: Counter[int] = Counter()
+    statuses: Counter[int | str] = Counter()
     lock = threading.Lock()
     headers = {"X-API-Key": spec["key"]}
 
     def hammer() -> None:
         client = app.test_client()
         for _ in range(spec["calls"]):
-            status = client.get("/api/memories", headers=headers).status_code
+            response = client.get("/api/memories", headers=headers)
             with lock:
-                statuses[status] += 1
+                statuses[response.status_code] += 1
+                if response.headers.get("X-Overage", "").startswith("billed;"):
+                    statuses["billed"] += 1
 
     threads = [threading.Thread(target=hammer) for _ in range(spec["threads"])]
     print("ready", flush=True)

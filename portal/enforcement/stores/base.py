@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from portal.enforcement.engine import Admission
+from portal.enforcement.overage import OverageWindow
 
 #: (tenant id, metric, UTC day number) -> count not yet written to SQL.
 UsageRows = dict[tuple[int, str, int], int]
@@ -98,13 +99,25 @@ class CounterStore(Protocol):
         """Where this store's pending usage waits (the flusher drains each)."""
 
     def acquire(
-        self, tenant_id: int, quota: Quota, now: float, lease_seconds: float, metrics: Iterable[str]
+        self,
+        tenant_id: int,
+        quota: Quota,
+        now: float,
+        lease_seconds: float,
+        metrics: Iterable[str],
+        overage: OverageWindow | None = None,
     ) -> Admission:
-        """Check minute, day and concurrency together; if all allow, count the call everywhere."""
+        """Check minute, day (or, past the day's quota with ``overage``, the period's overage
+        calls against its allowance) and concurrency together; if all allow, count the call
+        everywhere (an overage call also in the period's counter and the overage metrics)."""
 
     def release(self, tenant_id: int, lease: str) -> bool | None:
         """Give back a concurrency slot taken by ``acquire`` (the in-process store answers
         whether it held the lease)."""
+
+    def refund(self, tenant_id: int, admission: Admission) -> None:
+        """Take an admitted call back whole: its slot and everything it counted (a call our
+        own gates refused after admission never counts)."""
 
     def renew(self, tenant_id: int, lease: str, now: float, lease_seconds: float) -> None:
         """Extend a held lease to ``now + lease_seconds`` (one that already expired stays gone)."""

@@ -19,6 +19,7 @@ from dataclasses import replace
 import redis
 
 from portal.enforcement.engine import Admission
+from portal.enforcement.overage import OverageWindow
 from portal.enforcement.stores.base import LiveCounts, Quota, StoreUnavailable
 from portal.enforcement.stores.memory import MemoryStore
 from portal.enforcement.stores.redis import RedisStore
@@ -80,12 +81,20 @@ class GuardedStore:
             log.warning("Redis counter store unreachable (%s); %s", error, consequence)
 
     def acquire(
-        self, tenant_id: int, quota: Quota, now: float, lease_seconds: float, metrics: Iterable[str]
+        self,
+        tenant_id: int,
+        quota: Quota,
+        now: float,
+        lease_seconds: float,
+        metrics: Iterable[str],
+        overage: OverageWindow | None = None,
     ) -> Admission:
         metrics = tuple(metrics)
         if self.healthy():
             try:
-                admission = self.primary.acquire(tenant_id, quota, now, lease_seconds, metrics)
+                admission = self.primary.acquire(
+                    tenant_id, quota, now, lease_seconds, metrics, overage
+                )
                 self._failures = 0
                 return admission
             except redis.RedisError as error:
@@ -93,7 +102,8 @@ class GuardedStore:
         if not self.fail_open:
             raise StoreUnavailable("the Redis counter store is unreachable")
         self._fallback_used = True
-        admission = self.fallback.acquire(tenant_id, quota, now, lease_seconds, metrics)
+        # Per-process limits: the fallback counts each period's overage calls from zero too.
+        admission = self.fallback.acquire(tenant_id, quota, now, lease_seconds, metrics, overage)
         return replace(admission, fallback=True)
 
     def release(self, tenant_id: int, lease: str) -> None:
@@ -102,6 +112,20 @@ class GuardedStore:
         # Only queued (no I/O): sent once Redis answers, even if the breaker is open right now,
         # so the calls that end during an outage do not hold their slots for a whole lease.
         self.primary.release(tenant_id, lease)
+
+    def refund(self, tenant_id: int, admission: Admission) -> None:
+        if admission.fallback:
+            self.fallback.refund(tenant_id, admission)
+            return
+        if self.healthy():
+            try:
+                self.primary.refund(tenant_id, admission)
+                return
+            except redis.RedisError as error:
+                self._trip(error)
+        # Redis cannot take it back now: the call stays counted, as one that ran, and its slot
+        # is released as any other (queued until Redis answers).
+        self.primary.release(tenant_id, admission.lease or "")
 
     def renew(self, tenant_id: int, lease: str, now: float, lease_seconds: float) -> None:
         if self._fallback_used:

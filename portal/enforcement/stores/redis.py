@@ -9,8 +9,6 @@ worker loses nothing."""
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
 import uuid
 from collections import deque
@@ -22,26 +20,24 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from portal.enforcement.engine import Admission, day_window, minute_window
+from portal.enforcement.overage import OverageWindow
 from portal.enforcement.stores.base import LiveCounts, Quota, UsageBatch, UsageRows, new_lease_token
-from portal.enforcement.stores.memory import DaySeed
+from portal.enforcement.stores.memory import DaySeed, PeriodSeed
 from portal.enforcement.stores.redis_link import ScriptLink
+from portal.enforcement.stores.redis_releases import ReleaseQueue
 from portal.enforcement.stores.redis_scripts import ACQUIRE, PENDING, TAKE, UNDO
-
-log = logging.getLogger("continuum.enforcement")
 
 #: Socket timeouts: a Redis that does not answer within this costs one request 100 ms, not seconds.
 SOCKET_TIMEOUT_SECONDS = 0.1
-#: A queued slot release waits at most this long for an admission to carry it to Redis.
-RELEASE_DELAY_SECONDS = 0.005
-#: Day counters outlive their day by a day, so a late reader still finds them.
+#: Day counters outlive their day by a day, so a late reader still finds them; a period's
+#: overage counter outlives its period by as long.
 DAY_KEY_SECONDS = 2 * 86_400
 #: A usage batch claimed by a flusher that has not acknowledged it after this long is retaken.
 STALE_BATCH_SECONDS = 30.0
 #: Bounds the cache of per-tenant admission layouts; past it the cache starts over.
 MAX_LAYOUTS = 10_000
-#: Releases Redis did not take are tried again this often, the newest this many of them.
-RELEASE_RETRY_SECONDS = 0.25
-MAX_RETRIED_RELEASES = 10_000
+#: The suffix of an overage call's lease (see ACQUIRE).
+OVERAGE_LEASE = ":o"
 
 
 def lease_set_seconds(lease_seconds: float) -> int:
@@ -72,13 +68,18 @@ def connect(url: str, timeout: float = SOCKET_TIMEOUT_SECONDS) -> redis.Redis:
 
 @dataclass(frozen=True, slots=True)
 class _Layout:
-    """One tenant's admission keys and fixed script arguments for one day."""
+    """One tenant's admission keys and fixed script arguments for one day (and period)."""
 
     minute_prefix: str
     day_key: str
     leases_key: str
     generation_key: str
+    #: The period's overage counter (the day key when overage is off: never touched then).
+    overage_key: str
     fields: list[str]
+    overage_fields: list[str]
+    #: The overage counter's TTL: past the period's end (0 when overage is off).
+    overage_ttl: int
     args: list[str | int | float]
 
 
@@ -86,36 +87,33 @@ class RedisStore:
     """Counters, leases and pending usage in Redis under ``prefix``."""
 
     def __init__(
-        self, client: redis.Redis, prefix: str = "continuum:", day_seed: DaySeed | None = None
+        self,
+        client: redis.Redis,
+        prefix: str = "continuum:",
+        day_seed: DaySeed | None = None,
+        period_seed: PeriodSeed | None = None,
     ) -> None:
         self.client = client
         self.prefix = prefix
         self._day_seed = day_seed
-        #: (tenant, day) whose day counter this process made sure exists (see ``_seed_day``), all
-        #: of day ``_seeded_day``: a new day gets a new set (never cleared or iterated, as other
-        #: threads add to it meanwhile).
+        self._period_seed = period_seed
+        #: (tenant, day) whose day counter, and (tenant, -period start) whose overage counter,
+        #: this process made sure exists (see ``_seed``), all on day ``_seeded_day``: a new day
+        #: gets a new set (never cleared or iterated, as other threads add to it meanwhile).
         self._seeded: set[tuple[int, int]] = set()
         self._seeded_day = -1
         #: Admissions whose reply never came: undo-script (keys, args), run once Redis answers.
-        self._unsure: deque[tuple[list[str], list[str]]] = deque()
+        self._unsure: deque[tuple[list[str], list[str | int]]] = deque()
         self._pending_key = f"{prefix}usage:pending"
         self._batches_key = f"{prefix}usage:batches"
         self._acquire = ScriptLink(client, ACQUIRE)
-        self._layouts: dict[tuple[int, Quota, int, float, tuple[str, ...]], _Layout] = {}
+        self._layouts: dict[
+            tuple[int, Quota, int, float, tuple[str, ...], OverageWindow | None], _Layout
+        ] = {}
         self._take = client.register_script(TAKE)
         self._pending = client.register_script(PENDING)
         self._undo = client.register_script(UNDO)
-        self._releases: list[tuple[str, str]] = []
-        #: When the queue of releases last went from empty to not empty (monotonic seconds).
-        self._queued_since = 0.0
-        #: Whether a release was queued since the releaser thread last looked.
-        self._released_lately = False
-        #: Whether the releaser thread waits for ``_release_due`` (set by the next release).
-        self._releaser_parked = False
-        self._release_lock = threading.Lock()
-        self._release_due = threading.Event()
-        self._closed = False
-        self._releaser: threading.Thread | None = None
+        self._releases = ReleaseQueue(client)
 
     def _tenant_key(self, tenant_id: int, name: str) -> str:
         # The hash tag keeps one tenant's keys in one slot, should this ever move to a cluster.
@@ -125,51 +123,96 @@ class RedisStore:
     def usage_sources(self) -> tuple[RedisStore]:
         return (self,)
 
-    def _seed_day(self, day_seed: DaySeed, tenant_id: int, day: int, key: str) -> None:
-        """Start a missing day counter from SQL, so a Redis that lost its data keeps the day."""
+    def _seed(self, day: int, seeded: tuple[int, int], key: str, value: int, ttl: int) -> None:
+        """Start a missing counter from SQL, so a Redis that lost its data keeps the count."""
         if self._seeded_day != day:
             self._seeded_day, self._seeded = day, set()
-        self.client.set(key, day_seed(tenant_id, day), nx=True, ex=DAY_KEY_SECONDS)
-        self._seeded.add((tenant_id, day))
+        self.client.set(key, value, nx=True, ex=ttl)
+        self._seeded.add(seeded)
+
+    def _seed_day(self, day_seed: DaySeed, tenant_id: int, day: int, key: str) -> None:
+        self._seed(day, (tenant_id, day), key, day_seed(tenant_id, day), DAY_KEY_SECONDS)
+
+    def _seed_period(
+        self, period_seed: PeriodSeed, tenant_id: int, day: int, start: int, layout: _Layout
+    ) -> None:
+        count = period_seed(tenant_id, start)
+        self._seed(day, (tenant_id, -start), layout.overage_key, count, layout.overage_ttl)
 
     def _layout(
-        self, tenant_id: int, quota: Quota, day: int, lease_seconds: float, metrics: tuple[str, ...]
+        self,
+        tenant_id: int,
+        quota: Quota,
+        day: int,
+        now: float,
+        lease_seconds: float,
+        metrics: tuple[str, ...],
+        overage: OverageWindow | None,
     ) -> _Layout:
         """The keys and arguments of an admission that stay the same all day (built once)."""
-        index = (tenant_id, quota, day, lease_seconds, metrics)
+        index = (tenant_id, quota, day, lease_seconds, metrics, overage)
         layout = self._layouts.get(index)
-        if layout is None:
-            if len(self._layouts) >= MAX_LAYOUTS:
-                self._layouts.clear()
-            fields = [usage_field(tenant_id, metric, day) for metric in metrics]
-            layout = _Layout(
-                minute_prefix=self._tenant_key(tenant_id, "m:"),
-                day_key=self._tenant_key(tenant_id, f"d:{day}"),
-                leases_key=self._tenant_key(tenant_id, "leases"),
-                generation_key=self._tenant_key(tenant_id, "gen"),
-                fields=fields,
-                args=[
-                    quota.per_minute,
-                    quota.per_day,
-                    quota.concurrent,
-                    lease_set_seconds(lease_seconds),
-                    DAY_KEY_SECONDS,
-                    len(fields),
-                    *fields,
-                ],
-            )
-            self._layouts[index] = layout
+        if layout is not None:
+            return layout
+        if len(self._layouts) >= MAX_LAYOUTS:
+            self._layouts.clear()
+        fields = [usage_field(tenant_id, metric, day) for metric in metrics]
+        day_key = self._tenant_key(tenant_id, f"d:{day}")
+        overage_key, overage_fields = day_key, []
+        allowance, overage_ttl = -1, 0
+        if overage is not None:
+            overage_key = self._tenant_key(tenant_id, f"o:{overage.period_start}")
+            overage_fields = [usage_field(tenant_id, metric, day) for metric in overage.metrics]
+            allowance = overage.allowance
+            # Past the period's end whenever in this day it is set.
+            overage_ttl = max(0, int(overage.period_end - now)) + DAY_KEY_SECONDS
+        layout = _Layout(
+            minute_prefix=self._tenant_key(tenant_id, "m:"),
+            day_key=day_key,
+            leases_key=self._tenant_key(tenant_id, "leases"),
+            generation_key=self._tenant_key(tenant_id, "gen"),
+            overage_key=overage_key,
+            fields=fields,
+            overage_fields=overage_fields,
+            overage_ttl=overage_ttl,
+            args=[
+                quota.per_minute,
+                quota.per_day,
+                quota.concurrent,
+                lease_set_seconds(lease_seconds),
+                DAY_KEY_SECONDS,
+                allowance,
+                overage_ttl,
+                len(fields),
+                *fields,
+                len(overage_fields),
+                *overage_fields,
+            ],
+        )
+        self._layouts[index] = layout
         return layout
 
     def acquire(
-        self, tenant_id: int, quota: Quota, now: float, lease_seconds: float, metrics: Iterable[str]
+        self,
+        tenant_id: int,
+        quota: Quota,
+        now: float,
+        lease_seconds: float,
+        metrics: Iterable[str],
+        overage: OverageWindow | None = None,
     ) -> Admission:
         day = day_window(now)
         if self._unsure:
             self.settle()
-        layout = self._layout(tenant_id, quota, day, lease_seconds, tuple(metrics))
+        layout = self._layout(tenant_id, quota, day, now, lease_seconds, tuple(metrics), overage)
         if self._day_seed is not None and (tenant_id, day) not in self._seeded:
             self._seed_day(self._day_seed, tenant_id, day, layout.day_key)
+        if (
+            overage is not None
+            and self._period_seed is not None
+            and (tenant_id, -overage.period_start) not in self._seeded
+        ):
+            self._seed_period(self._period_seed, tenant_id, day, overage.period_start, layout)
         token = new_lease_token()
         keys = [
             f"{layout.minute_prefix}{minute_window(now)}",
@@ -177,30 +220,56 @@ class RedisStore:
             layout.leases_key,
             layout.generation_key,
             self._pending_key,
+            layout.overage_key,
         ]
         args: list[str | int | float] = [*layout.args, now, now + lease_seconds, token]
-        releases = self._take_releases() if self._releases else []
+        releases = self._releases.take() if self._releases.waiting else []
         for lease_key, lease in releases:
             keys.append(lease_key)
             args.append(lease)
         try:
-            refused, minute_count, day_count, in_flight, generation = self._acquire(keys, args)
+            reply = self._acquire(keys, args)
         except redis.RedisError:
-            if self._queue_releases(releases):
-                self._release_due.set()
+            self._releases.put_back(releases)
             # Any error may come after the script ran (a timeout, a connection reset while the
             # reply was on its way): undo it if its lease is there (the undo checks).
-            self._unsure.append(([*keys[:3], self._pending_key], [token, *layout.fields]))
+            self._unsure.append(_undo_call(keys[0], layout, self._pending_key, token))
             raise
+        refused, minute_count, day_count, in_flight, generation, overage_calls = reply
         if refused:
-            return Admission(refused.decode(), minute_count, day_count, in_flight, None, generation)
-        return Admission(None, minute_count, day_count, in_flight, token, generation)
+            return Admission(
+                refused.decode(),
+                minute_count,
+                day_count,
+                in_flight,
+                None,
+                generation,
+                overage_calls=overage_calls,
+            )
+        return Admission(
+            None,
+            minute_count,
+            day_count,
+            in_flight,
+            f"{token}{OVERAGE_LEASE}" if overage_calls >= 0 else token,
+            generation,
+            overage_calls=overage_calls,
+            receipt=(keys[0], layout),
+        )
+
+    def refund(self, tenant_id: int, admission: Admission) -> None:
+        """Take the admitted call back in one round trip (the undo script: the lease, then the
+        counts, only if the lease is still there)."""
+        minute_key, layout = admission.receipt
+        token = (admission.lease or "").removesuffix(OVERAGE_LEASE)
+        keys, args = _undo_call(minute_key, layout, self._pending_key, token)
+        self._undo(keys, args)
 
     def settle(self) -> None:
         """Undo admissions whose reply was lost, so counted always equals admitted: all of them
         in one round trip (an outage can leave one per failed call). An undo of a call whose
         script never ran finds no lease and does nothing, so running one twice is harmless."""
-        unsure: list[tuple[list[str], list[str]]] = []
+        unsure: list[tuple[list[str], list[str | int]]] = []
         while self._unsure:
             try:
                 unsure.append(self._unsure.popleft())
@@ -220,82 +289,11 @@ class RedisStore:
     def release(self, tenant_id: int, lease: str) -> None:
         """Queue the slot's release: this process's next admission carries it in its own round
         trip; a background thread sends what waited ``RELEASE_DELAY_SECONDS`` in vain."""
-        if self._releaser is None:
-            self._start_releaser()
-        if self._queue_releases([(self._tenant_key(tenant_id, "leases"), lease)]):
-            self._release_due.set()
-
-    def _queue_releases(self, releases: list[tuple[str, str]]) -> bool:
-        """Queue ``releases``; returns whether the parked releaser thread must be woken."""
-        if not releases:
-            return False
-        with self._release_lock:
-            if not self._releases:
-                self._queued_since = time.monotonic()
-            self._releases.extend(releases)
-            self._released_lately = True
-            wake, self._releaser_parked = self._releaser_parked, False
-        return wake
-
-    def _take_releases(self) -> list[tuple[str, str]]:
-        with self._release_lock:
-            releases, self._releases = self._releases, []
-        return releases
-
-    def _start_releaser(self) -> None:
-        with self._release_lock:
-            if self._releaser is None:
-                self._releaser = threading.Thread(
-                    target=self._send_late_releases, name="continuum-lease-releaser", daemon=True
-                )
-                self._releaser.start()
-
-    def _send_late_releases(self) -> None:
-        """Send queued releases once the oldest has waited ``RELEASE_DELAY_SECONDS``.
-
-        While calls keep coming, admissions carry the releases: this thread looks every delay,
-        finds the queue younger than that, and sends nothing. It parks after a delay with no
-        release at all, and the next release wakes it (an event per call would cost more than
-        the look: a thread switch each time).
-        """
-        while not self._closed:
-            wait, park = RELEASE_DELAY_SECONDS, False
-            releases: list[tuple[str, str]] = []
-            with self._release_lock:
-                if self._releases:
-                    age = time.monotonic() - self._queued_since
-                    if age >= RELEASE_DELAY_SECONDS:
-                        releases, self._releases = self._releases, []
-                    else:
-                        wait = RELEASE_DELAY_SECONDS - age
-                elif self._released_lately:
-                    self._released_lately = False
-                else:
-                    park = self._releaser_parked = True
-                    self._release_due.clear()
-            if park:
-                self._release_due.wait()
-                continue
-            if releases:
-                try:
-                    self._send(releases)
-                except redis.RedisError as error:
-                    log.info("could not release concurrency leases yet (retrying): %s", error)
-                    self._queue_releases(releases[-MAX_RETRIED_RELEASES:])
-                    wait = RELEASE_RETRY_SECONDS
-            time.sleep(wait)
+        self._releases.add(self._tenant_key(tenant_id, "leases"), lease)
 
     def send_releases(self) -> None:
         """Send every queued release now, in one pipeline."""
-        self._send(self._take_releases())
-
-    def _send(self, releases: list[tuple[str, str]]) -> None:
-        if not releases:
-            return
-        pipe = self.client.pipeline(transaction=False)
-        for lease_key, lease in releases:
-            pipe.zrem(lease_key, lease)
-        pipe.execute()
+        self._releases.send_all()
 
     def renew(self, tenant_id: int, lease: str, now: float, lease_seconds: float) -> None:
         """One round trip: the lease's new expiry (only if it is still held) and the set's TTL."""
@@ -306,7 +304,7 @@ class RedisStore:
         pipe.execute()
 
     def live_counts(self, tenant_id: int, now: float) -> LiveCounts:
-        if self._releases:
+        if self._releases.waiting:
             self.send_releases()
         pipe = self.client.pipeline(transaction=False)
         pipe.get(self._tenant_key(tenant_id, f"m:{minute_window(now)}"))
@@ -354,10 +352,16 @@ class RedisStore:
         self.client.incr(self._tenant_key(tenant_id, "gen"))
 
     def close(self) -> None:
-        self._closed = True
-        self._release_due.set()
         try:
-            self.send_releases()
+            self._releases.close()
         finally:
             self._acquire.close()
             self.client.close()
+
+
+def _undo_call(
+    minute_key: str, layout: _Layout, pending_key: str, token: str
+) -> tuple[list[str], list[str | int]]:
+    """The undo script's keys and arguments for the admission of ``token`` (see UNDO)."""
+    keys = [minute_key, layout.day_key, layout.leases_key, pending_key, layout.overage_key]
+    return keys, [token, len(layout.fields), *layout.fields, *layout.overage_fields]

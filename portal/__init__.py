@@ -64,6 +64,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from portal import metrics
+    from portal.admin.cli import admin_cli, tenants_cli
+    from portal.admin.views import bp as admin_bp
     from portal.auth.routes import bp as auth_bp
     from portal.billing.cli import stripe_cli
     from portal.billing.views import bp as billing_bp
@@ -76,7 +79,11 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(dashboard_bp)
     app.register_blueprint(keys_bp)
     app.register_blueprint(webhooks_bp)
+    app.register_blueprint(admin_bp)
+    metrics.init_app(app)
     app.cli.add_command(stripe_cli)
+    app.cli.add_command(admin_cli)
+    app.cli.add_command(tenants_cli)
 
 
 def _check_config(app: Flask) -> None:

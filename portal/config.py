@@ -68,6 +68,11 @@ class Config:
         self.MAIL_ENABLED = _env_bool("MAIL_ENABLED", True)
         # wsgi.py mounts the example API (memories in process memory) only when asked.
         self.SERVE_EXAMPLE_API = _env_bool("SERVE_EXAMPLE_API", False)
+        #: Staff sign in to the operator console with a TOTP code too. Always on in production;
+        #: development may turn it on to try it.
+        self.ADMIN_REQUIRE_TOTP = _env_bool("ADMIN_REQUIRE_TOTP", False)
+        #: The bearer token /metrics wants; without one /metrics is not served (404).
+        self.METRICS_TOKEN = env("METRICS_TOKEN", "")
 
         development = self.ENV_NAME == "development"
         self.SESSION_COOKIE_HTTPONLY = True

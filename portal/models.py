@@ -68,6 +68,16 @@ class Tenant(Base):
         self.tier_version = (self.tier_version or 0) + 1
         return True
 
+    def set_limit_overrides(self, overrides: dict[str, int] | None) -> bool:
+        """Replace the contract's limit overrides (None: the tier's own limits); returns
+        whether anything changed. A new dict is assigned, so the ORM sees the change."""
+        cleaned = dict(overrides) if overrides else None
+        if (self.limit_overrides or None) == cleaned:
+            return False
+        self.limit_overrides = cleaned
+        self.tier_version = (self.tier_version or 0) + 1
+        return True
+
 
 class User(Base):
     __tablename__ = "user"
@@ -77,6 +87,12 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: CONTINUUM staff: may use the operator console. Not a tenant role; staff need no tenant.
+    is_staff: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: The staff member's TOTP secret (base32), set on their first console sign-in.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    #: The last TOTP time step accepted, so one code cannot be used twice.
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="user")
 
@@ -160,8 +176,47 @@ class Subscription(Base):
     usage_period_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: Stripe ``created`` (epoch seconds) of the newest event or fetch applied to this row.
     last_event_created: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: When Stripe created the subscription (its ``created``); revenue history starts here.
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The price before the last plan change and when it changed, so revenue history can tell
+    #: an expansion or contraction inside one subscription (e.g. monthly to yearly).
+    previous_price_lookup_key: Mapped[str | None] = mapped_column(String(100))
+    price_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Invoice(Base):
+    """A local mirror of one Stripe invoice, fed by the invoice webhooks and ``flask stripe
+    resync``: the billing page and the operator console read it instead of calling Stripe."""
+
+    __tablename__ = "invoice"
+
+    #: Stripe's invoice id (``in_...``).
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"), index=True)
+    customer_id: Mapped[str | None] = mapped_column(String(255))
+    subscription_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    number: Mapped[str | None] = mapped_column(String(100))
+    #: draft, open, paid, uncollectible or void.
+    status: Mapped[str | None] = mapped_column(String(32))
+    currency: Mapped[str] = mapped_column(String(3), default="usd")
+    amount_due: Mapped[int] = mapped_column(BigInteger, default=0)
+    amount_paid: Mapped[int] = mapped_column(BigInteger, default=0)
+    total: Mapped[int] = mapped_column(BigInteger, default=0)
+    period_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    period_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempt_count: Mapped[int] = mapped_column(Integer, default=0)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Paid by its first charge attempt (None while unpaid): the payment success rate's count.
+    paid_first_attempt: Mapped[bool | None] = mapped_column(Boolean)
+    hosted_invoice_url: Mapped[str | None] = mapped_column(Text)
+    invoice_pdf: Mapped[str | None] = mapped_column(Text)
+    #: Stripe's ``created``.
+    created: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    #: [{"description", "amount", "proration"}], what the billing page lists.
+    lines: Mapped[list[dict[str, object]] | None] = mapped_column(JSON)
+    mirrored_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
 class StripeEvent(Base):
@@ -175,6 +230,10 @@ class StripeEvent(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     error: Mapped[str | None] = mapped_column(Text)
+    #: The tenant the event was applied to (None: not one of ours, or not about a customer).
+    tenant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tenant.id", ondelete="SET NULL"), index=True
+    )
 
 
 class UsageCounter(Base):
@@ -283,3 +342,52 @@ class EnterpriseInquiry(Base):
     message: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Where sales is with it: new, contacted, won or lost (``INQUIRY_STATUSES``).
+    status: Mapped[str] = mapped_column(String(20), default="new", server_default="new")
+
+
+INQUIRY_STATUSES = ("new", "contacted", "won", "lost")
+
+
+class EnterpriseContract(Base):
+    """One term of an enterprise contract: its monthly price, dates, notes and limit overrides.
+
+    Editing a contract replaces its term (``replaced_at``) with a new one effective from then,
+    so revenue history keeps what was charged when. The overrides the API enforces live on the
+    tenant (``Tenant.limit_overrides``); the term records what it set.
+    """
+
+    __tablename__ = "enterprise_contract"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"), index=True)
+    price_month_cents: Mapped[int] = mapped_column(BigInteger)
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date | None] = mapped_column(Date)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    limit_overrides: Mapped[dict[str, int] | None] = mapped_column(JSON)
+    #: When this term's price starts to count: the start date, or the moment of an edit.
+    effective_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: When an edit replaced this term, or the tenant returned to the Free/Pro rules.
+    replaced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(254))
+
+
+class AdminAudit(Base):
+    """One staff action: who, what, which tenant, the state before and after, and when."""
+
+    __tablename__ = "admin_audit"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    #: The staff member's address, or ``shell (<login>)`` for the ``flask`` commands.
+    actor: Mapped[str] = mapped_column(String(254))
+    action: Mapped[str] = mapped_column(String(60))
+    tenant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tenant.id", ondelete="SET NULL"), index=True
+    )
+    before: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    reason: Mapped[str | None] = mapped_column(Text)

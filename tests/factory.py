@@ -22,7 +22,16 @@ from werkzeug.test import TestResponse
 
 from portal.db import utcnow
 from portal.extensions import db
-from portal.models import Membership, StorageUsage, Subscription, Tenant, UsageCounter, User
+from portal.models import (
+    EnterpriseInquiry,
+    Membership,
+    MeterReport,
+    StorageUsage,
+    Subscription,
+    Tenant,
+    UsageCounter,
+    User,
+)
 
 PASSWORD = "violet harbour lantern 42"
 CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
@@ -36,6 +45,10 @@ def password_hash() -> str:
     from portal.auth.accounts import hash_password
 
     return hash_password(PASSWORD)
+
+
+def _lookup_key(interval: str) -> str:
+    return f"continuum_pro_{'yearly' if interval == 'year' else 'monthly'}"
 
 
 class PortalClient(FlaskClient):
@@ -144,6 +157,7 @@ class Factory:
         tier: str = "free",
         overrides: dict[str, int] | None = None,
         customer_id: str | None = None,
+        created_at: datetime | None = None,
     ) -> int:
         """A tenant on ``tier`` (``overrides``: an enterprise contract's limits); its id."""
         with self.app.app_context():
@@ -152,6 +166,7 @@ class Factory:
                 tier=tier,
                 limit_overrides=overrides,
                 stripe_customer_id=customer_id,
+                created_at=created_at or utcnow(),
             )
             db.session.add(tenant)
             db.session.commit()
@@ -183,10 +198,15 @@ class Factory:
         ended_at: datetime | None = None,
         stripe_id: str = "",
         refresh_tier: bool = True,
+        started_at: datetime | None = None,
+        previous_interval: str | None = None,
+        price_changed_at: datetime | None = None,
     ) -> Subscription:
         """A mirrored subscription row, as ``sync_subscription`` writes one, and the tenant's
         tier derived from it (unless ``refresh_tier`` is false: the state before a scheduled
-        job ran). Returns the row, detached (read its columns, not relations)."""
+        job ran). ``started_at`` is Stripe's creation time; ``previous_interval`` and
+        ``price_changed_at`` record a plan change. Returns the row, detached (read its columns,
+        not relations)."""
         from portal.billing.subscriptions import refresh_tenant_tier
 
         with self.app.app_context():
@@ -195,7 +215,7 @@ class Factory:
                 tenant_id=tenant_id,
                 stripe_subscription_id=stripe_id or f"sub_test_{tenant_id}_{next(self._serial)}",
                 status=status,
-                price_lookup_key=f"continuum_pro_{'yearly' if interval == 'year' else 'monthly'}",
+                price_lookup_key=_lookup_key(interval),
                 tier=tier,
                 interval=interval,
                 cancel_at_period_end=cancel_at_period_end,
@@ -205,6 +225,11 @@ class Factory:
                 past_due_since=past_due_since,
                 ended_at=ended_at,
                 canceled_at=ended_at,
+                started_at=started_at,
+                previous_price_lookup_key=(
+                    _lookup_key(previous_interval) if previous_interval else None
+                ),
+                price_changed_at=price_changed_at,
             )
             db.session.add(sub)
             db.session.flush()
@@ -233,6 +258,95 @@ class Factory:
             db.session.merge(StorageUsage(tenant_id=tenant_id, **values))
             db.session.commit()
 
+    def invoice(
+        self,
+        tenant_id: int,
+        *,
+        status: str = "paid",
+        amount: int = 2900,
+        attempt_count: int = 1,
+        created: datetime | None = None,
+        subscription_id: str | None = None,
+        invoice_id: str = "",
+    ) -> str:
+        """A mirrored invoice, written by ``mirror_invoice`` from a gateway dataclass; its id."""
+        from portal.billing.invoice_mirror import mirror_invoice
+        from portal.stripe_gateway import StripeInvoice
+
+        moment = created or utcnow()
+        remote = StripeInvoice(
+            id=invoice_id or f"in_test_{tenant_id}_{next(self._serial)}",
+            number=None,
+            status=status,
+            customer_id=None,
+            subscription_id=subscription_id,
+            currency="usd",
+            amount_due=amount,
+            amount_paid=amount if status == "paid" else 0,
+            total=amount,
+            created=moment,
+            period_start=moment,
+            period_end=moment + timedelta(days=30),
+            attempt_count=attempt_count,
+            next_payment_attempt=None,
+            hosted_invoice_url=None,
+            invoice_pdf=None,
+            lines=[],
+            paid_at=moment if status == "paid" else None,
+        )
+        with self.app.app_context():
+            tenant = db.session.get(Tenant, tenant_id)
+            assert tenant is not None
+            row = mirror_invoice(tenant, remote)
+            db.session.commit()
+            assert row is not None
+            return row.id
+
+    def staff(
+        self, email: str = "staff@continuum.example", *, totp_secret: str | None = None
+    ) -> int:
+        """A staff user (no tenant) with ``PASSWORD``; its id."""
+        with self.app.app_context():
+            user = User(
+                email=email, password_hash=password_hash(), is_staff=True, totp_secret=totp_secret
+            )
+            db.session.add(user)
+            db.session.commit()
+            return user.id
+
+    def inquiry(self, tenant_id: int | None = None, **fields: Any) -> int:
+        """An enterprise request as the contact form stores it; its id."""
+        values: dict[str, Any] = {
+            "name": "Ada Lovelace",
+            "email": "ada@analytical.example",
+            "company": "Analytical Engines",
+            "expected_calls_per_day": 2_000_000,
+            "message": "We need a contract for our memory service.",
+        }
+        values.update(fields)
+        with self.app.app_context():
+            row = EnterpriseInquiry(tenant_id=tenant_id, **values)
+            db.session.add(row)
+            db.session.commit()
+            return row.id
+
+    def meter_report(
+        self, tenant_id: int, period_start: datetime, quantity: int, *, reported: bool = False
+    ) -> None:
+        """An overage outbox row for the usage period starting at ``period_start``."""
+        with self.app.app_context():
+            start = int(period_start.timestamp())
+            db.session.add(
+                MeterReport(
+                    tenant_id=tenant_id,
+                    period_start=start,
+                    quantity=quantity,
+                    event_time=start + 60,
+                    reported_at=utcnow() if reported else None,
+                )
+            )
+            db.session.commit()
+
     # --- bundles ------------------------------------------------------------------------------
 
     def account(
@@ -245,6 +359,7 @@ class Factory:
         customer_id: str | None = None,
         key: bool = False,
         key_name: str = "tests",
+        created_at: datetime | None = None,
     ) -> Account:
         """A tenant on ``tier`` with its owner (``PASSWORD``), and an API key when ``key``.
 
@@ -254,7 +369,11 @@ class Factory:
         """
         address = email or (f"{name.lower()}@example.com" if name else self._email())
         tenant_id = self.tenant(
-            name or address, tier=tier, overrides=overrides, customer_id=customer_id
+            name or address,
+            tier=tier,
+            overrides=overrides,
+            customer_id=customer_id,
+            created_at=created_at,
         )
         user_id = self.user(tenant_id, address)
         account = Account(self.app, tenant_id, user_id, address)

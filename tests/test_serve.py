@@ -266,6 +266,7 @@ def test_make_serve_with_two_workers_on_postgres_and_redis(
         RATELIMIT_STORAGE_URI="",
         # Only the flush at shutdown can write usage before an hour has passed.
         USAGE_FLUSH_SECONDS="3600",
+        METRICS_TOKEN="metrics-token-for-the-test",
     )
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
@@ -296,6 +297,20 @@ def test_make_serve_with_two_workers_on_postgres_and_redis(
             if int(time.time()) // 60 == minute:
                 break
         assert statuses == [200] * 10 + [429]
+        # /metrics adds up both workers (multiprocess mode): every one of the last 11 calls.
+        scrape = requests.get(
+            f"{url}/metrics",
+            headers={"Authorization": "Bearer metrics-token-for-the-test"},
+            timeout=5,
+        )
+        assert scrape.status_code == 200
+        assert 'continuum_rate_limited_total{limit="minute",tier="free"} ' in scrape.text
+        answered = sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in scrape.text.splitlines()
+            if line.startswith("continuum_api_calls_total{")
+        )
+        assert answered >= 11
 
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=25) == 0, log.read_text()

@@ -14,6 +14,7 @@ import click
 import sqlalchemy as sa
 from flask.cli import AppGroup
 
+from portal.billing.invoice_mirror import backfill_invoices
 from portal.billing.metered import ensure_metered_item
 from portal.billing.subscriptions import (
     current_subscription,
@@ -151,6 +152,9 @@ def resync_command() -> None:
                 f"tenant {tenant.id}: {sub.stripe_subscription_id} {sub.status} -> "
                 f"{result.tier.value}"
             )
+        mirrored = backfill_invoices(tenant)
+        db.session.commit()
+        click.echo(f"tenant {tenant.id}: {mirrored} invoice(s) mirrored")
         current = current_subscription(tenant)
         if tenant.tier == PricingTier.PRO.value and current and not current.metered_item_id:
             try:

@@ -180,6 +180,7 @@ def apply_subscription(
     sub = _mirror_row(tenant, remote)
     previous_tier = PricingTier(tenant.tier)
     old_status, before = sub.status, _snapshot(sub)
+    _note_revenue_history(sub, remote, event_created)
     sub.status = remote.status
     sub.price_lookup_key = remote.lookup_key
     sub.tier = _paid_tier(remote).value
@@ -217,6 +218,19 @@ def apply_subscription(
         )
     became_past_due = past_due(sub) and old_status != "past_due"
     return SyncResult(sub, previous_tier, tier, became_past_due=became_past_due)
+
+
+def _note_revenue_history(
+    sub: Subscription, remote: StripeSubscription, event_created: int
+) -> None:
+    """Keep when the subscription started and its price before a plan change, which the
+    operator console's revenue history needs (Stripe's time, as for ``past_due_since``)."""
+    sub.started_at = sub.started_at or datetime.fromtimestamp(remote.created, UTC)
+    if sub.price_lookup_key and sub.price_lookup_key != remote.lookup_key:
+        sub.previous_price_lookup_key = sub.price_lookup_key
+        sub.price_changed_at = (
+            datetime.fromtimestamp(event_created, UTC) if event_created else utcnow()
+        )
 
 
 def _snapshot(sub: Subscription) -> str:

@@ -19,6 +19,7 @@ from flask import Flask, Response, current_app, has_app_context, jsonify, reques
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 
+from portal import metrics
 from portal.enforcement.engine import Decision, StorageSnapshot
 from portal.enforcement.lifecycle import (
     ApiCaller,
@@ -131,6 +132,14 @@ def _add_headers(response: Response, headers: dict[str, str]) -> None:
         response.headers.extend(headers)
 
 
+def _refused(decision: Decision, started: float) -> Response:
+    """A refusal of ``@metered``, rendered and counted in the operator metrics."""
+    response = _render(refused(decision, started))
+    tier = decision.body.get("tier") if decision.body else None
+    metrics.api_call(decision.status, tier, decision.limit, time.perf_counter() - started)
+    return response
+
+
 def _render(decision: Decision) -> Response:
     response = jsonify(decision.body)
     response.status_code = decision.status
@@ -182,15 +191,16 @@ def metered(view: View) -> View:
         environ = request.environ
         caller = _identify(enforcement, environ)
         if isinstance(caller, Decision):
-            return _render(refused(caller, started))
+            return _refused(caller, started)
         route = _route()
         if gates:
             refusal = _gate_check(enforcement, caller, gates, route)
             if refusal is not None:
-                return _render(refused(refusal, started))
+                return _refused(refusal, started)
         call = admit(enforcement, caller, route, started)
         if isinstance(call, Decision):
-            return _render(call)
+            return _refused(call, started)
+        admitted = time.perf_counter()
         try:
             try:
                 result = inner(*args, **kwargs)
@@ -211,6 +221,7 @@ def metered(view: View) -> View:
             if streamed:  # the slot is held, and its lease renewed, until the body ends
                 response.response = enforcement.renewing(response.response, caller.id, call.lease)
         _add_headers(response, headers)
+        metrics.api_call(response.status_code, caller.tier, None, admitted - started)
         return response
 
     return wrapper  # type: ignore[return-value]

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
+from portal import metrics
 from portal.enforcement import metering
 from portal.enforcement.last_used import LastUsedTimes
 from portal.enforcement.stores.base import UsageBatch, UsageSource
@@ -52,6 +53,8 @@ class Flusher:
         #: Called between a batch's commit and its acknowledgement (a fault-injection point
         #: for tests: a flusher dying right there must not get the batch counted twice).
         self.after_commit: Callable[[UsageBatch], None] | None = None
+        #: Called after each flush pass (the runtime reports its Redis breaker's state there).
+        self.after_pass: Callable[[], None] | None = None
 
     def start(self) -> None:
         with self._lock:
@@ -79,7 +82,7 @@ class Flusher:
 
     def flush(self) -> int:
         """Move every pending usage count to SQL now; returns the rows written."""
-        written = 0
+        written, failed = 0, False
         with self._lock:
             self._unacknowledged = self._acknowledge(self._unacknowledged)
             for source in self.sources:
@@ -87,6 +90,7 @@ class Flusher:
                     batch = source.take_usage()
                 except Exception as error:  # noqa: BLE001 - a store being down must not kill the thread
                     log.warning("could not take pending usage from %s: %s", source, error)
+                    failed = True
                     continue
                 if not batch.handles:
                     continue
@@ -95,10 +99,15 @@ class Flusher:
                 except Exception:  # noqa: BLE001 - keep the counts and retry next time
                     log.exception("usage flush of %d rows failed; retrying", len(batch.rows))
                     self._give_back(source, batch)
+                    failed = True
                     continue
                 if self.after_commit is not None:
                     self.after_commit(batch)
                 self._unacknowledged += self._acknowledge([(source, batch)])
+        if not failed:
+            metrics.usage_flushed(written)
+        if self.after_pass is not None:
+            self.after_pass()
         return written
 
     def flush_last_used(self) -> int:

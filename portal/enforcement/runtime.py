@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from portal import metrics
 from portal.enforcement.directory import Directory, TenantPolicy
 from portal.enforcement.engine import Admission, Decision, day_window, decide_rate, unavailable
 from portal.enforcement.flusher import Flusher
@@ -65,6 +66,9 @@ class Enforcement:
         self.flusher = Flusher(
             engine, store.usage_sources, flush_seconds, self.last_used, lambda: self.clock()
         )
+        healthy = getattr(store, "healthy", None)  # Redis behind its circuit breaker
+        if healthy is not None:
+            self.flusher.after_pass = lambda: metrics.redis_breaker(not healthy())
         self.lease_seconds = lease_seconds
         #: Wall-clock seconds; tests travel in time by replacing it.
         self.clock = clock

@@ -8,7 +8,9 @@ worker builds its own app after the fork, so no connection or thread crosses it.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 from typing import Any
 
 from portal.config import ROOT
@@ -38,12 +40,30 @@ control_socket_disable = True
 def on_starting(server: Any) -> None:
     """Check again (GUNICORN_CMD_ARGS or ``-w`` can change the worker count ``plan`` gave),
     then migrate: the workers the master forks next find the schema up to date."""
+    # /metrics adds up every worker's values from files in this folder: an empty one per start,
+    # unless the operator chose one (then it must be emptied before each start). Set before the
+    # portal is first imported here, since prometheus_client picks its value class on import.
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="continuum-metrics-")
     try:
         check(os.environ, server.cfg.workers)
         apply_defaults(os.environ)
         migrate()
     except Refused as refusal:
         sys.exit(f"gunicorn refused to start: {refusal}")
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A dead worker's live gauges leave /metrics (its counters are kept, as Prometheus wants)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    if os.path.basename(folder).startswith("continuum-metrics-"):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def worker_exit(server: Any, worker: Any) -> None:

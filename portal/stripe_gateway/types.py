@@ -227,11 +227,13 @@ class StripeInvoice:
     hosted_invoice_url: str | None
     invoice_pdf: str | None
     lines: list[StripeInvoiceLine]
+    paid_at: datetime | None = None
 
     @classmethod
     def of(cls, invoice: stripe.Invoice) -> StripeInvoice:
         parent = invoice.parent
         details = parent.subscription_details if parent else None
+        transitions = getattr(invoice, "status_transitions", None)
         return cls(
             id=getattr(invoice, "id", None),
             number=invoice.number,
@@ -250,6 +252,7 @@ class StripeInvoice:
             hosted_invoice_url=invoice.hosted_invoice_url,
             invoice_pdf=invoice.invoice_pdf,
             lines=[_line(line) for line in invoice.lines.data],
+            paid_at=_when(transitions.paid_at) if transitions else None,
         )
 
 

@@ -20,6 +20,8 @@ SIGNED_IN_NAV = (
     ("Billing", "billing.index"),
     ("Plans", "billing.upgrade"),
 )
+#: Staff (the operator console) have no tenant pages of their own.
+STAFF_NAV = (("Staff console", "admin.index"),)
 SIGNED_OUT_NAV = (
     ("Plans", "billing.upgrade"),
     ("Sign in", "auth.login"),
@@ -36,7 +38,11 @@ class NavLink:
 
 def nav_links() -> list[NavLink]:
     """The navigation for the current visitor, with the current section marked active."""
-    entries = SIGNED_IN_NAV if current_user.is_authenticated else SIGNED_OUT_NAV
+    entries: tuple[tuple[str, str], ...] = (
+        SIGNED_IN_NAV if current_user.is_authenticated else SIGNED_OUT_NAV
+    )
+    if getattr(current_user, "is_staff", False) and not current_user.memberships:
+        entries = STAFF_NAV
     present = [(label, ep) for label, ep in entries if has_endpoint(ep)]
     endpoint = request.endpoint or ""
     exact = any(ep == endpoint for _, ep in present)

@@ -43,11 +43,12 @@ def claim(event: RecordedEvent) -> bool:
     return db.session.execute(stmt).first() is not None
 
 
-def mark_processed(event: RecordedEvent) -> None:
+def mark_processed(event: RecordedEvent, tenant_id: int | None = None) -> None:
+    """Close the event, noting the tenant it was applied to (the operator console lists them)."""
     db.session.execute(
         sa.update(StripeEvent)
         .where(StripeEvent.id == event.id)
-        .values(processed_at=utcnow(), error=None)
+        .values(processed_at=utcnow(), error=None, tenant_id=tenant_id)
     )
 
 

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from portal.billing import dunning
 from portal.billing.checkout import adopt_setup_intent
+from portal.billing.invoice_mirror import mirror_invoice
 from portal.billing.subscriptions import (
     SyncResult,
     past_due_grace_ends,
@@ -113,11 +114,19 @@ def trial_will_end(delivery: Delivery) -> None:
 
 
 def _invoice(delivery: Delivery) -> StripeInvoice | None:
-    """The event's invoice if it bills a subscription (one-off invoices are not ours)."""
+    """The event's invoice if it bills a subscription (one-off invoices are not ours), written
+    to the local invoice mirror on the way (it never moves an invoice back)."""
     invoice = delivery.event.object
     if isinstance(invoice, StripeInvoice) and invoice.subscription_id:
+        if delivery.tenant is not None:
+            mirror_invoice(delivery.tenant, invoice)
         return invoice
     return None
+
+
+def invoice_finalized(delivery: Delivery) -> None:
+    """An invoice is final and due: it goes into the mirror (nothing else changes)."""
+    _invoice(delivery)
 
 
 def invoice_paid(delivery: Delivery) -> None:
@@ -173,6 +182,8 @@ HANDLERS: dict[str, Handler] = {
     "customer.subscription.deleted": subscription_changed,
     # A reminder email before the first charge.
     "customer.subscription.trial_will_end": trial_will_end,
+    # Mirrored for the billing page and the operator console's analytics.
+    "invoice.finalized": invoice_finalized,
     # Renewals move the period; a paid retry clears past_due.
     "invoice.paid": invoice_paid,
     "invoice.payment_succeeded": invoice_paid,

@@ -18,6 +18,7 @@ import logging
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from portal import metrics
 from portal.billing.subscriptions import tenant_for_customer
 from portal.errors import PortalError
 from portal.extensions import csrf, db
@@ -102,6 +103,7 @@ def _process(event: WebhookEvent) -> tuple[Response, int]:
         if not events.claim(event):
             db.session.rollback()
             log.info("webhook %s (%s): duplicate, already processed", event.id, event.type)
+            metrics.webhook_event("duplicate")
             return _answer(200, received=True, duplicate=True)
         tenant = tenant_for_customer(event.customer_id)
         delivery = Delivery(event=event, tenant=tenant)
@@ -116,15 +118,18 @@ def _process(event: WebhookEvent) -> tuple[Response, int]:
                     event.customer_id,
                 )
             handler(delivery)
-        events.mark_processed(event)
+        events.mark_processed(event, tenant.id if tenant else None)
         db.session.commit()
+        metrics.webhook_event("processed")
     except StripeObjectMissing as error:
         log.warning("webhook %s (%s): %s; nothing to apply", event.id, event.type, error)
         events.record_failure(event, error, final=True)
+        metrics.webhook_event("failed")
         return _answer(200, received=True, applied=False)
     except Exception as error:  # noqa: BLE001 - any failure must be recorded and retried
         log.exception("webhook %s (%s) failed; Stripe will retry", event.id, event.type)
         events.record_failure(event, error)
+        metrics.webhook_event("failed")
         return _answer(500, error="The event could not be processed; it will be retried.")
     for action in delivery.after_commit:
         try:

@@ -88,7 +88,9 @@ def render_billing(status: int = 200, **context: Any) -> tuple[str, int]:
 
 def _past_due_banner() -> SubscriptionView | None:
     """The signed-in tenant's past-due subscription, read only when the layout asks."""
-    return past_due_view(current_tenant()) if current_user.is_authenticated else None
+    if not current_user.is_authenticated or not current_user.memberships:  # staff have none
+        return None
+    return past_due_view(current_tenant())
 
 
 #: The overage price and the cap's bounds as every page words them, from the catalog.

@@ -66,7 +66,9 @@ env: .env
 db: install
 	$(VENV)/bin/flask --app wsgi:app db upgrade
 
+# slowapi, the ASGI bench's reference, is for the bench only (the `bench` extra).
 bench: install
+	$(VENV)/bin/pip install -q -e '.[bench]'
 	$(PY) bench/run_all.py
 
 lint: install

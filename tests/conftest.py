@@ -61,6 +61,9 @@ def base_test_config(database_url: str) -> dict[str, Any]:
         "STRIPE_WEBHOOK_SECRET": "",
         "REDIS_URL": "",
         "SERVER_NAME": None,
+        # A test that serves the app with TESTING off would start the meter reporter, whose
+        # last pass at exit would find the test's database gone; the reporter tests start it.
+        "METER_REPORTER_ENABLED": False,
     }
 
 

@@ -209,7 +209,13 @@ def test_the_portal_starts_its_reporter_with_the_first_request(
     from portal.billing.meter_reporter import reporter_for
 
     served = create_app(
-        {**app_config, "TESTING": False, "SECRET_KEY": "x", "METER_REPORT_SECONDS": 0.2}
+        {
+            **app_config,
+            "TESTING": False,
+            "SECRET_KEY": "x",
+            "METER_REPORT_SECONDS": 0.2,
+            "METER_REPORTER_ENABLED": True,
+        }
     )
     meter = overage_meter(served)
     (alice,) = customers(served, sim, 1)
@@ -238,8 +244,9 @@ def test_tests_and_a_disabled_setting_start_no_reporter(
 ) -> None:
     from portal import create_app
 
-    app.test_client().get("/login")  # TESTING: tests run reporters themselves
-    assert "meter_reporter" not in app.extensions
+    testing = create_app({**app_config, "METER_REPORTER_ENABLED": True})
+    testing.test_client().get("/login")  # TESTING: tests run reporters themselves
+    assert "meter_reporter" not in testing.extensions
     off = create_app(
         {**app_config, "TESTING": False, "SECRET_KEY": "x", "METER_REPORTER_ENABLED": False}
     )

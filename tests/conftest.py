@@ -270,6 +270,28 @@ def browser() -> Iterator[Any]:
         browser.close()
 
 
+@contextmanager
+def checked_page(browser: Any, base_url: str, viewport: dict[str, int]) -> Iterator[Any]:
+    """A page in a fresh browser context; a script error or a CSP refusal logged while it was
+    open fails the test when it closes (a missing resource, such as a refused form's 400, does
+    not)."""
+    context = browser.new_context(viewport=viewport, base_url=base_url)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on(
+        "console",
+        lambda message: (
+            errors.append(message.text)
+            if message.type == "error" and not message.text.startswith("Failed to load resource")
+            else None
+        ),
+    )
+    yield page
+    context.close()
+    assert errors == [], errors
+
+
 @pytest.fixture
 def screenshot_dir() -> Path:
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)

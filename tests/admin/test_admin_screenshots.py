@@ -15,6 +15,7 @@ from portal.admin import contracts
 from portal.admin.audit import Actor
 from portal.extensions import db
 from portal.models import Tenant, utcnow
+from tests.conftest import checked_page
 from tests.factory import Factory, sign_in
 
 pytestmark = pytest.mark.browser
@@ -73,22 +74,8 @@ def seed(app: Flask, factory: Factory) -> int:
 
 @pytest.fixture
 def page(browser: Any, live_server: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport=VIEWPORT, base_url=live_server.url)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    # Script errors and CSP refusals fail the test; the 400 of a refused form does not.
-    page.on(
-        "console",
-        lambda message: (
-            errors.append(message.text)
-            if message.type == "error" and not message.text.startswith("Failed to load resource")
-            else None
-        ),
-    )
-    yield page
-    context.close()
-    assert errors == [], errors
+    with checked_page(browser, live_server.url, VIEWPORT) as page:
+        yield page
 
 
 def shoot(page: Any, directory: Path, name: str) -> None:

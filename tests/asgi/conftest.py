@@ -4,10 +4,12 @@ Redis. Each test runs on all four."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio
 import httpx
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
@@ -18,6 +20,8 @@ from examples.continuum_fastapi import create_app as create_fastapi_app
 from portal.enforcement import Enforcement, enforcement_for
 from tests.enforcement import conftest as shared
 from tests.enforcement.support import FakeClock
+
+T = TypeVar("T")
 
 # The enforcement tests' fixtures, shared.
 factory = shared.factory
@@ -81,6 +85,25 @@ class AsgiApi:
         """Run the app's lifespan through to its shutdown (the flusher's last flush, the async
         Redis client closed)."""
         self.portal.call(run_lifespan, self.app)
+
+
+def run_async(function: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """``anyio.run`` in a thread of its own: a session-wide browser (Playwright's sync API)
+    keeps an event loop running in the main thread, where a second one cannot start."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = anyio.run(function, *args)
+        except BaseException as error:  # re-raised in the test's thread
+            outcome["error"] = error
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]  # type: ignore[no-any-return]
 
 
 async def run_lifespan(app: Any) -> list[str]:

@@ -9,14 +9,13 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-import anyio
 import httpx
 from fastapi import Depends, FastAPI
 from fastapi.responses import StreamingResponse
 
 from portal.enforcement import Enforcement
 from portal.enforcement.asgi import BillingMiddleware, install, metered
-from tests.asgi.conftest import run_lifespan
+from tests.asgi.conftest import run_async, run_lifespan
 from tests.enforcement.support import FakeClock
 from tests.factory import Account
 
@@ -48,7 +47,7 @@ def test_lifespan_starts_and_stops_the_flusher(database_url: str) -> None:
     app.add_middleware(BillingMiddleware)
     seen: list[bool] = []
     app.router.on_startup.append(lambda: seen.append(enforcement.flusher.idle))
-    assert anyio.run(run_lifespan, app) == [
+    assert run_async(run_lifespan, app) == [
         "lifespan.startup.complete",
         "lifespan.shutdown.complete",
     ]
@@ -93,7 +92,7 @@ def test_a_stream_longer_than_its_lease_keeps_its_slot(
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             return await client.get("/api/stream", headers=account.headers)
 
-    response = anyio.run(run)
+    response = run_async(run)
     assert response.status_code == 200 and response.text.count("data:") == 8
     assert concurrent and all(held == 1 for held in concurrent)  # 80 s on, still held
     assert enforcement.live_counts(account.tenant_id).concurrent == 0
@@ -124,7 +123,7 @@ def test_a_client_disconnect_releases_the_slot(
 
         await middleware(scope, receive, send)
 
-    anyio.run(run)
+    run_async(run)
     assert held == [1]
     assert enforcement.live_counts(account.tenant_id).concurrent == 0
 
@@ -145,7 +144,7 @@ def test_route_level_metered(
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             return [await client.get("/api/plain", headers=account.headers) for _ in range(11)]
 
-    answers = anyio.run(run)
+    answers = run_async(run)
     assert [a.status_code for a in answers] == [200] * 10 + [429]
     assert answers[0].headers["X-RateLimit-Remaining-Minute"] == "9"
     assert answers[-1].json()["error"] == "Rate limit exceeded (10 calls/minute)"

@@ -17,6 +17,7 @@ from billing_support import give_customer, upgrade_through_checkout, use_simulat
 from flask import Flask
 
 from portal.models import utcnow
+from tests.conftest import checked_page
 from tests.factory import Account, Factory
 
 pytestmark = pytest.mark.browser
@@ -53,22 +54,8 @@ class Shooter:
 
 @pytest.fixture
 def browser_page(browser: Any, live_server: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport=DESKTOP, base_url=live_server.url)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    # Script errors and CSP refusals fail the test (a missing favicon does not).
-    page.on(
-        "console",
-        lambda message: (
-            errors.append(message.text)
-            if message.type == "error" and not message.text.startswith("Failed to load resource")
-            else None
-        ),
-    )
-    yield page
-    context.close()
-    assert errors == [], errors
+    with checked_page(browser, live_server.url, DESKTOP) as page:
+        yield page
 
 
 def sign_in(page: Any, account: Account, live_server: Any) -> None:

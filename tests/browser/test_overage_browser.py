@@ -19,6 +19,7 @@ from flask import Flask
 
 from portal.extensions import db
 from portal.models import MeterReport, Subscription, Tenant
+from tests.conftest import checked_page
 from tests.factory import Account, Factory
 
 pytestmark = pytest.mark.browser
@@ -70,22 +71,9 @@ def stored(account: Account) -> tuple[bool, int]:
 
 @pytest.fixture
 def page(browser: Any, live_server: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport=DESKTOP, base_url=live_server.url)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on(
-        "console",
-        lambda message: (
-            errors.append(message.text)
-            if message.type == "error" and not message.text.startswith("Failed to load resource")
-            else None
-        ),
-    )
-    page.live_server = live_server
-    yield page
-    context.close()
-    assert errors == [], errors
+    with checked_page(browser, live_server.url, DESKTOP) as page:
+        page.live_server = live_server
+        yield page
 
 
 def sign_in(page: Any, account: Account) -> None:

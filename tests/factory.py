@@ -180,6 +180,18 @@ class Factory:
             db.session.commit()
             return user.id
 
+    def member(self, tenant_id: int, role: str, email: str = "") -> Account:
+        """A new person with ``role`` in the tenant (``<role>@example.com`` unless named), as
+        an accepted invite leaves them: no team of their own."""
+        address = email or f"{role}-{next(self._serial)}@example.com"
+        return Account(self.app, tenant_id, self.user(tenant_id, address, role=role), address)
+
+    def join(self, user_id: int, tenant_id: int, role: str) -> None:
+        """Add an existing user to another tenant with ``role``."""
+        with self.app.app_context():
+            db.session.add(Membership(user_id=user_id, tenant_id=tenant_id, role=role))
+            db.session.commit()
+
     def key(self, tenant_id: int, name: str = "tests") -> str:
         """A new API key for the tenant, minted as the keys page mints one; the raw key."""
         return self._key(tenant_id, name)[0]

@@ -150,9 +150,7 @@ def hand_over(
     """Make another member the owner, confirmed by the current owner's password; the owner
     takes ``own_new_role``."""
     if not _password_matches(owner, password):
-        raise PortalError(
-            "That password is not right. Ownership was not handed over.", status_code=403
-        )
+        raise PortalError("That password is not right. Ownership was not handed over.")
     new_role = clean_role(own_new_role)
     target = _locked(tenant, membership_id)
     mine = db.session.scalar(

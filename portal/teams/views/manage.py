@@ -177,6 +177,8 @@ def leave() -> Page:
     tenant = current_tenant()
     if request.method == "POST":
         try:
+            if request.form.get("confirm") != "yes":
+                raise PortalError("Confirm that you want to leave with the button below.")
             members.leave(tenant, current_user)
         except PortalError as error:
             return render_template("teams/leave.html", tenant=tenant, error=error.message), (

@@ -15,7 +15,9 @@ SIGNUP_PASSWORD = "copper kettle winter 58"
 
 
 def send_invite(owner: Account, email: str, role: str = "developer") -> TestResponse:
-    return owner.client.post_form("/team/invites", {"email": email, "role": role}, token_from="/team")
+    return owner.client.post_form(
+        "/team/invites", {"email": email, "role": role}, token_from="/team"
+    )
 
 
 def link_in(message: Any) -> str:

@@ -85,11 +85,14 @@ def test_existing_account_signs_in_through_the_invite_and_gets_a_second_team(
     assert wrong.status_code == 400
     assert "does not match" in wrong.get_data(as_text=True)
     with app.app_context():
-        assert db.session.scalar(
-            sa.select(sa.func.count()).select_from(Membership).where(
-                Membership.tenant_id == owner.tenant_id
+        assert (
+            db.session.scalar(
+                sa.select(sa.func.count())
+                .select_from(Membership)
+                .where(Membership.tenant_id == owner.tenant_id)
             )
-        ) == 1
+            == 1
+        )
 
     assert _join(visitor, path, action="signin", password=PASSWORD).status_code == 303
     # They now act for Acme, as billing; their own tenant is still theirs.

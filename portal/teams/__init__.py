@@ -23,6 +23,8 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(bp)
     access.init_app(app)
+    # Templates link to a page only when it exists and the visitor's role opens it.
+    app.jinja_env.globals["has_endpoint"] = _linkable
 
     @app.context_processor
     def _team_context() -> dict[str, Any]:
@@ -39,3 +41,12 @@ def _switcher() -> dict[str, Any] | None:
     if current is None:
         return None
     return {"current": current, "teams": teams_of(current_user._get_current_object())}
+
+
+def _linkable(endpoint: str) -> bool:
+    from portal.teams.access import is_staff_endpoint, may_open
+    from portal.web.layout import has_endpoint
+
+    if not has_endpoint(endpoint):
+        return False
+    return is_staff_endpoint(endpoint) or may_open(endpoint)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from flask import Flask, flash, redirect, request, url_for
+from flask import Flask, flash, make_response, redirect, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -137,8 +137,7 @@ def may_open(endpoint: str) -> bool:
 
 def _refuse(status: int, title: str, message: str) -> Response:
     body, code = error_response(status, title, message)
-    response = Response(body) if isinstance(body, str) else body
-    response.status_code = code
+    response: Response = make_response(body, code)
     return response
 
 

@@ -69,6 +69,8 @@ def describe(entry: TeamActivity) -> str:
     """One entry as a sentence without its actor, e.g. ``changed the role of bo@x (a → b)``."""
     text = f"{ACTIONS.get(entry.action, entry.action)} {entry.subject}".strip()
     detail = entry.detail or {}
+    if entry.action == "invited" and "role" in detail:
+        text += f" as {detail['role']}"
     if "from" in detail and "to" in detail:
         text += f" ({detail['from']} → {detail['to']})"
     if detail.get("keys_revoked"):

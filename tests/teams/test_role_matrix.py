@@ -117,3 +117,16 @@ def test_role_route_matrix(app: Flask, factory, role: str | None) -> None:
         if not good:
             wrong.append(f"{method} {url} ({endpoint}) as {role}: {status}, expected {expected}")
     assert wrong == [], "\n".join(wrong)
+
+
+def test_a_refusal_is_an_html_page_or_json(app, factory) -> None:
+    owner = factory.account(name="Acme")
+    viewer = factory.member(owner.tenant_id, "viewer")
+    page = viewer.client.get("/keys")
+    assert page.status_code == 403
+    assert page.mimetype == "text/html"
+    assert "does not include API keys" in page.get_data(as_text=True)
+    api = viewer.client.get("/v1/billing/subscription")
+    assert api.status_code == 403
+    assert api.mimetype == "application/json"
+    assert "does not include billing" in api.get_json()["error"]

@@ -116,3 +116,11 @@ def test_navigation_shows_only_what_the_role_may_open(app, factory, role, labels
     owner = factory.account(name="Acme")
     account = owner if role == "owner" else factory.member(owner.tenant_id, role)
     assert nav_labels(account.client.get("/usage").get_data(as_text=True)) == labels
+
+
+def test_pages_link_only_to_what_the_role_may_open(app, factory):
+    owner = factory.account(name="Acme")
+    viewer = factory.member(owner.tenant_id, "viewer")
+    dashboard = viewer.client.get("/").get_data(as_text=True)
+    assert 'href="/billing/' not in dashboard and "Upgrade to Pro" not in dashboard
+    assert 'href="/billing/' in owner.client.get("/").get_data(as_text=True)

@@ -285,3 +285,16 @@ def test_inviting_a_member_or_an_already_invited_address_is_refused(smtp_server,
     assert "already has a pending invite" in again.get_data(as_text=True)
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(TeamInvite)) == 1
+
+
+def test_password_guesses_through_one_invite_are_throttled(smtp_server, app, factory):
+    owner = factory.account(name="Acme")
+    factory.account(email="known@example.com")
+    send_invite(owner, "known@example.com")
+    path = latest_link(smtp_server, "known@example.com")
+    visitor = _anonymous(app)
+    statuses = [
+        _join(visitor, path, action="signin", password=f"guess number {n:04d}").status_code
+        for n in range(6)
+    ]
+    assert statuses == [400] * 5 + [429]

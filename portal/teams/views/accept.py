@@ -39,8 +39,14 @@ def _invalid(error: PortalError) -> tuple[str, int]:
     return render_template("teams/invite_invalid.html", message=error.message), error.status_code
 
 
+def _token_key() -> str:
+    """The rate-limit key for "this invite": its link's token."""
+    return "invite:" + str((request.view_args or {}).get("token", ""))[:400]
+
+
 @bp.route("/invites/<token>", methods=["GET", "POST"])
 @limiter.limit("20/minute", methods=["POST"])
+@limiter.limit("5/minute", key_func=_token_key, methods=["POST"])
 def accept(token: str) -> Page:
     try:
         opened = invites.open_invite(token)

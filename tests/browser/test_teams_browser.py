@@ -19,6 +19,7 @@ from tests.teams.support import SIGNUP_PASSWORD, latest_link
 pytestmark = pytest.mark.browser
 
 DESKTOP = {"width": 1280, "height": 860}
+PHONE = {"width": 390, "height": 844}
 
 
 def shoot(page, screenshot_dir: Path, name: str) -> None:
@@ -111,3 +112,13 @@ def test_owner_invites_a_developer_and_a_billing_member(
             dev.get_by_role("heading", name="You are not in any team").wait_for()
             assert nav(dev) == []
             shoot(dev, screenshot_dir, "10-developer-after-removal")
+
+    # The same pages at phone width: the billing member, in two teams, and the owner's team.
+    with checked_page(browser, base, PHONE) as phone:
+        sign_in(phone, "finance@example.com")
+        phone.locator("details.team-switcher summary").click()
+        shoot(phone, screenshot_dir, "11-phone-switcher")
+    with checked_page(browser, base, PHONE) as phone:
+        sign_in(phone, "owner@acme.example")
+        phone.goto("/team")
+        shoot(phone, screenshot_dir, "12-phone-team")

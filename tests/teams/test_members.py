@@ -187,3 +187,14 @@ def test_activity_log_lists_who_did_what_and_only_owners_read_it(app, factory):
     assert text.count("dev@example.com") >= 2
     for role in ("billing", "developer", "viewer"):
         assert factory.member(owner.tenant_id, role).client.get("/team/activity").status_code == 403
+
+
+def test_a_removed_member_gets_a_json_403_on_the_json_routes(app, factory):
+    owner = factory.account(name="Acme")
+    finance = factory.member(owner.tenant_id, "billing")
+    assert finance.client.get("/v1/billing/subscription").status_code == 200
+    member_id = _membership_id(app, finance.user_id, owner.tenant_id)
+    assert _post(owner, f"/team/members/{member_id}/remove", {}).status_code == 303
+    response = finance.client.get("/v1/billing/subscription")
+    assert response.status_code == 403
+    assert response.get_json() == {"error": "You are no longer a member of that team."}

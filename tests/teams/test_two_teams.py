@@ -124,3 +124,18 @@ def test_pages_link_only_to_what_the_role_may_open(app, factory):
     dashboard = viewer.client.get("/").get_data(as_text=True)
     assert 'href="/billing/' not in dashboard and "Upgrade to Pro" not in dashboard
     assert 'href="/billing/' in owner.client.get("/").get_data(as_text=True)
+
+
+def test_past_due_banner_sends_only_billing_roles_to_fix_the_card(app, factory):
+    from datetime import timedelta
+
+    from portal.db import utcnow
+
+    owner = factory.account(name="Acme", tier="pro")
+    factory.subscription(owner.tenant_id, "past_due", past_due_since=utcnow() - timedelta(days=1))
+    dev = factory.member(owner.tenant_id, "developer")
+    owner_page = owner.client.get("/usage").get_data(as_text=True)
+    dev_page = dev.client.get("/usage").get_data(as_text=True)
+    assert "Your last payment" in owner_page and "Fix payment" in owner_page
+    assert "Your last payment" in dev_page and "Fix payment" not in dev_page
+    assert "An owner or billing member of the team can update the card." in dev_page

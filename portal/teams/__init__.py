@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask
-from flask_login import current_user
+from flask import Flask, session
+from flask_login import current_user, user_logged_in, user_logged_out
 
 
 def init_app(app: Flask) -> None:
@@ -23,6 +23,10 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(bp)
     access.init_app(app)
+    # A sign-in or sign-out starts without a current team: the next person to sign in on
+    # this browser must not inherit the previous one's.
+    user_logged_in.connect(_forget_team, app)
+    user_logged_out.connect(_forget_team, app)
     # Templates link to a page only when it exists and the visitor's role opens it.
     app.jinja_env.globals["has_endpoint"] = _linkable
 
@@ -50,3 +54,9 @@ def _linkable(endpoint: str) -> bool:
     if not has_endpoint(endpoint):
         return False
     return is_staff_endpoint(endpoint) or may_open(endpoint)
+
+
+def _forget_team(sender: Flask, **extra: Any) -> None:
+    from portal.teams.context import SESSION_KEY
+
+    session.pop(SESSION_KEY, None)

@@ -158,9 +158,9 @@ def enforce() -> Response | None:
             return _refuse(401, "Sign in", "Sign in, or send an API key as 'Bearer ck_...'.")
         result: Response = login_manager.unauthorized()
         return result
-    membership, stale = resolve_membership(current_user._get_current_object())
     if rule.need in (PUBLIC_NEED, SIGNED_IN_NEED) or uses_key:
-        return None
+        return None  # the team, if a page shows it, is looked up when asked for
+    membership, stale = resolve_membership(current_user._get_current_object())
     if stale:
         return _left_team()
     if membership is None:

@@ -108,6 +108,7 @@ def test_existing_account_signs_in_through_the_invite_and_gets_a_second_team(
     assert roles == {other.tenant_id: "owner", owner.tenant_id: "billing"}
 
 
+@pytest.mark.both_dbs
 def test_signing_up_through_an_invite_checks_the_password_and_writes_nothing_when_refused(
     smtp_server, app, factory
 ):

@@ -139,3 +139,15 @@ def test_past_due_banner_sends_only_billing_roles_to_fix_the_card(app, factory):
     assert "Your last payment" in owner_page and "Fix payment" in owner_page
     assert "Your last payment" in dev_page and "Fix payment" not in dev_page
     assert "An owner or billing member of the team can update the card." in dev_page
+
+
+def test_the_next_person_on_the_same_browser_starts_in_their_own_team(app, factory, client, auth):
+    factory.account(name="Acme", email="owner@example.com")
+    factory.account(name="Globex", email="other@example.com", key=True, key_name="globex key")
+    assert auth.login("owner@example.com").status_code == 302
+    assert client.get("/keys").status_code == 200
+    auth.logout()
+    assert auth.login("other@example.com").status_code == 302
+    page = client.get("/keys", follow_redirects=True).get_data(as_text=True)
+    assert "globex key" in page
+    assert "no longer a member" not in page

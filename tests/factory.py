@@ -32,6 +32,7 @@ from portal.models import (
     UsageCounter,
     User,
 )
+from tests.factory_teams import TeamFactory
 
 PASSWORD = "violet harbour lantern 42"
 CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
@@ -140,7 +141,7 @@ def sign_in_client(client: FlaskClient, user_id: int) -> None:
         session["_fresh"] = True
 
 
-class Factory:
+class Factory(TeamFactory):
     """Makes accounts in one test's app; ``factory.account(tier="pro", key=True)``."""
 
     def __init__(self, app: Flask) -> None:
@@ -179,18 +180,6 @@ class Factory:
             db.session.add_all([user, Membership(user=user, tenant_id=tenant_id, role=role)])
             db.session.commit()
             return user.id
-
-    def member(self, tenant_id: int, role: str, email: str = "") -> Account:
-        """A new person with ``role`` in the tenant (``<role>@example.com`` unless named), as
-        an accepted invite leaves them: no team of their own."""
-        address = email or f"{role}-{next(self._serial)}@example.com"
-        return Account(self.app, tenant_id, self.user(tenant_id, address, role=role), address)
-
-    def join(self, user_id: int, tenant_id: int, role: str) -> None:
-        """Add an existing user to another tenant with ``role``."""
-        with self.app.app_context():
-            db.session.add(Membership(user_id=user_id, tenant_id=tenant_id, role=role))
-            db.session.commit()
 
     def key(self, tenant_id: int, name: str = "tests") -> str:
         """A new API key for the tenant, minted as the keys page mints one; the raw key."""

@@ -92,3 +92,23 @@ def record_by_member(
         return
     record(membership.tenant_id, current_user._get_current_object(), action, subject, detail)
     db.session.commit()
+
+
+def record_tier_change(tenant_id: int, before: str, after: str) -> None:
+    """Log a tier change in the caller's transaction, by whoever caused it: the signed-in
+    member, CONTINUUM staff, Stripe (a webhook, with no one signed in) or a scheduled job."""
+    from flask import has_request_context
+    from flask_login import current_user
+
+    from portal.teams.context import current_membership
+
+    actor, label = None, "CONTINUUM (scheduled job)"
+    if has_request_context():
+        membership = current_membership()
+        if membership is not None and membership.tenant_id == tenant_id:
+            actor = current_user._get_current_object()
+        elif getattr(current_user, "is_staff", False):
+            label = "CONTINUUM staff"
+        else:
+            label = "Stripe"
+    record(tenant_id, actor, "plan_changed", f"{before} → {after}", actor_label=label)

@@ -38,9 +38,33 @@ def test_billing_member_changes_the_plan_and_the_log_says_so(
             .order_by(TeamActivity.id)
         ).all()
     assert entries == [
-        ("finance@example.com", "free → pro by Checkout"),
+        ("finance@example.com", "free → pro"),
         ("finance@example.com", "cancellation at the end of the period"),
         ("finance@example.com", "pro resumed"),
     ]
     log = account.client.get("/team/activity").get_data(as_text=True)
-    assert "changed the plan: free → pro by Checkout" in log
+    assert "changed the plan: free → pro" in log
+
+
+def test_a_change_no_member_made_is_logged_with_its_cause(factory: Any) -> None:
+    from datetime import timedelta
+
+    from portal.billing.subscriptions import expire_grace_periods
+    from portal.db import utcnow
+
+    account = factory.account(tier="pro", email="late@example.com")
+    factory.subscription(
+        account.tenant_id,
+        "past_due",
+        past_due_since=utcnow() - timedelta(days=30),
+        refresh_tier=False,
+    )
+    with account.app.app_context():
+        expire_grace_periods()
+        db.session.commit()
+        entries = db.session.execute(
+            sa.select(TeamActivity.actor_email, TeamActivity.subject)
+            .where(TeamActivity.action == "plan_changed")
+            .order_by(TeamActivity.id)
+        ).all()
+    assert entries[-1] == ("CONTINUUM (scheduled job)", "pro → free")

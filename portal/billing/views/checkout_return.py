@@ -15,7 +15,6 @@ from portal.billing.subscriptions import on_trial
 from portal.billing.views import bp
 from portal.billing.views.pages import current_tenant
 from portal.errors import BillingUnavailable, PortalError
-from portal.teams.activity import record_by_member
 
 
 def _back(endpoint: str, message: str, category: str) -> Response:
@@ -40,7 +39,6 @@ def checkout_start() -> Response:
 @login_required
 def checkout_success() -> Response:
     """Back from a paid Checkout: confirm it with Stripe and apply the new limits at once."""
-    tier_before = current_tenant().tier
     try:
         result = checkout.complete_checkout(current_tenant(), request.args.get("session_id"))
     except BillingUnavailable:
@@ -48,8 +46,6 @@ def checkout_success() -> Response:
     except PortalError as error:
         return _back("billing.index", error.message, "error")
     sub = result.subscription
-    if result.tier.value != tier_before:
-        record_by_member("plan_changed", f"{tier_before} → {result.tier.value} by Checkout")
     if on_trial(sub) and sub.trial_end:
         message = f"Your Pro trial has started. It runs until {sub.trial_end:%d %B %Y}."
     elif result.tier.value == "pro":

@@ -130,3 +130,35 @@ def test_a_refusal_is_an_html_page_or_json(app, factory) -> None:
     assert api.status_code == 403
     assert api.mimetype == "application/json"
     assert "does not include billing" in api.get_json()["error"]
+
+
+#: The issue's roles, written independently of ``ACCESS``: what each blueprint's pages are for.
+#: owner: everything; billing: plans, checkout, cards, invoices, overage, usage; developer: API
+#: keys and usage; viewer: usage only. Signing in, webhooks, assets and metrics are public.
+SPEC_BY_BLUEPRINT = {
+    "dashboard": Capability.USAGE,
+    "keys": Capability.KEYS,
+    "billing": Capability.BILLING,
+    "teams": Capability.MEMBERS,
+    "auth": PUBLIC_NEED,
+    "webhooks": PUBLIC_NEED,
+}
+SPEC_EXCEPTIONS = {
+    "static": PUBLIC_NEED,
+    "metrics": PUBLIC_NEED,
+    "teams.accept": PUBLIC_NEED,  # the invite link, opened signed out or in
+    "teams.leave": MEMBER_NEED,  # every member may leave
+    "teams.switch": SIGNED_IN_NEED,  # between one's own teams
+    "teams.no_team": SIGNED_IN_NEED,
+}
+
+
+def test_the_rules_say_what_the_roles_promise(app: Flask) -> None:
+    wrong = []
+    for endpoint, _, _ in routes(app):
+        if is_staff_endpoint(endpoint):
+            continue
+        spec = SPEC_EXCEPTIONS.get(endpoint) or SPEC_BY_BLUEPRINT.get(endpoint.partition(".")[0])
+        if ACCESS[endpoint].need != spec:
+            wrong.append(f"{endpoint}: rule {ACCESS[endpoint].need}, spec {spec}")
+    assert wrong == [], "\n".join(wrong)

@@ -203,6 +203,7 @@ def test_expired_links_are_refused(smtp_server, app, factory, monkeypatch):
         invite.expires_at = utcnow()
         db.session.commit()
     assert visitor.get(path).status_code == 410
+    assert "Expired" in owner.client.get("/team").get_data(as_text=True)
 
 
 @pytest.mark.both_dbs

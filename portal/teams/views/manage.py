@@ -9,6 +9,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from portal.db import utcnow
 from portal.errors import PortalError
 from portal.extensions import limiter
 from portal.teams import activity, invites, members
@@ -36,6 +37,7 @@ def render_team(status: int = 200, **context: Any) -> tuple[str, int]:
             roles=ASSIGNABLE_ROLES,
             descriptions=ROLE_DESCRIPTIONS,
             owner=Role.OWNER,
+            now=utcnow(),
             **context,
         ),
         status,

@@ -54,6 +54,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     security.init_app(app)
     layout.init_app(app)
     _register_blueprints(app)
+    from portal import teams
+
+    teams.init_app(app)
     from portal.enforcement import init_enforcement
 
     init_enforcement(app)

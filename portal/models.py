@@ -113,7 +113,8 @@ class User(Base):
 
     @property
     def tenant(self) -> Tenant:
-        """The tenant this user acts for. One owner per tenant for now; teams come later."""
+        """The user's first team, for scripts. Web code acts for the session's current team:
+        ``portal.teams.context.current_tenant()``."""
         return self.memberships[0].tenant
 
 
@@ -124,7 +125,9 @@ class Membership(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"), index=True)
+    #: owner, billing, developer or viewer (``portal.teams.roles``).
     role: Mapped[str] = mapped_column(String(20), default="owner")
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
 
     user: Mapped[User] = relationship(back_populates="memberships")
     tenant: Mapped[Tenant] = relationship(back_populates="memberships")
@@ -143,6 +146,9 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The member who made it (None: made before teams, or by a member since deleted).
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    created_by: Mapped[User | None] = relationship()
 
     @property
     def active(self) -> bool:

@@ -32,6 +32,7 @@ from portal.models import (
     UsageCounter,
     User,
 )
+from tests.factory_teams import TeamFactory
 
 PASSWORD = "violet harbour lantern 42"
 CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
@@ -140,7 +141,7 @@ def sign_in_client(client: FlaskClient, user_id: int) -> None:
         session["_fresh"] = True
 
 
-class Factory:
+class Factory(TeamFactory):
     """Makes accounts in one test's app; ``factory.account(tier="pro", key=True)``."""
 
     def __init__(self, app: Flask) -> None:

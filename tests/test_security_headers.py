@@ -10,6 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from portal import create_app
+from portal.teams.access import ACCESS, PUBLIC
 from portal.web.security import content_security_policy, stripe_form_origins
 
 
@@ -72,9 +73,12 @@ def test_hsts_outside_development(app_config: dict[str, Any]) -> None:
     assert "max-age=" in app.test_client().get("/").headers["Strict-Transport-Security"]
 
 
-def test_cross_origin_redirect_for_htmx_becomes_hx_redirect(app: Flask) -> None:
+def test_cross_origin_redirect_for_htmx_becomes_hx_redirect(app: Flask, monkeypatch) -> None:
     from flask import redirect
 
+    # Every portal route declares who may open it (portal.teams.access); these are public.
+    monkeypatch.setitem(ACCESS, "to_stripe", PUBLIC)
+    monkeypatch.setitem(ACCESS, "to_home", PUBLIC)
     app.add_url_rule("/to-stripe", "to_stripe", lambda: redirect("https://checkout.stripe.com/c/1"))
     app.add_url_rule("/to-home", "to_home", lambda: redirect("/"))
     client = app.test_client()
@@ -96,9 +100,11 @@ def test_error_pages_are_styled_and_keep_the_headers(client: FlaskClient) -> Non
     assert "There is nothing at this address" in html
 
 
-def test_unexpected_errors_get_the_styled_500(app: Flask) -> None:
+def test_unexpected_errors_get_the_styled_500(app: Flask, monkeypatch) -> None:
     def broken() -> str:
         raise RuntimeError("boom")
+
+    monkeypatch.setitem(ACCESS, "broken", PUBLIC)
 
     app.add_url_rule("/broken", "broken", broken)
     response = app.test_client().get("/broken")

@@ -1,4 +1,5 @@
-"""Billing lifecycle email: payment failed, trial ending, downgraded to Free.
+"""Billing lifecycle email: payment failed, trial ending, downgraded to Free. Each goes to
+the tenant's owners and billing members (``portal.billing.alerts.alert_recipients``).
 
 Mail is sent after the change it reports has been committed; a mail server that is down is
 logged and never undoes or fails the billing change itself.
@@ -9,7 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from portal.billing.customers import owner_email
+from portal.billing.alerts import alert_recipients
 from portal.config import portal_url
 from portal.mail import MailError, send_email
 from portal.models import Tenant
@@ -25,15 +26,19 @@ def payment_method_url() -> str:
 
 
 def _send(tenant: Tenant, subject: str, body: str) -> bool:
-    address = owner_email(tenant)
-    if not address:
-        log.warning("tenant %s has no owner address; %r not sent", tenant.id, subject)
+    """One email to each owner and billing member; True when at least one went out."""
+    addresses = alert_recipients(tenant.id)
+    if not addresses:
+        log.warning("tenant %s has no owner or billing address; %r not sent", tenant.id, subject)
         return False
-    try:
-        send_email(address, subject, body)
-    except MailError:
-        return False  # already logged by portal.mail; the billing change stands
-    return True
+    sent = False
+    for address in addresses:
+        try:
+            send_email(address, subject, body)
+        except MailError:
+            continue  # already logged by portal.mail; the billing change stands
+        sent = True
+    return sent
 
 
 def send_payment_failed(

@@ -289,8 +289,12 @@ def refresh_tenant_tier(tenant: Tenant, now: datetime | None = None) -> PricingT
         return PricingTier.ENTERPRISE
     tiers = [tier_for(sub, now) for sub in subscriptions_of(tenant)]
     tier = PricingTier.PRO if PricingTier.PRO in tiers else PricingTier.FREE
+    before = tenant.tier
     if tenant.set_tier(tier):
         log.info("tenant %s moved to the %s tier", tenant.id, tier.value)
+        from portal.teams.activity import record_tier_change
+
+        record_tier_change(tenant.id, before, tier.value)
     return tier
 
 

@@ -17,6 +17,7 @@ from portal.enforcement import current_usage_snapshot
 from portal.extensions import db
 from portal.models import Tenant
 from portal.plans import PLANS, PricingTier
+from portal.teams.context import current_tenant
 from portal.web.formatting import format_money
 
 bp = Blueprint("dashboard", __name__)
@@ -29,7 +30,7 @@ MIN_POLL_SECONDS = 0.1
 def index() -> str:
     if not current_user.is_authenticated:
         return render_template("home.html", free_limits=PLANS[PricingTier.FREE].limits)
-    tenant: Tenant = current_user.tenant
+    tenant: Tenant = current_tenant()
     now = datetime.now(UTC)
     context = _bars_context(tenant, now)
     series = usage.daily_series(db.session(), tenant.id, now.date())
@@ -49,7 +50,7 @@ def index() -> str:
 def usage_bars() -> str:
     """The polled fragment: the ``usage_bars`` block of the dashboard, and the overage card
     swapped out of band (``hx-swap-oob``), so one poll keeps both current."""
-    context = _bars_context(current_user.tenant, datetime.now(UTC))
+    context = _bars_context(current_tenant(), datetime.now(UTC))
     blocks = ["usage_bars", "overage_card"]
     return render_blocks("dashboard/index.html", blocks, out_of_band=True, **context)
 
@@ -57,7 +58,7 @@ def usage_bars() -> str:
 @bp.get("/usage")
 @login_required
 def usage_page() -> str:
-    tenant: Tenant = current_user.tenant
+    tenant: Tenant = current_tenant()
     today = datetime.now(UTC).date()
     session = db.session()
     stored_today = usage.stored_count(session, tenant.id, usage.CALLS_METRIC, today)

@@ -16,7 +16,8 @@ from flask import current_app
 from portal.errors import NotFound, PortalError
 from portal.extensions import db
 from portal.keys.raw_keys import generate_key, hash_key, looks_like_key
-from portal.models import ApiKey, Tenant
+from portal.models import ApiKey, Tenant, User
+from portal.teams import activity
 
 __all__ = [
     "clean_key_name",
@@ -52,13 +53,20 @@ def clean_key_name(name: str) -> str:
     return cleaned
 
 
-def create_api_key(tenant: Tenant, name: str) -> tuple[ApiKey, str]:
-    """Mint and store a key for ``tenant``; the raw key is returned here and never again."""
+def create_api_key(tenant: Tenant, name: str, created_by: User | None = None) -> tuple[ApiKey, str]:
+    """Mint and store a key for ``tenant`` (made by member ``created_by``, logged in the team's
+    activity); the raw key is returned here and never again."""
     raw, prefix = generate_key(key_environment())
     api_key = ApiKey(
-        tenant_id=tenant.id, name=clean_key_name(name), prefix=prefix, key_hash=hash_key(raw)
+        tenant_id=tenant.id,
+        name=clean_key_name(name),
+        prefix=prefix,
+        key_hash=hash_key(raw),
+        created_by_id=created_by.id if created_by is not None else None,
     )
     db.session.add(api_key)
+    if created_by is not None:
+        activity.record(tenant.id, created_by, "key_created", f"{api_key.name} ({prefix}…)")
     db.session.commit()
     log.info("tenant %s created API key %s (%s)", tenant.id, api_key.id, prefix)
     return api_key, raw
@@ -84,11 +92,14 @@ def get_api_key(tenant: Tenant, key_id: int) -> ApiKey:
     return api_key
 
 
-def revoke_api_key(tenant: Tenant, key_id: int) -> ApiKey:
-    """Revoke the tenant's key ``key_id`` (revoking twice is harmless)."""
+def revoke_api_key(tenant: Tenant, key_id: int, actor: User | None = None) -> ApiKey:
+    """Revoke the tenant's key ``key_id`` (revoking twice is harmless); a member's revocation
+    is logged in the team's activity."""
     api_key = get_api_key(tenant, key_id)
     if api_key.revoked_at is None:
         api_key.revoked_at = datetime.now(UTC)
+        if actor is not None:
+            activity.record(tenant.id, actor, "key_revoked", f"{api_key.name} ({api_key.prefix}…)")
         db.session.commit()
         log.info("tenant %s revoked API key %s (%s)", tenant.id, api_key.id, api_key.prefix)
     return api_key

@@ -10,6 +10,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from portal.keys import api_keys
 from portal.keys.forms import CreateKeyForm
 from portal.models import ApiKey
+from portal.teams.context import current_tenant
 from portal.web.layout import is_component_request
 
 bp = Blueprint("keys", __name__)
@@ -31,7 +32,7 @@ def _render(
     raw_key: str | None = None,
     message: str | None = None,
 ) -> Response:
-    tenant = current_user.tenant
+    tenant = current_tenant()
     context = {
         "tenant": tenant,
         "keys": api_keys.list_api_keys(tenant),
@@ -60,14 +61,16 @@ def create() -> Response:
     form = CreateKeyForm()
     if not form.validate_on_submit():
         return _render(400, form=form)
-    api_key, raw = api_keys.create_api_key(current_user.tenant, form.name.data or "")
+    api_key, raw = api_keys.create_api_key(
+        current_tenant(), form.name.data or "", current_user._get_current_object()
+    )
     return _render(201, new_key=api_key, raw_key=raw)
 
 
 @bp.post("/keys/<int:key_id>/revoke")
 def revoke(key_id: int) -> Response | BaseResponse:
     # CSRFProtect has already checked this POST's token; the id is checked against the tenant.
-    api_key = api_keys.revoke_api_key(current_user.tenant, key_id)
+    api_key = api_keys.revoke_api_key(current_tenant(), key_id, current_user._get_current_object())
     message = f"Revoked “{api_key.name}” ({api_key.prefix}…). Calls with it now fail."
     if is_component_request():
         return _render(message=message)

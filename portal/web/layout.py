@@ -19,6 +19,7 @@ SIGNED_IN_NAV = (
     ("API keys", "keys.index"),
     ("Billing", "billing.index"),
     ("Plans", "billing.upgrade"),
+    ("Team", "teams.members"),
 )
 #: Staff (the operator console) have no tenant pages of their own.
 STAFF_NAV = (("Staff console", "admin.index"),)
@@ -43,11 +44,20 @@ def nav_links() -> list[NavLink]:
     )
     if getattr(current_user, "is_staff", False) and not current_user.memberships:
         entries = STAFF_NAV
-    present = [(label, ep) for label, ep in entries if has_endpoint(ep)]
+    present = [(label, ep) for label, ep in entries if has_endpoint(ep) and _allowed(ep)]
     endpoint = request.endpoint or ""
     exact = any(ep == endpoint for _, ep in present)
     active = endpoint if exact else _section_of(endpoint, present)
     return [NavLink(label, url_for(ep), ep == active) for label, ep in present]
+
+
+def _allowed(endpoint: str) -> bool:
+    """Whether the visitor's role opens ``endpoint`` (every link when teams are absent)."""
+    if "teams.members" not in current_app.view_functions:
+        return True
+    from portal.teams.access import may_open
+
+    return may_open(endpoint)
 
 
 def _section_of(endpoint: str, present: list[tuple[str, str]]) -> str | None:

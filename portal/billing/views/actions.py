@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import flash, make_response, redirect, request, url_for
-from flask_login import current_user, login_required
+from flask_login import login_required
 from werkzeug.wrappers import Response
 
 from portal.billing import plan_changes
@@ -39,7 +39,8 @@ from portal.billing.views.pages import (
 from portal.billing.views.view_models import describe_subscription
 from portal.config import portal_url
 from portal.errors import NotFound, PortalError
-from portal.models import Membership
+from portal.teams.activity import record_by_member
+from portal.teams.context import current_role
 
 _PAYMENT_METHOD_ID = re.compile(r"pm_[A-Za-z0-9_]{1,200}")
 
@@ -90,6 +91,7 @@ def change_plan() -> ActionResult:
             current_tenant(), request.form.get("interval"), request.form.get("proration_date", "")
         )
         yearly = result.subscription.interval == "year"
+        record_by_member("plan_changed", f"billed {'yearly' if yearly else 'monthly'}")
         return f"You're now billed {'yearly' if yearly else 'monthly'}."
 
     return _answer("subscription", switch)
@@ -102,6 +104,7 @@ def cancel() -> ActionResult:
 
     def cancel_plan() -> str:
         plan_changes.cancel_at_period_end(current_tenant())
+        record_by_member("plan_changed", "cancellation at the end of the period")
         return "Cancellation scheduled. You will not be charged again."
 
     return _answer("subscription", cancel_plan)
@@ -112,6 +115,7 @@ def cancel() -> ActionResult:
 def resume() -> ActionResult:
     def resume_plan() -> str:
         result = plan_changes.resume(current_tenant())
+        record_by_member("plan_changed", f"{result.subscription.tier} resumed")
         return f"Welcome back: your {result.subscription.tier.capitalize()} plan continues."
 
     return _answer("subscription", resume_plan)
@@ -125,8 +129,7 @@ def resume() -> ActionResult:
 def overage() -> ActionResult:
     """Turn overage on or off, set the monthly spend cap and switch the email alerts."""
     tenant = current_tenant()
-    membership: Membership = current_user.memberships[0]
-    if membership.role not in ALERT_ROLES:
+    if current_role() not in ALERT_ROLES:
         return _render("overage", "Only the account's owner can change these.", "error", 403)
     try:
         form = parse_form(request.form, tenant)

@@ -30,6 +30,7 @@ from portal.errors import PortalError
 from portal.extensions import csrf, db
 from portal.keys.api_keys import find_active_key
 from portal.models import Subscription, Tenant
+from portal.teams.activity import record_by_member
 
 
 class NotAuthenticated(PortalError):
@@ -116,4 +117,8 @@ def cancel_subscription() -> tuple[Response, int]:
         result = plan_changes.cancel_at_period_end(tenant)
     else:
         result = plan_changes.cancel_now(tenant)
+    if not request.headers.get("Authorization"):
+        record_by_member(
+            "plan_changed", "cancellation at period end" if at_period_end else "cancelled now"
+        )
     return jsonify(subscription_json(tenant, result.subscription)), 200

@@ -41,6 +41,8 @@ from portal.plans import (
     PricingTier,
 )
 from portal.stripe_gateway import StripeInvoice
+from portal.teams.context import current_membership
+from portal.teams.context import current_tenant as team_tenant
 from portal.web.formatting import format_money
 from portal.web.layout import is_component_request
 
@@ -57,8 +59,8 @@ BILLING_CHANGED = "billing-changed"
 
 
 def current_tenant() -> Tenant:
-    tenant: Tenant = current_user.tenant
-    return tenant
+    """The session's current team (``portal.teams.context``)."""
+    return team_tenant()
 
 
 def component_target() -> str | None:
@@ -88,7 +90,7 @@ def render_billing(status: int = 200, **context: Any) -> tuple[str, int]:
 
 def _past_due_banner() -> SubscriptionView | None:
     """The signed-in tenant's past-due subscription, read only when the layout asks."""
-    if not current_user.is_authenticated or not current_user.memberships:  # staff have none
+    if current_membership() is None:  # signed out, or staff (who have no team)
         return None
     return past_due_view(current_tenant())
 
@@ -113,7 +115,7 @@ def _banner_context() -> dict[str, Any]:
 @bp.get("/billing/upgrade")
 def upgrade() -> str:
     """Free, Pro and Enterprise side by side; the spec's ``upgrade_url``."""
-    view = describe_subscription(current_tenant()) if current_user.is_authenticated else None
+    view = describe_subscription(current_tenant()) if current_membership() else None
     requested = request.args.get("interval")
     if requested in (BillingInterval.MONTH, BillingInterval.YEAR):
         interval = BillingInterval(requested)
@@ -136,7 +138,7 @@ def enterprise() -> Response | tuple[str, int]:
     if request.method == "GET" and current_user.is_authenticated:
         form.email.data = current_user.email
     if form.validate_on_submit():
-        tenant = current_tenant() if current_user.is_authenticated else None
+        tenant = current_tenant() if current_membership() else None
         inquiry = record_inquiry(form, tenant)
         flash(
             f"Thank you, {inquiry.name}. Our sales team has your request and will reply to "

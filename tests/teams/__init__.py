@@ -1,0 +1,1 @@
+"""Teams: roles, invites, several tenants per person, the activity log."""

@@ -2,17 +2,20 @@
 
 Framework-free: functions take a SQLAlchemy session and plain values. Every query is a primary-key
 range read of ``usage_counter`` (tenant_id, metric, day) or ``storage_usage`` (tenant_id), never a
-scan of raw events, so the dashboard's polled fragment stays cheap.
+scan of raw events, and the polled fragment's reads are one statement (``fragment_reads``), so
+the poll every open dashboard makes stays cheap.
 """
 
 from __future__ import annotations
 
 import calendar
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ScalarSelect, func, select
 from sqlalchemy.orm import Session
 
 from portal.models import StorageUsage, UsageCounter
@@ -103,6 +106,49 @@ def stored_count(session: Session, tenant_id: int, metric: str, day: date) -> in
     """One counter, by primary key."""
     row = session.get(UsageCounter, (tenant_id, metric, day))
     return int(row.value) if row else 0
+
+
+@dataclass(frozen=True)
+class FragmentReads:
+    """What one poll of the usage fragment reads from SQL, in one statement."""
+
+    stored_today: int
+    month_calls: int
+    storage: StorageDetail
+    #: The extra scalar subqueries' values, in the order they were given.
+    extra: tuple[int, ...] = ()
+
+
+def fragment_reads(
+    session: Session, tenant_id: int, today: date, extra: Sequence[ScalarSelect[int]] = ()
+) -> FragmentReads:
+    """Today's stored calls, the month's, the storage row, and any ``extra`` scalar subqueries
+    (the overage card's sums): one SELECT of primary-key range reads, one round trip."""
+    calls = (UsageCounter.tenant_id == tenant_id, UsageCounter.metric == CALLS_METRIC)
+    value_sum = func.coalesce(func.sum(UsageCounter.value), 0)
+
+    def stored(column: Any) -> ScalarSelect[int]:
+        return select(column).where(StorageUsage.tenant_id == tenant_id).scalar_subquery()
+
+    row = session.execute(
+        select(
+            select(value_sum).where(*calls, UsageCounter.day == today).scalar_subquery(),
+            select(value_sum)
+            .where(*calls, UsageCounter.day.between(today.replace(day=1), today))
+            .scalar_subquery(),
+            stored(StorageUsage.memories),
+            stored(StorageUsage.embeddings),
+            stored(StorageUsage.bytes_used),
+            *extra,
+        )
+    ).one()
+    today_calls, month, memories, embeddings, bytes_used, *rest = row
+    return FragmentReads(
+        stored_today=int(today_calls),
+        month_calls=int(month),
+        storage=StorageDetail(int(memories or 0), int(embeddings or 0), int(bytes_used or 0)),
+        extra=tuple(int(value or 0) for value in rest),
+    )
 
 
 def storage_detail(session: Session, tenant_id: int) -> StorageDetail:

@@ -11,9 +11,9 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
+from portal.billing.alert_mail import whole_cents
 from portal.extensions import db
 from portal.models import MeterReport, Tenant
-from portal.billing.alert_mail import whole_cents
 from portal.plans import overage_cost_cents
 from portal.web.formatting import format_date, format_money
 from tests.dashboard.test_fragment_cost import fragment_statements

@@ -196,7 +196,7 @@ def period_summary(tenant: Tenant, now: datetime | None = None) -> OverageSummar
     """The current period's overage calls, cost, projected cost at the period's end and cap."""
     now = now or utcnow()
     window = OverageWindow.of(current_subscription(tenant), now)
-    calls, recent = db.session.execute(sa.select(*window.sums(tenant.id))).one()
+    calls, recent = db.session.execute(_OVERAGE_SUMS, window.params(tenant.id)).one()
     return window.summary(tenant, int(calls), int(recent))
 
 
@@ -218,18 +218,13 @@ class OverageWindow:
         window_start = max(start, datetime.fromtimestamp(days_back * _DAY, UTC))
         return cls(start, end, window_start, now)
 
-    def sums(self, tenant_id: int) -> tuple[sa.ScalarSelect[int], sa.ScalarSelect[int]]:
-        """The period's overage calls in SQL, all of them and those of the pace window: two
-        scalar subqueries over ``meter_day_total`` (the outbox's running total per day, at most
-        a period's worth of rows), to select on their own or next to other reads."""
-        period = int(self.start.timestamp())
-        first_day = int(self.window_start.timestamp()) // _DAY
-        total = sa.func.coalesce(sa.func.sum(MeterDayTotal.quantity), 0)
-        where = (MeterDayTotal.tenant_id == tenant_id, MeterDayTotal.period_start == period)
-        return (
-            sa.select(total).where(*where).scalar_subquery(),
-            sa.select(total).where(*where, MeterDayTotal.day >= first_day).scalar_subquery(),
-        )
+    def params(self, tenant_id: int) -> dict[str, int]:
+        """The bound values of ``OVERAGE_SUM_COLUMNS`` for this window."""
+        return {
+            "tenant_id": tenant_id,
+            "period_start": int(self.start.timestamp()),
+            "first_day": int(self.window_start.timestamp()) // _DAY,
+        }
 
     def summary(self, tenant: Tenant, stored_calls: int, stored_recent: int) -> OverageSummary:
         """The summary, from the stored sums (``sums``) and what this process has not flushed."""
@@ -253,3 +248,26 @@ class OverageWindow:
             projected_cents=overage_cost_cents(projected_calls),
             cap_calls=cap_calls,
         )
+
+
+def _overage_sum(*where: sa.ColumnElement[bool]) -> sa.ScalarSelect[int]:
+    return (
+        sa.select(sa.func.coalesce(sa.func.sum(MeterDayTotal.quantity), 0))
+        .where(
+            MeterDayTotal.tenant_id == sa.bindparam("tenant_id"),
+            MeterDayTotal.period_start == sa.bindparam("period_start"),
+            *where,
+        )
+        .scalar_subquery()
+    )
+
+
+#: The period's overage calls, all of them and those of the pace window, as two scalar
+#: subqueries over ``meter_day_total`` (the outbox's running total per day: at most a period's
+#: worth of rows), to select alone or next to other reads; ``OverageWindow.params`` binds them.
+#: Built once: the dashboard's poll runs them.
+OVERAGE_SUM_COLUMNS = (
+    _overage_sum(),
+    _overage_sum(MeterDayTotal.day >= sa.bindparam("first_day")),
+)
+_OVERAGE_SUMS = sa.select(*OVERAGE_SUM_COLUMNS)

@@ -10,7 +10,7 @@ from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_blocks
 
 from portal.billing.alert_mail import whole_cents
-from portal.billing.overage import OverageSummary, OverageWindow
+from portal.billing.overage import OVERAGE_SUM_COLUMNS, OverageSummary, OverageWindow
 from portal.billing.subscriptions import current_subscription
 from portal.dashboard import usage
 from portal.dashboard.chart import usage_chart
@@ -83,8 +83,8 @@ def _bars_context(tenant: Tenant, now: datetime) -> dict[str, Any]:
     limits = tenant.limits
     overage = tenant.pricing_tier == PricingTier.PRO and bool(tenant.overage_enabled)
     window = OverageWindow.of(current_subscription(tenant), now) if overage else None
-    extra = window.sums(tenant.id) if window else ()
-    reads = usage.fragment_reads(db.session(), tenant.id, now.date(), extra)
+    extra, params = (OVERAGE_SUM_COLUMNS, window.params(tenant.id)) if window else ((), {})
+    reads = usage.fragment_reads(db.session(), tenant.id, now.date(), extra, params)
     stored_today = reads.stored_today
     live = live_usage(tenant.id)
     today = usage.calls_today(stored_today, live)

@@ -9,13 +9,13 @@ the poll every open dashboard makes stays cheap.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ScalarSelect, func, select
+from sqlalchemy import Executable, ScalarSelect, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from portal.models import StorageUsage, UsageCounter
@@ -120,28 +120,20 @@ class FragmentReads:
 
 
 def fragment_reads(
-    session: Session, tenant_id: int, today: date, extra: Sequence[ScalarSelect[int]] = ()
+    session: Session,
+    tenant_id: int,
+    today: date,
+    extra: tuple[ScalarSelect[int], ...] = (),
+    params: Mapping[str, object] | None = None,
 ) -> FragmentReads:
     """Today's stored calls, the month's, the storage row, and any ``extra`` scalar subqueries
-    (the overage card's sums): one SELECT of primary-key range reads, one round trip."""
-    calls = (UsageCounter.tenant_id == tenant_id, UsageCounter.metric == CALLS_METRIC)
-    value_sum = func.coalesce(func.sum(UsageCounter.value), 0)
-
-    def stored(column: Any) -> ScalarSelect[int]:
-        return select(column).where(StorageUsage.tenant_id == tenant_id).scalar_subquery()
-
-    row = session.execute(
-        select(
-            select(value_sum).where(*calls, UsageCounter.day == today).scalar_subquery(),
-            select(value_sum)
-            .where(*calls, UsageCounter.day.between(today.replace(day=1), today))
-            .scalar_subquery(),
-            stored(StorageUsage.memories),
-            stored(StorageUsage.embeddings),
-            stored(StorageUsage.bytes_used),
-            *extra,
-        )
-    ).one()
+    (the overage card's sums, whose bound ``params`` come along): one SELECT of primary-key
+    range reads, one round trip. The statement is built once per ``extra`` and reused."""
+    if extra not in _FRAGMENT_STATEMENTS:
+        _FRAGMENT_STATEMENTS[extra] = select(*_FRAGMENT_COLUMNS, *extra)
+    statement = _FRAGMENT_STATEMENTS[extra]
+    values = {"tenant_id": tenant_id, "today": today, "month_start": today.replace(day=1)}
+    row: Sequence[Any] = session.execute(statement, {**values, **(params or {})}).one()
     today_calls, month, memories, embeddings, bytes_used, *rest = row
     return FragmentReads(
         stored_today=int(today_calls),
@@ -149,6 +141,34 @@ def fragment_reads(
         storage=StorageDetail(int(memories or 0), int(embeddings or 0), int(bytes_used or 0)),
         extra=tuple(int(value or 0) for value in rest),
     )
+
+
+def _calls(*where: Any) -> ScalarSelect[int]:
+    return (
+        select(func.coalesce(func.sum(UsageCounter.value), 0))
+        .where(
+            UsageCounter.tenant_id == bindparam("tenant_id"),
+            UsageCounter.metric == CALLS_METRIC,
+            *where,
+        )
+        .scalar_subquery()
+    )
+
+
+def _stored(column: Any) -> ScalarSelect[int]:
+    return select(column).where(StorageUsage.tenant_id == bindparam("tenant_id")).scalar_subquery()
+
+
+# Built once: the polled fragment runs them for every open dashboard every few seconds, and
+# building a statement costs more than running it.
+_FRAGMENT_COLUMNS = (
+    _calls(UsageCounter.day == bindparam("today")),
+    _calls(UsageCounter.day.between(bindparam("month_start"), bindparam("today"))),
+    _stored(StorageUsage.memories),
+    _stored(StorageUsage.embeddings),
+    _stored(StorageUsage.bytes_used),
+)
+_FRAGMENT_STATEMENTS: dict[tuple[ScalarSelect[int], ...], Executable] = {}
 
 
 def storage_detail(session: Session, tenant_id: int) -> StorageDetail:

@@ -3,7 +3,7 @@
 In process on SQLite (Flask test client, one thread): first deliveries, then the same events
 again (duplicates). Then, when PostgreSQL answers at ``TEST_POSTGRES_URL``'s server, the same
 first deliveries over HTTP to ``make serve``'s entry point (gunicorn, 2 workers) on a fresh
-PostgreSQL database, from 8 client threads.
+PostgreSQL database, from 8 client threads (Redis at ``BENCH_REDIS_URL``, default DB 15).
 
 The in-process rates are printed twice: by the wall clock (the goal), and per second of the
 process's own CPU time, which is what the intake costs when the machine's other jobs are left
@@ -177,7 +177,7 @@ def serve(url: str, port: int) -> subprocess.Popen[bytes]:
         "PYTHONPATH": str(ROOT),
         "SECRET_KEY": "bench-" + uuid.uuid4().hex,
         "DATABASE_URL": url,
-        "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10"),
+        "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15"),
         "STRIPE_SECRET_KEY": "sk_test_bench",
         "STRIPE_WEBHOOK_SECRET": SECRET,
         "WEB_CONCURRENCY": "2",

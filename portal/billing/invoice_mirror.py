@@ -8,7 +8,7 @@ and the attempt count only grows.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 
@@ -39,44 +39,85 @@ def mirror_invoice(tenant: Tenant, remote: StripeInvoice) -> str | None:
     if not remote.id:
         return None
     now = utcnow()
-    table = Invoice.__table__
-    values = _values(remote)
-    insert = dialect_insert(db.session.get_bind(), table).values(
-        id=remote.id,
-        tenant_id=tenant.id,
-        created=remote.created or now,
-        mirrored_at=now,
-        paid_at=(remote.paid_at or now) if remote.status == "paid" else None,
-        paid_first_attempt=remote.attempt_count <= 1 if remote.status == "paid" else None,
-        **values,
+    paid = remote.status == "paid"
+    params = {
+        **_values(remote),
+        "id": remote.id,
+        "tenant_id": tenant.id,
+        "created": remote.created or now,
+        "mirrored_at": now,
+        "paid_at": (remote.paid_at or now) if paid else None,
+        "paid_first_attempt": remote.attempt_count <= 1 if paid else None,
+        "b_paid": paid,
+        "b_remote_created": remote.created,
+        "b_remote_paid_at": remote.paid_at,
+    }
+    connection = db.session.connection()
+    statement = _UPSERTS.get(connection.dialect.name)
+    if statement is None:
+        statement = _UPSERTS[connection.dialect.name] = _upsert(connection)
+    connection.execute(statement, params)
+    return remote.id
+
+
+#: The mirror's upsert, per dialect name: built once (the webhook intake runs it per event).
+_UPSERTS: dict[str, sa.Executable] = {}
+
+
+def _upsert(connection: sa.Connection) -> sa.Executable:
+    """``mirror_invoice``'s statement, every value a bound parameter; ``b_paid``,
+    ``b_remote_created`` and ``b_remote_paid_at`` steer the update of an existing row."""
+    table = cast(sa.Table, Invoice.__table__)
+    columns = [*_values_columns(), "id", "tenant_id", "created", "mirrored_at"]
+    columns += ["paid_at", "paid_first_attempt"]
+    insert = dialect_insert(connection, table).values(
+        {name: sa.bindparam(name, type_=table.c[name].type) for name in columns}
     )
     stored, new = table.c, insert.excluded
     attempts = sa.case(
         (stored.attempt_count > new.attempt_count, stored.attempt_count),
         else_=new.attempt_count,
     )
+    paid = sa.bindparam("b_paid", type_=sa.Boolean)
+    remote_paid_at = sa.bindparam("b_remote_paid_at", type_=stored.paid_at.type)
     update: dict[str, Any] = {
-        **{name: getattr(new, name) for name in values},
+        **{name: getattr(new, name) for name in _values_columns()},
         "tenant_id": new.tenant_id,
         "attempt_count": attempts,
         "mirrored_at": new.mirrored_at,
+        # Stripe's created time when the copy has one.
+        "created": sa.func.coalesce(
+            sa.bindparam("b_remote_created", type_=stored.created.type), stored.created
+        ),
+        # Paid: Stripe's paid time when it gives one, else the first time we saw it paid.
+        "paid_at": sa.case(
+            (paid, sa.func.coalesce(remote_paid_at, stored.paid_at, new.paid_at)),
+            else_=stored.paid_at,
+        ),
+        "paid_first_attempt": sa.case((paid, attempts <= 1), else_=stored.paid_first_attempt),
     }
-    if remote.created:
-        update["created"] = new.created
-    if remote.status == "paid":
-        # Stripe's paid time when it gives one, else the first time we saw it paid.
-        update["paid_at"] = (
-            new.paid_at if remote.paid_at else sa.func.coalesce(stored.paid_at, new.paid_at)
-        )
-        update["paid_first_attempt"] = attempts <= 1
-    db.session.connection().execute(
-        insert.on_conflict_do_update(
-            index_elements=["id"],
-            set_=update,
-            where=_rank(stored.status) <= _rank(new.status),
-        )
+    return insert.on_conflict_do_update(
+        index_elements=["id"], set_=update, where=_rank(stored.status) <= _rank(new.status)
     )
-    return remote.id
+
+
+def _values_columns() -> list[str]:
+    return [
+        "customer_id",
+        "subscription_id",
+        "number",
+        "status",
+        "currency",
+        "amount_due",
+        "amount_paid",
+        "total",
+        "period_start",
+        "period_end",
+        "attempt_count",
+        "hosted_invoice_url",
+        "invoice_pdf",
+        "lines",
+    ]
 
 
 def _values(remote: StripeInvoice) -> dict[str, Any]:

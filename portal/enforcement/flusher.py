@@ -1,6 +1,7 @@
 """The write-behind flusher: one daemon thread per runtime moving what calls leave behind to SQL.
 
-It writes the pending usage counts (``metering``) every ``USAGE_FLUSH_SECONDS`` and the API keys'
+It writes the pending usage counts (``metering``) every half ``USAGE_FLUSH_SECONDS`` (so that
+what a kill -9 loses is at most ``USAGE_FLUSH_SECONDS`` of counts) and the API keys'
 last-used times (``last_used``) every ``API_KEY_LAST_USED_FLUSH_SECONDS``, and both once more at
 shutdown (``stop``, also registered with ``atexit``). Nothing waits for a later request to be
 written. A batch SQL refuses is kept and retried, so a database hiccup delays writes but never
@@ -10,7 +11,6 @@ loses them.
 from __future__ import annotations
 
 import atexit
-import collections
 import logging
 import threading
 import time
@@ -70,18 +70,18 @@ class Flusher:
 
     def _run(self) -> None:
         # Fixed rates, not fixed pauses: the time a flush takes does not stretch an interval.
-        # Usage flushes start early by ``_lead`` (what recent flushes took, waking late
-        # included), so a flush commits at most ``interval`` after the previous one took its
-        # batch: a kill -9 loses at most ``interval`` of counts, the promised loss window.
+        # Usage is flushed every half interval: a kill -9 loses what was admitted since the
+        # last take whose flush committed, and the next flush commits half an interval plus its
+        # own time after that take, so a flush may take up to half the interval (waking late
+        # included) and the loss window stays within ``interval``.
+        period = self.interval / 2
         now = time.monotonic()
-        usage_due, keys_due = now + self.interval * 3 / 4, now + self.last_used.interval
-        costs: collections.deque[float] = collections.deque(maxlen=_RECENT_FLUSHES)
+        usage_due, keys_due = now + period, now + self.last_used.interval
         while not self._stop.wait(max(0.0, min(usage_due, keys_due) - time.monotonic())):
             now = time.monotonic()
             if now >= usage_due:
+                usage_due = max(usage_due + period, now)
                 _survive(self.flush, "usage flush failed")
-                costs.append(time.monotonic() - usage_due)
-                usage_due = max(now + self.interval - _lead(costs, self.interval), now)
             if now >= keys_due:
                 keys_due = max(keys_due + self.last_used.interval, now)
                 _survive(self.flush_last_used, "last-used flush failed")
@@ -157,17 +157,6 @@ class Flusher:
         _survive(self.flush, "usage flush at shutdown failed")
         self.flush_last_used()
         atexit.unregister(self.stop)
-
-
-#: How many recent usage flushes the lead time is taken from.
-_RECENT_FLUSHES = 20
-
-
-def _lead(costs: collections.deque[float], interval: float) -> float:
-    """How early to start the next usage flush: twice the most a recent one took from its due
-    time to its commit (waking late included), at least a quarter of the interval (a flush that
-    suddenly has more to write, or less CPU, must still commit in time) and at most half."""
-    return min(interval / 2, max(interval / 4, 2 * max(costs, default=0.0)))
 
 
 def _survive(flush: Callable[[], int], message: str) -> None:

@@ -5,9 +5,8 @@ commits at most ``interval`` after the previous one took its batch, even when fl
 from __future__ import annotations
 
 import time
-from typing import Any
 
-from portal.enforcement.flusher import Flusher, _lead
+from portal.enforcement.flusher import Flusher
 from portal.enforcement.last_used import LastUsedTimes
 
 INTERVAL = 0.5
@@ -46,17 +45,5 @@ def test_each_flush_commits_within_the_interval_of_the_previous_take() -> None:
     windows = [commits[0] - started] + [
         commit - take for take, commit in zip(takes, commits[1:], strict=False)
     ]
-    # Without the lead, every window would be the interval plus the flush: 0.6 s.
+    # Flushing every interval, each window would be the interval plus the flush: 0.6 s.
     assert max(windows) <= INTERVAL, [round(window, 3) for window in windows]
-
-
-def test_the_lead_follows_recent_flushes_within_a_quarter_and_a_half_of_the_interval() -> None:
-    from collections import deque
-
-    def lead(*costs: Any) -> float:
-        return _lead(deque(costs), 1.0)
-
-    assert lead() == 0.25
-    assert lead(0.05, 0.1) == 0.25
-    assert lead(0.15, 0.05) == 0.3
-    assert lead(0.4) == 0.5

@@ -3,12 +3,14 @@
 Run from the repository root: ``.venv/bin/python -m bench.metering_flush``. Part 1 times one
 batched upsert of 10,000 rows (first as inserts, then as conflicting updates). Part 2 admits calls
 from 4 threads for 5 s with the flusher running every USAGE_FLUSH_SECONDS (1 s) and records when
-each flush committed: the largest gap between commits is what a kill -9 in embedded mode could
-lose at worst. It ends by checking that SQL holds exactly the calls admitted.
+each flush took its batch and committed: the largest time from one flush's take to the next one's
+commit is what a kill -9 in embedded mode could lose at worst. It ends by checking that SQL holds
+exactly the calls admitted.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -51,10 +53,12 @@ def main() -> None:
         seconds = time.perf_counter() - started
         print(f"  {len(rows)} {label:<28} {len(rows) / seconds:9.0f} rows/s")
 
+    takes: list[float] = []
     commits: list[float] = []
     flush = enforcement.flusher.flush
 
     def timed_flush() -> int:
+        takes.append(time.monotonic())  # the flush takes the pending counts first thing
         written = flush()
         commits.append(time.monotonic())
         return written
@@ -82,7 +86,17 @@ def main() -> None:
     for thread in threads:
         thread.join()
     load_end = time.monotonic()
-    gaps = [b - a for a, b in zip([started, *commits], [*commits, load_end], strict=False)]
+    # A call admitted just after a flush took its batch waits for the next flush's commit: a
+    # kill -9 right before that commit loses it. So the window runs from one take to the next
+    # commit (from the start of the load to the first commit, and from the last take to the end
+    # of the load, when nothing committed after it).
+    windows = [commits[0] - started] if commits else []
+    windows += [commit - take for take, commit in zip(takes, commits[1:], strict=False)]
+    if takes:
+        windows.append(load_end - takes[-1] if len(commits) == len(takes) else 0.0)
+    windows = windows or [load_end - started]
+    if os.environ.get("BENCH_VERBOSE"):
+        print("  windows (ms):", [round(w * 1000) for w in windows])
     enforcement.stop()
     query = sa.select(sa.func.sum(UsageCounter.value)).where(UsageCounter.metric == "api_calls")
     with engine.connect() as connection:
@@ -90,7 +104,10 @@ def main() -> None:
     total = sum(admitted)
     print(f"  calls admitted in {LOAD_SECONDS:.0f} s by {THREADS} threads {total:9d}")
     print(f"  flushes committed meanwhile          {len(commits):9d}")
-    print(f"  largest loss window observed         {max(gaps) * 1000:9.0f} ms (interval 1000 ms)")
+    print(
+        f"  largest loss window observed         {max(windows) * 1000:9.0f} ms "
+        "(goal <= the flush interval, 1000 ms)"
+    )
     print(f"  recorded == admitted                 {recorded == total!s:>9}")
 
 

@@ -13,6 +13,9 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 NOT_BENCHMARKS = {"run_all", "harness", "__init__"}
 TIMEOUT_SECONDS = 120
+#: Benchmarks that seed large databases (10,000 tenants × 90 days × 4 metrics, twice) or start
+#: servers get longer.
+LONG_TIMEOUTS = {"dashboard_fragment": 900, "webhook_intake": 300, "billing_page": 300}
 
 
 def main() -> int:
@@ -24,7 +27,7 @@ def main() -> int:
         result = subprocess.run(
             [sys.executable, "-m", f"bench.{script.stem}"],
             cwd=BENCH.parent,
-            timeout=TIMEOUT_SECONDS,
+            timeout=LONG_TIMEOUTS.get(script.stem, TIMEOUT_SECONDS),
             check=False,
         )
         if result.returncode:

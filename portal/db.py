@@ -8,11 +8,16 @@ The Flask-SQLAlchemy binding (``db``, the request-scoped session) is made from t
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, TypeDecorator
+from sqlalchemy import DateTime, MetaData, TypeDecorator, event
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
+
+#: How long a SQLite connection waits for another one's write lock before "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 5000
 
 
 class Base(DeclarativeBase):
@@ -62,3 +67,25 @@ def dialect_insert(bind: Any, table: Any) -> Any:
     from sqlalchemy.dialects import sqlite
 
     return sqlite.insert(table)
+
+
+@event.listens_for(Engine, "connect")
+def _tune_sqlite(dbapi_connection: Any, connection_record: Any) -> None:
+    """Every new SQLite connection, of every engine (the portal's, the enforcement library's,
+    Alembic's): write-ahead log, ``synchronous=NORMAL`` and a busy timeout.
+
+    WAL lets readers run while one writer commits, and with ``NORMAL`` a commit appends to the
+    log without an fsync (the log is synced at checkpoints). The database cannot be corrupted
+    this way; what a power loss (not a crash of the process: the OS still has the writes) can
+    cost is the transactions committed since the last checkpoint. The README says the same.
+    Other databases are left alone.
+    """
+    if not isinstance(dbapi_connection, sqlite3.Connection):
+        return
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+    finally:
+        cursor.close()

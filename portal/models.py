@@ -1,4 +1,5 @@
-"""The portal's tables, as typed SQLAlchemy 2.0 models.
+"""The portal's tables, as typed SQLAlchemy 2.0 models (the hot paths' running total and the
+billing page's card mirror are in ``portal.mirror_models``, re-exported here).
 
 The schema is created and changed only through the Alembic migrations in ``migrations/``.
 """
@@ -24,6 +25,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import Base, UTCDateTime, utcnow
+from portal.mirror_models import (  # noqa: F401 (re-exported)
+    CustomerMirror,
+    MeterDayTotal,
+    PaymentMethodMirror,
+)
 from portal.plans import OVERAGE_CAP_DEFAULT_CENTS, PricingTier, TierLimits, get_tier_limits
 
 

@@ -298,10 +298,10 @@ class Factory(TeamFactory):
         with self.app.app_context():
             tenant = db.session.get(Tenant, tenant_id)
             assert tenant is not None
-            row = mirror_invoice(tenant, remote)
+            invoice_id = mirror_invoice(tenant, remote)
             db.session.commit()
-            assert row is not None
-            return row.id
+            assert invoice_id is not None
+            return invoice_id
 
     def staff(
         self, email: str = "staff@continuum.example", *, totp_secret: str | None = None

@@ -26,6 +26,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app, url_for
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy.orm import joinedload
 
 from portal.config import portal_url
 from portal.errors import PortalError
@@ -277,13 +278,17 @@ def _send_in_background(to: str, subject: str, body: str) -> None:
     threading.Thread(target=send, name="account-mail", daemon=True).start()
 
 
+_WITH_TENANTS = (joinedload(User.memberships).joinedload(Membership.tenant),)
+
+
 @login_manager.user_loader
 def load_user(session_id: str) -> User | None:
     """The user a session names, if the password has not changed since it signed in."""
     user_id, _, fingerprint = session_id.partition(":")
     if not user_id.isdigit():
         return None
-    user = db.session.get(User, int(user_id))
+    # The memberships and their tenants come in the same query: every signed-in page reads them.
+    user = db.session.get(User, int(user_id), options=_WITH_TENANTS)
     if user is None or not hmac.compare_digest(user.password_fingerprint, fingerprint):
         return None
     return user

@@ -14,7 +14,7 @@ import click
 import sqlalchemy as sa
 from flask.cli import AppGroup
 
-from portal.billing.invoice_mirror import backfill_invoices
+from portal.billing.card_mirror import backfill_billing
 from portal.billing.metered import ensure_metered_item
 from portal.billing.subscriptions import (
     current_subscription,
@@ -141,8 +141,8 @@ def bootstrap_command() -> None:
 
 @stripe_cli.command("resync")
 def resync_command() -> None:
-    """Re-read every tenant's subscriptions from Stripe, e.g. after webhooks were missed, and
-    add the metered overage item to Pro subscriptions that lack it."""
+    """Re-read every tenant's subscriptions, invoices and cards from Stripe, e.g. after webhooks
+    were missed, and add the metered overage item to Pro subscriptions that lack it."""
     linked = sa.select(Tenant).where(Tenant.stripe_customer_id.is_not(None))
     tenants = db.session.scalars(linked).all()
     for tenant in tenants:
@@ -152,9 +152,9 @@ def resync_command() -> None:
                 f"tenant {tenant.id}: {sub.stripe_subscription_id} {sub.status} -> "
                 f"{result.tier.value}"
             )
-        mirrored = backfill_invoices(tenant)
+        cards, mirrored = backfill_billing(tenant)
         db.session.commit()
-        click.echo(f"tenant {tenant.id}: {mirrored} invoice(s) mirrored")
+        click.echo(f"tenant {tenant.id}: {mirrored} invoice(s) and {cards} card(s) mirrored")
         current = current_subscription(tenant)
         if tenant.tier == PricingTier.PRO.value and current and not current.metered_item_id:
             try:

@@ -8,6 +8,8 @@ and the attempt count only grows.
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import sqlalchemy as sa
 
 from portal.db import dialect_insert
@@ -21,64 +23,124 @@ _STATUS_RANK = {"draft": 0, "open": 1, "uncollectible": 2, "paid": 3, "void": 3}
 BACKFILL_LIMIT = 100
 
 
-def _rank(status: str | None) -> int:
-    return _STATUS_RANK.get(status or "", -1)
+def _rank(column: Any) -> Any:
+    """``_STATUS_RANK`` in SQL, for a status column (unknown or NULL: -1)."""
+    return sa.case(_STATUS_RANK, value=column, else_=-1)
 
 
-def mirror_invoice(tenant: Tenant, remote: StripeInvoice) -> Invoice | None:
-    """Write ``remote`` into the mirror for ``tenant``; returns the row (None for a preview,
-    which has no id). The caller commits."""
+def mirror_invoice(tenant: Tenant, remote: StripeInvoice) -> str | None:
+    """Write ``remote`` into the mirror for ``tenant``; returns its id (None for a preview,
+    which has no id). The caller commits.
+
+    One upsert, race-free: a new invoice is inserted; a stored one is updated only if ``remote``
+    is not older (its status ranks at least as far), keeping the larger attempt count and the
+    first paid time.
+    """
     if not remote.id:
         return None
-    row = _row(tenant, remote)
-    if _rank(remote.status) < _rank(row.status):
-        return row  # an older copy than the one stored
-    row.tenant_id = tenant.id
-    row.customer_id = remote.customer_id
-    row.subscription_id = remote.subscription_id
-    row.number = remote.number
-    row.status = remote.status
-    row.currency = remote.currency
-    row.amount_due = remote.amount_due
-    row.amount_paid = remote.amount_paid
-    row.total = remote.total
-    row.period_start = remote.period_start
-    row.period_end = remote.period_end
-    row.attempt_count = max(row.attempt_count or 0, remote.attempt_count)
-    row.hosted_invoice_url = remote.hosted_invoice_url
-    row.invoice_pdf = remote.invoice_pdf
-    row.created = remote.created or row.created
-    row.lines = [
-        {"description": line.description, "amount": line.amount, "proration": line.proration}
-        for line in remote.lines
-    ]
-    if remote.status == "paid":
-        row.paid_at = remote.paid_at or row.paid_at or utcnow()
-        row.paid_first_attempt = row.attempt_count <= 1
-    return row
-
-
-def _row(tenant: Tenant, remote: StripeInvoice) -> Invoice:
-    """The mirror row for ``remote``, inserted first if missing (race-free: ON CONFLICT)."""
     now = utcnow()
-    insert = dialect_insert(db.session.get_bind(), Invoice.__table__).values(
-        id=remote.id,
-        tenant_id=tenant.id,
-        status=None,
-        currency=remote.currency,
-        amount_due=0,
-        amount_paid=0,
-        total=0,
-        attempt_count=0,
-        created=remote.created or now,
-        mirrored_at=now,
+    paid = remote.status == "paid"
+    params = {
+        **_values(remote),
+        "id": remote.id,
+        "tenant_id": tenant.id,
+        "created": remote.created or now,
+        "mirrored_at": now,
+        "paid_at": (remote.paid_at or now) if paid else None,
+        "paid_first_attempt": remote.attempt_count <= 1 if paid else None,
+        "b_paid": paid,
+        "b_remote_created": remote.created,
+        "b_remote_paid_at": remote.paid_at,
+    }
+    connection = db.session.connection()
+    statement = _UPSERTS.get(connection.dialect.name)
+    if statement is None:
+        statement = _UPSERTS[connection.dialect.name] = _upsert(connection)
+    connection.execute(statement, params)
+    return remote.id
+
+
+#: The mirror's upsert, per dialect name: built once (the webhook intake runs it per event).
+_UPSERTS: dict[str, sa.Executable] = {}
+
+
+def _upsert(connection: sa.Connection) -> sa.Executable:
+    """``mirror_invoice``'s statement, every value a bound parameter; ``b_paid``,
+    ``b_remote_created`` and ``b_remote_paid_at`` steer the update of an existing row."""
+    table = cast(sa.Table, Invoice.__table__)
+    columns = [*_values_columns(), "id", "tenant_id", "created", "mirrored_at"]
+    columns += ["paid_at", "paid_first_attempt"]
+    insert = dialect_insert(connection, table).values(
+        {name: sa.bindparam(name, type_=table.c[name].type) for name in columns}
     )
-    db.session.execute(insert.on_conflict_do_nothing(index_elements=["id"]))
-    row = db.session.scalar(
-        sa.select(Invoice).where(Invoice.id == remote.id).execution_options(populate_existing=True)
+    stored, new = table.c, insert.excluded
+    attempts = sa.case(
+        (stored.attempt_count > new.attempt_count, stored.attempt_count),
+        else_=new.attempt_count,
     )
-    assert row is not None
-    return row
+    paid = sa.bindparam("b_paid", type_=sa.Boolean)
+    remote_paid_at = sa.bindparam("b_remote_paid_at", type_=stored.paid_at.type)
+    update: dict[str, Any] = {
+        **{name: getattr(new, name) for name in _values_columns()},
+        "tenant_id": new.tenant_id,
+        "attempt_count": attempts,
+        "mirrored_at": new.mirrored_at,
+        # Stripe's created time when the copy has one.
+        "created": sa.func.coalesce(
+            sa.bindparam("b_remote_created", type_=stored.created.type), stored.created
+        ),
+        # Paid: Stripe's paid time when it gives one, else the first time we saw it paid.
+        "paid_at": sa.case(
+            (paid, sa.func.coalesce(remote_paid_at, stored.paid_at, new.paid_at)),
+            else_=stored.paid_at,
+        ),
+        "paid_first_attempt": sa.case((paid, attempts <= 1), else_=stored.paid_first_attempt),
+    }
+    return insert.on_conflict_do_update(
+        index_elements=["id"], set_=update, where=_rank(stored.status) <= _rank(new.status)
+    )
+
+
+def _values_columns() -> list[str]:
+    return [
+        "customer_id",
+        "subscription_id",
+        "number",
+        "status",
+        "currency",
+        "amount_due",
+        "amount_paid",
+        "total",
+        "period_start",
+        "period_end",
+        "attempt_count",
+        "hosted_invoice_url",
+        "invoice_pdf",
+        "lines",
+    ]
+
+
+def _values(remote: StripeInvoice) -> dict[str, Any]:
+    """The columns a newer copy of the invoice overwrites as they are."""
+    return {
+        "customer_id": remote.customer_id,
+        "subscription_id": remote.subscription_id,
+        "number": remote.number,
+        "status": remote.status,
+        "currency": remote.currency,
+        "amount_due": remote.amount_due,
+        "amount_paid": remote.amount_paid,
+        "total": remote.total,
+        "period_start": remote.period_start,
+        "period_end": remote.period_end,
+        "attempt_count": remote.attempt_count,
+        "hosted_invoice_url": remote.hosted_invoice_url,
+        "invoice_pdf": remote.invoice_pdf,
+        "lines": [
+            {"description": line.description, "amount": line.amount, "proration": line.proration}
+            for line in remote.lines
+        ],
+    }
 
 
 def backfill_invoices(tenant: Tenant) -> int:

@@ -20,7 +20,7 @@ from portal.enforcement.overage import OVERAGE_CALLS
 from portal.enforcement.overage import usage_period as enforcement_usage_period
 from portal.errors import PortalError
 from portal.extensions import db
-from portal.models import MeterReport, Subscription, Tenant, utcnow
+from portal.models import MeterDayTotal, Subscription, Tenant, utcnow
 from portal.plans import (
     OVERAGE_CAP_MAX_CENTS,
     OVERAGE_CAP_MIN_CENTS,
@@ -180,18 +180,6 @@ def usage_period(sub: Subscription | None, now: datetime) -> tuple[datetime, dat
     return datetime.fromtimestamp(first, UTC), datetime.fromtimestamp(last, UTC)
 
 
-def period_calls(tenant_id: int, period_start: datetime, *, since: datetime | None = None) -> int:
-    """Overage calls in the outbox for the period starting ``period_start`` (all of them, or
-    those made at or after ``since``)."""
-    query = sa.select(sa.func.coalesce(sa.func.sum(MeterReport.quantity), 0)).where(
-        MeterReport.tenant_id == tenant_id,
-        MeterReport.period_start == int(period_start.timestamp()),
-    )
-    if since is not None:
-        query = query.where(MeterReport.event_time >= int(since.timestamp()))
-    return int(db.session.scalar(query) or 0)
-
-
 def unflushed_calls(tenant_id: int, first: datetime, now: datetime) -> int:
     """Overage calls counted by this process's enforcement store but not yet in SQL."""
     from portal.enforcement import current_enforcement
@@ -207,25 +195,79 @@ def unflushed_calls(tenant_id: int, first: datetime, now: datetime) -> int:
 def period_summary(tenant: Tenant, now: datetime | None = None) -> OverageSummary:
     """The current period's overage calls, cost, projected cost at the period's end and cap."""
     now = now or utcnow()
-    start, end = usage_period(current_subscription(tenant), now)
-    pending = unflushed_calls(tenant.id, start, now)
-    calls = period_calls(tenant.id, start) + pending
-    cap_cents = tenant.overage_cap_cents
-    cap_calls = overage_calls_for_cents(cap_cents)
-    window_start = max(start, now - PACE_WINDOW)
-    recent = period_calls(tenant.id, start, since=window_start) + pending
-    elapsed = (now - window_start).total_seconds()
-    remaining = max(0.0, (end - now).total_seconds())
-    projected_calls = calls + (int(recent * remaining / elapsed) if elapsed > 0 else 0)
-    if tenant.overage_enabled:
-        projected_calls = min(projected_calls, max(cap_calls, calls))
-    return OverageSummary(
-        enabled=bool(tenant.overage_enabled),
-        cap_cents=cap_cents,
-        period_start=start.astimezone(UTC),
-        period_end=end.astimezone(UTC),
-        calls=calls,
-        cost_cents=overage_cost_cents(calls),
-        projected_cents=overage_cost_cents(projected_calls),
-        cap_calls=cap_calls,
+    window = OverageWindow.of(current_subscription(tenant), now)
+    calls, recent = db.session.execute(_OVERAGE_SUMS, window.params(tenant.id)).one()
+    return window.summary(tenant, int(calls), int(recent))
+
+
+@dataclass(frozen=True)
+class OverageWindow:
+    """The period an overage summary covers, and the start of its pace window."""
+
+    start: datetime
+    end: datetime
+    #: The projection's pace is measured from here: the period's start, or the UTC midnight
+    #: ``PACE_WINDOW`` ago if that is later (whole days: the totals are kept per day).
+    window_start: datetime
+    now: datetime
+
+    @classmethod
+    def of(cls, sub: Subscription | None, now: datetime) -> OverageWindow:
+        start, end = usage_period(sub, now)
+        days_back = int((now - PACE_WINDOW).timestamp()) // _DAY
+        window_start = max(start, datetime.fromtimestamp(days_back * _DAY, UTC))
+        return cls(start, end, window_start, now)
+
+    def params(self, tenant_id: int) -> dict[str, int]:
+        """The bound values of ``OVERAGE_SUM_COLUMNS`` for this window."""
+        return {
+            "tenant_id": tenant_id,
+            "period_start": int(self.start.timestamp()),
+            "first_day": int(self.window_start.timestamp()) // _DAY,
+        }
+
+    def summary(self, tenant: Tenant, stored_calls: int, stored_recent: int) -> OverageSummary:
+        """The summary, from the stored sums (``sums``) and what this process has not flushed."""
+        pending = unflushed_calls(tenant.id, self.start, self.now)
+        calls = stored_calls + pending
+        recent = stored_recent + pending
+        cap_cents = tenant.overage_cap_cents
+        cap_calls = overage_calls_for_cents(cap_cents)
+        elapsed = (self.now - self.window_start).total_seconds()
+        remaining = max(0.0, (self.end - self.now).total_seconds())
+        projected_calls = calls + (int(recent * remaining / elapsed) if elapsed > 0 else 0)
+        if tenant.overage_enabled:
+            projected_calls = min(projected_calls, max(cap_calls, calls))
+        return OverageSummary(
+            enabled=bool(tenant.overage_enabled),
+            cap_cents=cap_cents,
+            period_start=self.start.astimezone(UTC),
+            period_end=self.end.astimezone(UTC),
+            calls=calls,
+            cost_cents=overage_cost_cents(calls),
+            projected_cents=overage_cost_cents(projected_calls),
+            cap_calls=cap_calls,
+        )
+
+
+def _overage_sum(*where: sa.ColumnElement[bool]) -> sa.ScalarSelect[int]:
+    return (
+        sa.select(sa.func.coalesce(sa.func.sum(MeterDayTotal.quantity), 0))
+        .where(
+            MeterDayTotal.tenant_id == sa.bindparam("tenant_id"),
+            MeterDayTotal.period_start == sa.bindparam("period_start"),
+            *where,
+        )
+        .scalar_subquery()
     )
+
+
+#: The period's overage calls, all of them and those of the pace window, as two scalar
+#: subqueries over ``meter_day_total`` (the outbox's running total per day: at most a period's
+#: worth of rows), to select alone or next to other reads; ``OverageWindow.params`` binds them.
+#: Built once: the dashboard's poll runs them.
+OVERAGE_SUM_COLUMNS = (
+    _overage_sum(),
+    _overage_sum(MeterDayTotal.day >= sa.bindparam("first_day")),
+)
+_OVERAGE_SUMS = sa.select(*OVERAGE_SUM_COLUMNS)

@@ -1,10 +1,12 @@
-"""The tenant's saved cards: list, make one the default, remove one."""
+"""The tenant's saved cards: list (from the local mirror), make one the default, remove one
+(at Stripe, then in the mirror; the caller commits, in the same request)."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 
+from portal.billing import card_mirror
 from portal.billing.subscriptions import current_subscription, ended, on_grace_period
 from portal.errors import Conflict, NotFound
 from portal.models import Tenant
@@ -39,14 +41,22 @@ class SavedCard:
 
 
 def list_payment_methods(tenant: Tenant) -> list[SavedCard]:
-    """The tenant's cards, the default first. No Stripe customer yet means no cards."""
+    """The tenant's cards, the default first, from the local mirror (backfilled from Stripe
+    first if it is cold). No Stripe customer yet means no cards."""
     if not tenant.stripe_customer_id:
         return []
-    gateway = get_gateway()
-    default = gateway.retrieve_customer(tenant.stripe_customer_id).default_payment_method_id
+    card_mirror.ensure_warm(tenant)
+    rows, default = card_mirror.cards_of(tenant)
     cards = [
-        SavedCard.of(method, default)
-        for method in gateway.list_payment_methods(tenant.stripe_customer_id)
+        SavedCard(
+            id=row.id,
+            brand=row.brand or "card",
+            last4=row.last4 or "????",
+            exp_month=row.exp_month,
+            exp_year=row.exp_year,
+            is_default=row.id == default,
+        )
+        for row in rows
     ]
     return sorted(cards, key=lambda card: not card.is_default)
 
@@ -68,6 +78,8 @@ def set_default_payment_method(tenant: Tenant, payment_method_id: str) -> SavedC
     if sub is not None and not ended(sub):
         # Checkout pins the first card on the subscription; the new default must replace it.
         gateway.set_subscription_payment_method(sub.stripe_subscription_id, method.id)
+    card_mirror.mirror_card(tenant, method)
+    card_mirror.mirror_default(tenant, method.id)
     log.info("tenant %s: default card is now %s", tenant.id, method.id)
     return SavedCard.of(method, method.id)
 
@@ -84,6 +96,7 @@ def remove_payment_method(tenant: Tenant, payment_method_id: str) -> SavedCard:
             "cancel the plan, then remove this one."
         )
     get_gateway().detach_payment_method(method.id)
+    card_mirror.forget_card(method.id)
     log.info("tenant %s: removed card %s", tenant.id, method.id)
     remaining = [card for card in cards if card.id != method.id]
     if remaining and not any(card.is_default for card in remaining):

@@ -10,7 +10,8 @@ from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_blocks
 
 from portal.billing.alert_mail import whole_cents
-from portal.billing.overage import period_summary
+from portal.billing.overage import OVERAGE_SUM_COLUMNS, OverageSummary, OverageWindow
+from portal.billing.subscriptions import current_subscription
 from portal.dashboard import usage
 from portal.dashboard.chart import usage_chart
 from portal.enforcement import current_usage_snapshot
@@ -61,53 +62,54 @@ def usage_page() -> str:
     tenant: Tenant = current_tenant()
     today = datetime.now(UTC).date()
     session = db.session()
-    stored_today = usage.stored_count(session, tenant.id, usage.CALLS_METRIC, today)
+    reads = usage.fragment_reads(session, tenant.id, today)
     live = live_usage(tenant.id)
-    storage = usage.storage_detail(session, tenant.id)
-    bars = usage.usage_bars(tenant.limits, stored_today, live, storage)
+    bars = usage.usage_bars(tenant.limits, reads.stored_today, live, reads.storage)
     return render_template(
         "dashboard/usage.html",
         limits=tenant.limits,
         endpoints=usage.endpoint_usage(session, tenant.id, today),
-        calls_today=usage.calls_today(stored_today, live),
-        calls_month=usage.month_calls(session, tenant.id, today),
-        storage=storage,
+        calls_today=usage.calls_today(reads.stored_today, live),
+        calls_month=reads.month_calls,
+        storage=reads.storage,
         storage_bars=[bar for bar in bars if bar.key in usage.STORAGE_BARS],
         today=today,
     )
 
 
 def _bars_context(tenant: Tenant, now: datetime) -> dict[str, Any]:
-    """What the ``usage_bars`` block needs: primary-key reads and the live snapshot."""
+    """What the ``usage_bars`` block and the overage card need, in at most two queries (the
+    subscription, for a Pro tenant with overage on; then one SELECT of every sum and row) on
+    top of the signed-in user's, and the live snapshot."""
     limits = tenant.limits
-    session = db.session()
-    stored_today = usage.stored_count(session, tenant.id, usage.CALLS_METRIC, now.date())
+    overage = tenant.pricing_tier == PricingTier.PRO and bool(tenant.overage_enabled)
+    window = OverageWindow.of(current_subscription(tenant), now) if overage else None
+    extra, params = (OVERAGE_SUM_COLUMNS, window.params(tenant.id)) if window else ((), {})
+    reads = usage.fragment_reads(db.session(), tenant.id, now.date(), extra, params)
+    stored_today = reads.stored_today
     live = live_usage(tenant.id)
-    storage = usage.storage_detail(session, tenant.id)
     today = usage.calls_today(stored_today, live)
     # The month's flushed rows, with today's stored count swapped for the live one.
-    month = usage.month_calls(session, tenant.id, now.date()) - stored_today + today
-    overage = tenant.pricing_tier == PricingTier.PRO and bool(tenant.overage_enabled)
-    return {
-        "bars": usage.usage_bars(limits, stored_today, live, storage, overage=overage),
+    month = reads.month_calls - stored_today + today
+    context = {
+        "bars": usage.usage_bars(limits, stored_today, live, reads.storage, overage=overage),
         "day_projection": usage.daily_limit_projection(
             today, limits.api_calls_per_day, now, overage=overage
         ),
         "month_projection": usage.monthly_share(month, limits.api_calls_per_day, now.date()),
         "updated_at": now,
         "poll_seconds": poll_seconds(),
-        **_overage_context(tenant, now),
     }
-
-
-def _overage_context(tenant: Tenant, now: datetime) -> dict[str, Any]:
-    """The overage card: only Pro has one. With overage off it is a line that offers it (no
-    query); with overage on, the period's numbers (the subscription and the outbox sums)."""
     if tenant.pricing_tier != PricingTier.PRO:
-        return {"overage": None}
-    if not tenant.overage_enabled:
-        return {"overage": None, "offer_overage": True}
-    summary = period_summary(tenant, now)
+        return {**context, "overage": None}
+    if window is None:  # overage off: a line that offers it
+        return {**context, "overage": None, "offer_overage": True}
+    calls, recent = reads.extra
+    return {**context, **_overage_context(window.summary(tenant, calls, recent))}
+
+
+def _overage_context(summary: OverageSummary) -> dict[str, Any]:
+    """The overage card of a Pro tenant with overage on: the period's numbers."""
     shown = (format_money(whole_cents(summary.cost_cents)), format_money(summary.cap_cents))
     return {
         "overage": summary,

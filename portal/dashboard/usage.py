@@ -2,17 +2,20 @@
 
 Framework-free: functions take a SQLAlchemy session and plain values. Every query is a primary-key
 range read of ``usage_counter`` (tenant_id, metric, day) or ``storage_usage`` (tenant_id), never a
-scan of raw events, so the dashboard's polled fragment stays cheap.
+scan of raw events, and the polled fragment's reads are one statement (``fragment_reads``), so
+the poll every open dashboard makes stays cheap.
 """
 
 from __future__ import annotations
 
 import calendar
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Executable, ScalarSelect, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from portal.models import StorageUsage, UsageCounter
@@ -103,6 +106,69 @@ def stored_count(session: Session, tenant_id: int, metric: str, day: date) -> in
     """One counter, by primary key."""
     row = session.get(UsageCounter, (tenant_id, metric, day))
     return int(row.value) if row else 0
+
+
+@dataclass(frozen=True)
+class FragmentReads:
+    """What one poll of the usage fragment reads from SQL, in one statement."""
+
+    stored_today: int
+    month_calls: int
+    storage: StorageDetail
+    #: The extra scalar subqueries' values, in the order they were given.
+    extra: tuple[int, ...] = ()
+
+
+def fragment_reads(
+    session: Session,
+    tenant_id: int,
+    today: date,
+    extra: tuple[ScalarSelect[int], ...] = (),
+    params: Mapping[str, object] | None = None,
+) -> FragmentReads:
+    """Today's stored calls, the month's, the storage row, and any ``extra`` scalar subqueries
+    (the overage card's sums, whose bound ``params`` come along): one SELECT of primary-key
+    range reads, one round trip. The statement is built once per ``extra`` and reused."""
+    if extra not in _FRAGMENT_STATEMENTS:
+        _FRAGMENT_STATEMENTS[extra] = select(*_FRAGMENT_COLUMNS, *extra)
+    statement = _FRAGMENT_STATEMENTS[extra]
+    values = {"tenant_id": tenant_id, "today": today, "month_start": today.replace(day=1)}
+    row: Sequence[Any] = session.execute(statement, {**values, **(params or {})}).one()
+    today_calls, month, memories, embeddings, bytes_used, *rest = row
+    return FragmentReads(
+        stored_today=int(today_calls),
+        month_calls=int(month),
+        storage=StorageDetail(int(memories or 0), int(embeddings or 0), int(bytes_used or 0)),
+        extra=tuple(int(value or 0) for value in rest),
+    )
+
+
+def _calls(*where: Any) -> ScalarSelect[int]:
+    return (
+        select(func.coalesce(func.sum(UsageCounter.value), 0))
+        .where(
+            UsageCounter.tenant_id == bindparam("tenant_id"),
+            UsageCounter.metric == CALLS_METRIC,
+            *where,
+        )
+        .scalar_subquery()
+    )
+
+
+def _stored(column: Any) -> ScalarSelect[int]:
+    return select(column).where(StorageUsage.tenant_id == bindparam("tenant_id")).scalar_subquery()
+
+
+# Built once: the polled fragment runs them for every open dashboard every few seconds, and
+# building a statement costs more than running it.
+_FRAGMENT_COLUMNS = (
+    _calls(UsageCounter.day == bindparam("today")),
+    _calls(UsageCounter.day.between(bindparam("month_start"), bindparam("today"))),
+    _stored(StorageUsage.memories),
+    _stored(StorageUsage.embeddings),
+    _stored(StorageUsage.bytes_used),
+)
+_FRAGMENT_STATEMENTS: dict[tuple[ScalarSelect[int], ...], Executable] = {}
 
 
 def storage_detail(session: Session, tenant_id: int) -> StorageDetail:

@@ -1,6 +1,7 @@
 """The write-behind flusher: one daemon thread per runtime moving what calls leave behind to SQL.
 
-It writes the pending usage counts (``metering``) every ``USAGE_FLUSH_SECONDS`` and the API keys'
+It writes the pending usage counts (``metering``) every half ``USAGE_FLUSH_SECONDS`` (so that
+what a kill -9 loses is at most ``USAGE_FLUSH_SECONDS`` of counts) and the API keys'
 last-used times (``last_used``) every ``API_KEY_LAST_USED_FLUSH_SECONDS``, and both once more at
 shutdown (``stop``, also registered with ``atexit``). Nothing waits for a later request to be
 written. A batch SQL refuses is kept and retried, so a database hiccup delays writes but never
@@ -69,12 +70,17 @@ class Flusher:
 
     def _run(self) -> None:
         # Fixed rates, not fixed pauses: the time a flush takes does not stretch an interval.
+        # Usage is flushed every half interval: a kill -9 loses what was admitted since the
+        # last take whose flush committed, and the next flush commits half an interval plus its
+        # own time after that take, so a flush may take up to half the interval (waking late
+        # included) and the loss window stays within ``interval``.
+        period = self.interval / 2
         now = time.monotonic()
-        usage_due, keys_due = now + self.interval, now + self.last_used.interval
+        usage_due, keys_due = now + period, now + self.last_used.interval
         while not self._stop.wait(max(0.0, min(usage_due, keys_due) - time.monotonic())):
             now = time.monotonic()
             if now >= usage_due:
-                usage_due = max(usage_due + self.interval, now)
+                usage_due = max(usage_due + period, now)
                 _survive(self.flush, "usage flush failed")
             if now >= keys_due:
                 keys_due = max(keys_due + self.last_used.interval, now)

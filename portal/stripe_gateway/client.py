@@ -45,7 +45,7 @@ from portal.stripe_gateway.types import (
     StripeTestClock,
     WebhookEvent,
 )
-from portal.stripe_gateway.webhooks import verified_event
+from portal.stripe_gateway.webhooks import verified_event, verified_event_id
 
 
 class StripeGateway(MeteringCalls):
@@ -369,6 +369,10 @@ class StripeGateway(MeteringCalls):
     def construct_event(self, payload: bytes, signature: str | None) -> WebhookEvent:
         """Verify ``payload`` with the signing secret and parse it; else ``WebhookRejected``."""
         return verified_event(self._client, payload, signature, self.webhook_secret)
+
+    def verified_event_id(self, payload: bytes, signature: str | None) -> str | None:
+        """The event id of a verified ``payload`` (None: unverified or not an event)."""
+        return verified_event_id(payload, signature, self.webhook_secret)
 
 
 def gateway_for(app: Flask) -> StripeGateway:

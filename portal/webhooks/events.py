@@ -7,7 +7,7 @@ row, so only one of them does the work.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, cast
 
 import sqlalchemy as sa
 
@@ -31,25 +31,54 @@ class RecordedEvent(Protocol):
 
 def claim(event: RecordedEvent) -> bool:
     """Record ``event`` in the current transaction; False when it was already processed."""
-    table = StripeEvent.__table__
-    stmt = dialect_insert(db.session.get_bind(), table).values(
-        id=event.id, type=event.type, created=event.created, received_at=utcnow()
-    )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["id"],
-        set_={"received_at": stmt.excluded.received_at},
-        where=table.c.processed_at.is_(None),
-    ).returning(table.c.id)
-    return db.session.execute(stmt).first() is not None
+    connection = db.session.connection()
+    stmt = _CLAIMS.get(connection.dialect.name)
+    if stmt is None:
+        stmt = _CLAIMS[connection.dialect.name] = _claim_statement(connection)
+    params = {"id": event.id, "type": event.type, "created": event.created, "at": utcnow()}
+    return connection.execute(stmt, params).first() is not None
+
+
+def is_processed(event_id: str) -> bool:
+    """Whether ``event_id`` was processed already (a read: nothing is claimed)."""
+    row = db.session.connection().execute(_PROCESSED_AT, {"event_id": event_id}).first()
+    return row is not None and row[0] is not None
 
 
 def mark_processed(event: RecordedEvent, tenant_id: int | None = None) -> None:
     """Close the event, noting the tenant it was applied to (the operator console lists them)."""
-    db.session.execute(
-        sa.update(StripeEvent)
-        .where(StripeEvent.id == event.id)
-        .values(processed_at=utcnow(), error=None, tenant_id=tenant_id)
+    db.session.connection().execute(
+        _MARK_PROCESSED, {"event_id": event.id, "at": utcnow(), "tenant": tenant_id}
     )
+
+
+# The intake runs these on every delivery: built once, as Core statements with bound
+# parameters, and run on the session's connection (no ORM bookkeeping per event).
+_EVENTS = cast(sa.Table, StripeEvent.__table__)
+#: The claim statement, per dialect name.
+_CLAIMS: dict[str, sa.Executable] = {}
+_PROCESSED_AT = sa.select(_EVENTS.c.processed_at).where(_EVENTS.c.id == sa.bindparam("event_id"))
+_MARK_PROCESSED = (
+    sa.update(_EVENTS)
+    .where(_EVENTS.c.id == sa.bindparam("event_id"))
+    .values(processed_at=sa.bindparam("at"), error=None, tenant_id=sa.bindparam("tenant"))
+)
+
+
+def _claim_statement(connection: sa.Connection) -> sa.Executable:
+    """Insert a new event id; claim a failed (unprocessed) one again; leave a processed one
+    alone (no row comes back)."""
+    stmt = dialect_insert(connection, _EVENTS).values(
+        id=sa.bindparam("id"),
+        type=sa.bindparam("type"),
+        created=sa.bindparam("created"),
+        received_at=sa.bindparam("at"),
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=["id"],
+        set_={"received_at": stmt.excluded.received_at},
+        where=_EVENTS.c.processed_at.is_(None),
+    ).returning(_EVENTS.c.id)
 
 
 def record_failure(event: RecordedEvent, error: BaseException, *, final: bool = False) -> None:

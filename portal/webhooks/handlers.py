@@ -162,11 +162,6 @@ def invoice_action_required(delivery: Delivery) -> None:
     delivery.after_commit.append(lambda: dunning.send_payment_action_required(tenant, link))
 
 
-def payment_method_changed(delivery: Delivery) -> None:
-    """Cards are read live from Stripe on the billing page; nothing is mirrored to update."""
-    log.info("payment method %s: %s", delivery.event.object_id, delivery.event.type)
-
-
 #: Event type -> handler. Types not listed are acknowledged and ignored.
 HANDLERS: dict[str, Handler] = {
     # The subscription (or saved card) the customer just paid for.
@@ -191,7 +186,27 @@ HANDLERS: dict[str, Handler] = {
     "invoice.payment_failed": invoice_payment_failed,
     # 3-D Secure on a renewal: the customer must confirm the payment.
     "invoice.payment_action_required": invoice_action_required,
-    # Acknowledged; cards are shown live from Stripe.
-    "payment_method.attached": payment_method_changed,
-    "payment_method.detached": payment_method_changed,
 }
+
+
+def _then(first: Handler, second: Handler) -> Handler:
+    def both(delivery: Delivery) -> None:
+        first(delivery)
+        second(delivery)
+
+    both.__doc__ = f"{first.__name__}, then {second.__name__}"
+    return both
+
+
+def _with_mirror_handlers(handlers: dict[str, Handler]) -> dict[str, Handler]:
+    """The billing page's mirror (cards, default card, invoices) follows its events too, after
+    any handler above for the same type (``portal.webhooks.mirror_handlers``)."""
+    from portal.webhooks.mirror_handlers import MIRROR_HANDLERS
+
+    merged = dict(handlers)
+    for kind, mirror in MIRROR_HANDLERS.items():
+        merged[kind] = _then(handlers[kind], mirror) if kind in handlers else mirror
+    return merged
+
+
+HANDLERS = _with_mirror_handlers(HANDLERS)

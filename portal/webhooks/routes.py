@@ -21,7 +21,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from portal import metrics
 from portal.billing.subscriptions import tenant_for_customer
 from portal.errors import PortalError
-from portal.extensions import csrf, db
+from portal.extensions import csrf, db, limiter
 from portal.stripe_gateway import StripeObjectMissing, WebhookEvent, WebhookRejected, get_gateway
 from portal.webhooks import events, thin
 from portal.webhooks.handlers import HANDLERS, Delivery
@@ -31,6 +31,9 @@ log = logging.getLogger("continuum.billing")
 MAX_BODY_BYTES = 1024 * 1024
 
 webhooks_bp = Blueprint("webhooks", __name__)
+# Stripe's deliveries carry no limit of the portal's (they are signed, and Stripe paces them):
+# exempt, the limiter does not even look at them, which keeps the intake fast.
+limiter.exempt(webhooks_bp)
 
 
 def _answer(status: int, **body: object) -> tuple[Response, int]:
@@ -45,6 +48,8 @@ def receive() -> tuple[Response, int]:
     payload = _payload("STRIPE_WEBHOOK_SECRET")
     if isinstance(payload, tuple):
         return payload
+    if _already_processed(payload):
+        return _answer(200, received=True, duplicate=True)
     try:
         event = get_gateway().construct_event(payload, request.headers.get("Stripe-Signature"))
     except WebhookRejected as error:
@@ -95,6 +100,19 @@ def _payload(secret_setting: str) -> bytes | tuple[Response, int]:
         log.warning("webhook rejected: body over 1 MB")
         return _answer(413, error="The body is larger than 1 MB.")
     return payload
+
+
+def _already_processed(payload: bytes) -> bool:
+    """A verified redelivery of an event already processed: answered before the event is
+    parsed into objects (the costly part), since a processed event is final (``claim`` never
+    takes it again). Anything else goes the full way, claim included."""
+    event_id = get_gateway().verified_event_id(payload, request.headers.get("Stripe-Signature"))
+    if event_id is None or not events.is_processed(event_id):
+        return False
+    db.session.rollback()
+    log.info("webhook %s: duplicate, already processed", event_id)
+    metrics.webhook_event("duplicate")
+    return True
 
 
 def _process(event: WebhookEvent) -> tuple[Response, int]:

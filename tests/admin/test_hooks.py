@@ -86,7 +86,7 @@ def test_stripe_resync_backfills_invoices(
     billing.subscribe(tenant_id)
     result = runner.invoke(args=["stripe", "resync"])
     assert result.exit_code == 0, result.output
-    assert f"tenant {tenant_id}: 1 invoice(s) mirrored" in result.output
+    assert f"tenant {tenant_id}: 1 invoice(s) and 1 card(s) mirrored" in result.output
     [(_, status, attempts, first)] = mirrored(app)
     assert (status, attempts, first) == ("paid", 1, True)
 

@@ -233,13 +233,14 @@ def test_a_pro_tenant_without_a_live_subscription_cannot_turn_it_on(
 
 @pytest.mark.parametrize(
     ("enabled", "cap_cents", "projected_cents"),
-    [(True, 2000, 275), (True, 100, 100), (False, 100, 275)],
+    [(True, 2000, None), (True, 100, 100), (False, 100, None)],
 )
 def test_the_summary_counts_the_period_and_projects_the_recent_pace(
-    app: Flask, factory: Factory, enabled: bool, cap_cents: int, projected_cents: int
+    app: Flask, factory: Factory, enabled: bool, cap_cents: int, projected_cents: int | None
 ) -> None:
-    """7,000 calls in the last 7 days (1,000 a day) and 500 before: 20 days to go project
-    27,500 calls ($2.75), or the cap when overage is on and the cap is lower."""
+    """7,000 calls since the UTC midnight 7 days ago (1,000 a day) and 500 before: 20 days to
+    go project 7,500 + 7,000 * 20 days / (7 days and today's hours so far), or the cap when
+    overage is on and the cap is lower (``None``: that projection)."""
     from datetime import timedelta
 
     from portal.billing.overage import period_summary
@@ -270,7 +271,14 @@ def test_the_summary_counts_the_period_and_projects_the_recent_pace(
         db.session.commit()
         summary = period_summary(tenant, now)
     assert summary.calls == 7500 and summary.cost_cents == 75
-    assert summary.projected_cents == projected_cents
+    if projected_cents is None:
+        from portal.plans import overage_cost_cents
+
+        window = timedelta(days=7, seconds=int(now.timestamp()) % 86_400)
+        projected = 7500 + int(7000 * timedelta(days=20) / window)
+        assert summary.projected_cents == overage_cost_cents(projected)
+    else:
+        assert summary.projected_cents == projected_cents
     assert summary.cap_calls == cap_cents * 100
     assert summary.period_start == sub.current_period_start
     assert summary.period_end == now + timedelta(days=20)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
@@ -58,7 +59,7 @@ def test_the_fragment_reads_counters_by_index_and_not_more_as_history_grows(
         db.session.commit()
     add_history(app, acme.tenant_id, 120)
     many = fragment_statements(app, client)
-    assert len(many) == len(few) <= 8
+    assert len(many) == len(few) <= 3
     counter_reads = [(sql, params) for sql, params in many if "usage_counter" in sql]
     assert counter_reads, "the fragment reads the aggregated counters"
     with app.app_context(), db.engine.connect() as conn:
@@ -68,3 +69,22 @@ def test_the_fragment_reads_counters_by_index_and_not_more_as_history_grows(
             )
             assert "SCAN usage_counter" not in plan, (sql, plan)
             assert "USING PRIMARY KEY" in plan or "USING INDEX" in plan, (sql, plan)
+
+
+@pytest.mark.both_dbs
+def test_the_fragment_of_a_pro_tenant_with_overage_runs_three_queries(
+    app: Flask, factory: Factory, db_backend: str
+) -> None:
+    """The signed-in user (with its tenant), the subscription, and one SELECT of every sum:
+    the overage card's come from the outbox's running total, whatever the outbox holds."""
+    from tests.dashboard.test_overage_card import overage_on, report
+
+    account, start, _ = overage_on(factory)
+    add_history(app, account.tenant_id, 40)
+    for minutes in range(50):
+        report(account, start, 7, datetime.now(UTC) - timedelta(minutes=minutes))
+    statements = fragment_statements(app, account.client)
+    assert len(statements) <= 3, [sql for sql, _ in statements]
+    assert not any("meter_report" in sql for sql, _ in statements)
+    html = account.client.get("/dashboard/usage-bars", headers={"HX-Request": "true"}).text
+    assert "350" in html  # 50 rows of 7 overage calls, from the running total

@@ -11,9 +11,11 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
+from portal.billing.alert_mail import whole_cents
 from portal.extensions import db
 from portal.models import MeterReport, Tenant
-from portal.web.formatting import format_date
+from portal.plans import overage_cost_cents
+from portal.web.formatting import format_date, format_money
 from tests.dashboard.test_fragment_cost import fragment_statements
 from tests.factory import Account, Factory
 
@@ -73,8 +75,11 @@ def test_the_card_shows_the_periods_calls_cost_projection_and_cap(factory: Facto
     assert format_date(start) in html and format_date(end) in html
     assert stat(html, "calls") == "7,000"
     assert stat(html, "cost") == "$0.70"
-    # 7,000 calls in the last 7 days, 20 days to go: 7,000 + 7,000 * 20 / 7 = 27,000 calls.
-    assert stat(html, "projected") == "$2.70"
+    # 7,000 calls since the UTC midnight 7 days ago (the pace window is whole days), 20 days
+    # to go: 7,000 + 7,000 * 20 days / (7 days and today's hours so far).
+    window = timedelta(days=7, seconds=int(now.timestamp()) % 86_400)
+    projected = 7_000 + int(7_000 * (end - now) / window)
+    assert stat(html, "projected") == format_money(whole_cents(overage_cost_cents(projected)))
     assert 'data-bar="overage_cap"' in html and 'class="usage-bar level-ok"' in html
     assert "<strong>$0.70</strong> of $20.00" in html and ">3%<" in html
     assert 'max="2000"' in html
@@ -154,9 +159,10 @@ def test_the_chart_stacks_overage_calls_on_each_day(factory: Factory) -> None:
     assert "Overage (billed)" in html and "Of them overage" in html
 
 
-def test_the_fragment_costs_at_most_three_more_indexed_reads_with_overage_on(
+def test_the_fragment_costs_one_more_query_with_overage_on_and_reads_no_outbox_row(
     app: Flask, factory: Factory
 ) -> None:
+    """The subscription; the sums come from the outbox's running total, by primary key."""
     plain = factory.account("pro", name="Plain")
     factory.subscription(plain.tenant_id, "active")
     baseline = fragment_statements(app, plain.client)
@@ -164,15 +170,17 @@ def test_the_fragment_costs_at_most_three_more_indexed_reads_with_overage_on(
     for days in range(40):
         report(account, start, 10, datetime.now(UTC) - timedelta(days=days % 10))
     statements = fragment_statements(app, account.client)
-    assert len(statements) <= len(baseline) + 3
-    extra = [(sql, params) for sql, params in statements if "meter_report" in sql]
-    assert extra, "the card reads the outbox"
+    assert len(statements) <= len(baseline) + 1
+    assert not any("meter_report" in sql for sql, _ in statements), "no outbox row is read"
+    totals = [(sql, params) for sql, params in statements if "meter_day_total" in sql]
+    assert totals, "the card reads the running total"
     with app.app_context(), db.engine.connect() as conn:
-        for sql, params in extra:
+        for sql, params in totals:
             plan = " | ".join(
                 row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)
             )
-            assert "SCAN meter_report" not in plan, (sql, plan)
+            assert "SCAN meter_day_total" not in plan, (sql, plan)
+            assert "SCAN usage_counter" not in plan, (sql, plan)
 
 
 def test_overage_is_the_top_part_of_its_days_bar() -> None:

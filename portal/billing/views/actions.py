@@ -10,6 +10,7 @@ happened; the re-rendered component already says where the plan stands (dates, p
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +22,7 @@ from werkzeug.wrappers import Response
 from portal.billing import plan_changes
 from portal.billing.alerts import ALERT_ROLES
 from portal.billing.checkout import open_billing_portal, start_add_payment_method
+from portal.billing.invoice_mirror import backfill_invoices
 from portal.billing.payment_methods import remove_payment_method, set_default_payment_method
 from portal.billing.views import bp
 from portal.billing.views.overage_form import (
@@ -39,8 +41,12 @@ from portal.billing.views.pages import (
 from portal.billing.views.view_models import describe_subscription
 from portal.config import portal_url
 from portal.errors import NotFound, PortalError
+from portal.extensions import db
+from portal.models import Tenant
 from portal.teams.activity import record_by_member
 from portal.teams.context import current_role
+
+log = logging.getLogger("continuum.billing")
 
 _PAYMENT_METHOD_ID = re.compile(r"pm_[A-Za-z0-9_]{1,200}")
 
@@ -52,7 +58,10 @@ def _answer(component: str, action: Callable[[], str]) -> ActionResult:
     try:
         message = action()
     except PortalError as error:
+        db.session.rollback()
         return _render(component, error.message, "error", error.status_code)
+    if component == "subscription":
+        _refresh_invoices(current_tenant())
     if component_target() == component:
         response = make_response(_render(component, message, "success", 200))
         if component == "subscription":
@@ -61,6 +70,17 @@ def _answer(component: str, action: Callable[[], str]) -> ActionResult:
         return response
     flash(message, "success")
     return redirect(url_for("billing.index", _anchor=component), 303)
+
+
+def _refresh_invoices(tenant: Tenant) -> None:
+    """A plan change may have issued or paid an invoice: mirror Stripe's list now, in this
+    request, so the page shows it (the invoice webhooks would, a moment later)."""
+    try:
+        backfill_invoices(tenant)
+        db.session.commit()
+    except PortalError as error:
+        db.session.rollback()
+        log.warning("tenant %s: invoices not refreshed after a plan change: %s", tenant.id, error)
 
 
 def _render(
@@ -156,6 +176,7 @@ def _card_id(payment_method_id: str) -> str:
 def set_default_card(payment_method_id: str) -> ActionResult:
     def make_default() -> str:
         card = set_default_payment_method(current_tenant(), _card_id(payment_method_id))
+        db.session.commit()  # the card mirror has the new default
         return f"{card.label} is now your default card."
 
     return _answer("payment-methods", make_default)
@@ -166,6 +187,7 @@ def set_default_card(payment_method_id: str) -> ActionResult:
 def remove_card(payment_method_id: str) -> ActionResult:
     def remove() -> str:
         card = remove_payment_method(current_tenant(), _card_id(payment_method_id))
+        db.session.commit()  # the card mirror no longer has it
         return f"{card.label} was removed."
 
     return _answer("payment-methods", remove)

@@ -15,6 +15,7 @@ from portal.billing.subscriptions import on_trial
 from portal.billing.views import bp
 from portal.billing.views.pages import current_tenant
 from portal.errors import BillingUnavailable, PortalError
+from portal.extensions import db
 
 
 def _back(endpoint: str, message: str, category: str) -> Response:
@@ -75,6 +76,7 @@ def card_added() -> Response:
     """Back from Checkout in setup mode: make the saved card the default."""
     try:
         checkout.complete_setup(current_tenant(), request.args.get("session_id"))
+        db.session.commit()  # the card mirror has the new card, as the default
     except BillingUnavailable:
         raise
     except PortalError as error:

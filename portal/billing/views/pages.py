@@ -14,6 +14,7 @@ from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_block
 from werkzeug.wrappers import Response
 
+from portal.billing.card_mirror import ensure_warm
 from portal.billing.enterprise import EnterpriseInquiryForm, record_inquiry
 from portal.billing.invoices import list_invoices
 from portal.billing.payment_methods import SavedCard, list_payment_methods
@@ -168,10 +169,12 @@ class StripeDetails:
 
 
 def stripe_details(tenant: Tenant, *, cards: bool = True, invoices: bool = True) -> StripeDetails:
-    """Cards and invoices, or the reason they cannot be shown. No customer: no Stripe call."""
+    """Cards and invoices from the local mirror, or the reason they cannot be shown. A warm
+    mirror (or no customer) means no Stripe call; a cold one is backfilled first."""
     if not tenant.stripe_customer_id or not (cards or invoices):
         return StripeDetails()
     try:
+        ensure_warm(tenant)
         saved = list_payment_methods(tenant) if cards else []
         listed = list_invoices(tenant) if invoices else []
     except PortalError as error:

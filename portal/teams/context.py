@@ -25,14 +25,15 @@ def resolve_membership(user: User) -> tuple[Membership | None, bool]:
     """The user's membership of the session's tenant, else their oldest one, and whether the
     session named a tenant they no longer belong to. Updates the session to match."""
     wanted = session.get(SESSION_KEY)
+    # ``load_user`` read the memberships (and their tenants) in this request's own query, so a
+    # membership removed since the last click is already gone from this list.
+    memberships = sorted(user.memberships, key=lambda row: row.id)
     membership = None
     if isinstance(wanted, int):
-        membership = membership_of(user.id, wanted)
+        membership = next((row for row in memberships if row.tenant_id == wanted), None)
     stale = wanted is not None and membership is None
-    if membership is None:
-        membership = db.session.scalar(
-            sa.select(Membership).where(Membership.user_id == user.id).order_by(Membership.id)
-        )
+    if membership is None and memberships:
+        membership = memberships[0]
     if membership is None:
         session.pop(SESSION_KEY, None)
     elif wanted != membership.tenant_id:

@@ -34,7 +34,7 @@ def start_subscription(sim: Sim, customer: Obj, prices: list[tuple[Obj, int | No
         "application_fee_percent": None,
         "automatic_tax": {"enabled": False, "liability": None, "disabled_reason": None},
         "billing_cycle_anchor": trial_end or now, "billing_cycle_anchor_config": None,
-        "billing_mode": mode or billing_mode(None, now),
+        "billing_mode": mode or billing_mode(None, now), "billing_schedules": [],
         "cancel_at": None, "canceled_at": None, "cancel_at_period_end": False,
         "cancellation_details": {"comment": None, "feedback": None, "reason": None},
         "collection_method": "charge_automatically", "created": now,

@@ -96,6 +96,7 @@ def complete(sim: Sim, session: Obj, card: Obj, name: str, email: str | None, *,
                        payment_status="no_payment_required" if sub["trial_end"] else "paid")
     else:
         intent = sim.store.put(objects.setup_intent(now, customer["id"], pm["id"]))
+        emit(sim, "setup_intent.created", intent, now)
         emit(sim, "setup_intent.succeeded", intent, now)
         session.update(setup_intent=intent["id"], payment_status="no_payment_required")
     session.update(

@@ -7,6 +7,8 @@ network retry never makes a second object.
 
 from __future__ import annotations
 
+import time
+
 import stripe
 from flask import Flask, current_app
 from stripe.params import (
@@ -334,13 +336,23 @@ class StripeGateway(MeteringCalls, AccountSetupCalls, RefetchCalls, Subscription
         )
         return StripeTestClock.of(clock)
 
-    def advance_test_clock(self, clock_id: str, frozen_time: int) -> StripeTestClock:
+    def advance_test_clock(
+        self, clock_id: str, frozen_time: int, timeout: float = 120.0
+    ) -> StripeTestClock:
+        """Advance the clock and wait until Stripe has finished (advancing is asynchronous:
+        ``advancing``, then ``ready``); a clock still advancing at ``timeout`` is returned."""
         params: TestClockAdvanceParams = {"frozen_time": frozen_time}
-        clock = self._call(
-            "advance the test clock",
-            lambda: self._v1.test_helpers.test_clocks.advance(clock_id, params),
+        clock = StripeTestClock.of(
+            self._call(
+                "advance the test clock",
+                lambda: self._v1.test_helpers.test_clocks.advance(clock_id, params),
+            )
         )
-        return StripeTestClock.of(clock)
+        deadline = time.monotonic() + timeout
+        while clock.status == "advancing" and time.monotonic() < deadline:
+            time.sleep(0.05)
+            clock = self.retrieve_test_clock(clock_id)
+        return clock
 
     def retrieve_test_clock(self, clock_id: str) -> StripeTestClock:
         clock = self._call(

@@ -6,11 +6,20 @@ against the SDK's declared fields) both walk what it returns.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import requests
 
 from stripe_sim.testing import SimulatorProcess
+
+
+def wait_until_ready(call: Any, clock_id: str, timeout: float = 30.0) -> None:
+    """Advancing is asynchronous: poll the clock until it is ready again."""
+    deadline = time.monotonic() + timeout
+    while call("GET", f"/v1/test_helpers/test_clocks/{clock_id}")["status"] != "ready":
+        assert time.monotonic() < deadline, "the test clock did not become ready"
+        time.sleep(0.05)
 
 
 def run_scenario(stripe_sim: SimulatorProcess) -> dict[str, Any]:
@@ -56,8 +65,10 @@ def run_scenario(stripe_sim: SimulatorProcess) -> dict[str, Any]:
                    customer=out["customer"]["id"])
     call("POST", f"/v1/subscriptions/{sub_id}", default_payment_method=failing["id"],
          cancel_at_period_end="false")
-    call("POST", f"/v1/test_helpers/test_clocks/{out['clock']['id']}/advance",
-         frozen_time=str(1767225600 + 33 * 86400))
+    out["advancing_clock"] = call(
+        "POST", f"/v1/test_helpers/test_clocks/{out['clock']['id']}/advance",
+        frozen_time=str(1767225600 + 33 * 86400))
+    wait_until_ready(call, out["clock"]["id"])
     out["past_due"] = call("GET", f"/v1/subscriptions/{sub_id}")
     out["invoices"] = call("GET", "/v1/invoices", customer=out["customer"]["id"])
     out["payment_method"] = call("GET", f"/v1/payment_methods/{failing['id']}")
@@ -90,6 +101,10 @@ def run_scenario(stripe_sim: SimulatorProcess) -> dict[str, Any]:
     _usage_billing(call, out, yearly)
     out["deleted_customer"] = call("DELETE", f"/v1/customers/{out['customer']['id']}")
     out["events"] = call("GET", "/v1/events", limit="100")
+    for kind in ("payment_intent", "charge", "invoice_payment"):
+        found = call("GET", "/v1/events", type=f"{kind}.*", limit="1")["data"]
+        assert found, f"no {kind} event"
+        out[kind] = found[0]["data"]["object"]
     return out
 
 
@@ -114,6 +129,7 @@ def _usage_billing(call: Any, out: dict[str, Any], yearly: dict[str, Any]) -> No
     out["usage_preview"] = call("POST", "/v1/invoices/create_preview", subscription=sub_id)
     call("POST", f"/v1/test_helpers/test_clocks/{clock}/advance",
          frozen_time=str(now + 32 * 86400))
+    wait_until_ready(call, clock)
     out["usage_subscription"] = call("GET", f"/v1/subscriptions/{sub_id}")
     out["usage_invoices"] = call("GET", "/v1/invoices", subscription=sub_id)
 

@@ -37,6 +37,10 @@ SDK_CLASSES: dict[str, type] = {
     "test_helpers.test_clock": stripe.test_helpers.TestClock,
     "billing.meter": stripe.billing.Meter, "billing.meter_event": stripe.billing.MeterEvent,
     "billing.meter_event_summary": stripe.billing.MeterEventSummary,
+    "payment_intent": stripe.PaymentIntent, "charge": stripe.Charge,
+    "invoice_payment": stripe.InvoicePayment,
+    "billing_portal.configuration": stripe.billing_portal.Configuration,
+    "webhook_endpoint": stripe.WebhookEndpoint,
 }
 FREE_FORM = {"metadata", "payload", "previous_attributes"}
 
@@ -66,6 +70,8 @@ def check(ours: dict[str, Any], example: dict[str, Any], cls: Any, path: str,
           resources: dict[str, Any]) -> list[str]:
     """Differences between ``ours`` and Stripe's ``example`` (empty when they agree)."""
     kind = ours.get("object")
+    if isinstance(kind, str) and kind not in resources and kind != example.get("object"):
+        return []  # no Stripe example of this kind in the file (the SDK contract covers it)
     if isinstance(kind, str) and kind in resources and kind != example.get("object"):
         example, cls = resources[kind], SDK_CLASSES.get(kind)
     if ours.get("deleted") is True:
@@ -76,7 +82,10 @@ def check(ours: dict[str, Any], example: dict[str, Any], cls: Any, path: str,
         if key == "previous_attributes" and path.endswith(".data"):
             continue
         if key not in example:
-            problems.append(f"{where}: not a field of Stripe's {example.get('object')}")
+            # Stripe's examples leave some optional fields out; the SDK declares them (the
+            # SDK contract test checks every field against the SDK).
+            if key not in getattr(cls, "__annotations__", {}):
+                problems.append(f"{where}: not a field of Stripe's {example.get('object')}")
             continue
         expected = example[key]
         nullable, nested_cls = sdk_field(cls, key)
@@ -90,7 +99,7 @@ def check(ours: dict[str, Any], example: dict[str, Any], cls: Any, path: str,
             problems.append(f"{where}: {json_type(value)}, Stripe has {json_type(expected)}")
         elif key in FREE_FORM:
             continue
-        elif isinstance(value, dict):
+        elif isinstance(value, dict) and expected:  # an empty example says nothing more
             problems += check(value, expected, nested_cls, where, resources)
         elif isinstance(value, list) and expected and isinstance(expected[0], dict):
             for index, element in enumerate(value):

@@ -97,7 +97,15 @@ def bootstrap_webhook_endpoint(url: str) -> list[str]:
         raise click.BadParameter("must be an http(s) URL", param_hint="--webhook-url")
     from portal.webhooks.handlers import HANDLERS
 
-    hook = get_gateway().create_webhook_endpoint(url, sorted(HANDLERS))
+    gateway = get_gateway()
+    found = gateway.find_webhook_endpoint(url)
+    if found is not None:
+        return [
+            f"found   webhook endpoint {found.id}: {found.url} (API version "
+            f"{found.api_version}, {len(found.enabled_events)} event types); its signing secret "
+            "is not shown again (roll it in the Stripe Dashboard if it is lost)"
+        ]
+    hook = gateway.create_webhook_endpoint(url, sorted(HANDLERS))
     return [
         f"created webhook endpoint {hook.id}: {hook.url} (API version {hook.api_version}, "
         f"{len(hook.enabled_events)} event types)",

@@ -93,6 +93,23 @@ class AccountSetupCalls(StripeConnection):
         )
         return str(session.url)
 
+    def find_webhook_endpoint(self, url: str) -> CreatedWebhookEndpoint | None:
+        """The endpoint already sending to ``url`` (its secret is never shown again)."""
+        listed = self._call(
+            "load the webhook endpoints",
+            lambda: self._v1.webhook_endpoints.list({"limit": 100}),
+        )
+        for hook in listed.data:
+            if hook.url == url:
+                return CreatedWebhookEndpoint(
+                    id=str(hook.id),
+                    url=str(hook.url),
+                    api_version=hook.api_version,
+                    enabled_events=list(hook.enabled_events),
+                    secret="",
+                )
+        return None
+
     def create_webhook_endpoint(self, url: str, events: list[str]) -> CreatedWebhookEndpoint:
         """An endpoint for ``events`` on the pinned API version; its secret is in this answer
         only."""

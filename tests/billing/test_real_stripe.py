@@ -59,6 +59,11 @@ def test_bootstrap_creates_the_webhook_endpoint_on_the_pinned_version(
     assert sorted(hook.enabled_events) == sorted(HANDLERS)
     secret_lines = [line for line in result.output.splitlines() if "whsec_" in line]
     assert len(secret_lines) == 1 and "shown once" in secret_lines[0]
+    again = app.test_cli_runner().invoke(
+        args=["stripe", "bootstrap", "--webhook-url", "https://portal.test/billing/webhook"]
+    )
+    assert "found   webhook endpoint" in again.output and "whsec_" not in again.output
+    assert len(billing.stripe.v1.webhook_endpoints.list().data) == 1
     with app.app_context():
         try:
             bootstrap_webhook_endpoint("ftp://x")

@@ -20,6 +20,9 @@ from tests.factory import Factory
 
 from .conftest import CARD_OK, Billing
 
+# Every rule holds on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_dbs
+
 
 def test_a_checkout_paid_without_the_success_page_blocks_a_second_one(
     billing: Billing, factory: Factory

@@ -5,6 +5,7 @@ customer's default, and paused collection carries no paid tier."""
 
 from __future__ import annotations
 
+import pytest
 import stripe
 from flask import Flask
 
@@ -18,6 +19,9 @@ from portal.webhooks.handlers import HANDLERS
 from tests.factory import Factory
 
 from .conftest import Billing
+
+# Every rule holds on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_dbs
 
 
 def test_setup_mode_checkout_sends_currency(billing: Billing, factory: Factory) -> None:

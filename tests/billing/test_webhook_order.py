@@ -16,6 +16,9 @@ from tests.factory import Factory
 
 from .conftest import Billing, event_json
 
+# Every rule holds on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_dbs
+
 
 @pytest.fixture
 def subscribed(billing: Billing, factory: Factory) -> tuple[int, str]:

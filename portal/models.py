@@ -194,6 +194,9 @@ class Subscription(Base):
     #: an expansion or contraction inside one subscription (e.g. monthly to yearly).
     previous_price_lookup_key: Mapped[str | None] = mapped_column(String(100))
     price_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Stripe's ``pause_collection.behavior`` while collection is paused (void,
+    #: keep_as_draft, mark_uncollectible), else None. Paused collection carries no paid tier.
+    collection_paused: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

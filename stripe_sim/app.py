@@ -22,6 +22,7 @@ from stripe_sim.routes import (  # noqa: F401 - importing registers the endpoint
     items,
     meters,
     misc,
+    setup,
 )
 from stripe_sim.store import Store
 from stripe_sim.webhooks import Deliverer

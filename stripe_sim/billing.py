@@ -12,6 +12,9 @@ from stripe_sim.objects import Obj, is_metered
 from stripe_sim.simtime import DAY, add_interval, customer_time, new_id, next_period_end
 from stripe_sim.webhooks import changed, emit
 
+#: How long a renewal invoice stays a draft before it is finalized and charged.
+RENEWAL_DRAFT_SECONDS = 3600
+
 
 def start_subscription(sim: Sim, customer: Obj, prices: list[tuple[Obj, int | None]],
                        pm_id: str | None, now: int, *, trial_days: int | None = None,
@@ -34,7 +37,7 @@ def start_subscription(sim: Sim, customer: Obj, prices: list[tuple[Obj, int | No
         "application_fee_percent": None,
         "automatic_tax": {"enabled": False, "liability": None, "disabled_reason": None},
         "billing_cycle_anchor": trial_end or now, "billing_cycle_anchor_config": None,
-        "billing_mode": mode or billing_mode(None, now),
+        "billing_mode": mode or billing_mode(None, now), "billing_schedules": [],
         "cancel_at": None, "canceled_at": None, "cancel_at_period_end": False,
         "cancellation_details": {"comment": None, "feedback": None, "reason": None},
         "collection_method": "charge_automatically", "created": now,
@@ -166,11 +169,13 @@ def renew(sim: Sim, sub: Obj, now: int) -> None:
     lines = [entry["_line"] for entry in reversed(pending)]
     lines += [period_line(sim, sub, item) for item in due if not is_metered(item["price"])]
     lines += usage
-    invoice = invoicing.create_and_finalize(sim, customer, sub, lines, "subscription_cycle", now)
+    # A renewal invoice stays a draft for about an hour before Stripe finalizes and charges
+    # it (the test clock does that when it passes ``automatically_finalizes_at``).
+    invoice = invoicing.create_draft(sim, customer, sub, lines, "subscription_cycle", now,
+                                     finalizes_at=now + RENEWAL_DRAFT_SECONDS)
     for entry in pending:
         entry["invoice"] = invoice["id"]
         sim.store.put(entry)
     sub["latest_invoice"] = invoice["id"]
     sim.store.put(sub)
     emit(sim, "customer.subscription.updated", sub, now, changed(before, sub))
-    collect(sim, sub, invoice, customer, now)

@@ -120,6 +120,17 @@ def _proration_lines(sim: Sim, sub: Obj, changes: list[Change], at: int,
     return lines
 
 
+def unused_time_credit(sim: Sim, sub: Obj, at: int) -> list[Obj]:
+    """``cancel`` with ``prorate``: a credit line for the unused time of each licensed item
+    (its final invoice's negative total becomes a credit on the customer's balance)."""
+    return [_proration(sim, sub, item["id"], item["price"], item["quantity"], -1,
+                       "Unused time on", at,
+                       (item["current_period_start"], item["current_period_end"]))
+            for item in sub["items"]["data"]
+            if not is_metered(item["price"]) and item["current_period_start"] <= at
+            < item["current_period_end"]]
+
+
 def _interval(price: Obj) -> tuple[str, int]:
     return price["recurring"]["interval"], price["recurring"]["interval_count"]
 

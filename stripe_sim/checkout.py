@@ -46,7 +46,7 @@ def build_session(sim: Sim, params: Obj, customer: Obj | None,
         "status": "open", "submit_type": None, "subscription": None,
         "success_url": params.get("success_url"),
         "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
-        "ui_mode": "hosted", "url": sim.url(f"/checkout/{session_id}"),
+        "ui_mode": "hosted_page", "url": sim.url(f"/checkout/{session_id}"),
         "customer_account": None,
         "_line_items": [{"price": price["id"], "quantity": quantity} for price, quantity in prices],
         "_subscription_data": params.get("subscription_data", {}),
@@ -81,9 +81,9 @@ def complete(sim: Sim, session: Obj, card: Obj, name: str, email: str | None, *,
     now = customer_time(sim.store, customer)
     pm = customers.new_payment_method(sim, now, card, name or None,
                                       customer["email"] or email)
+    # Real Checkout attaches the card (and pins it on a new subscription) but never makes it
+    # the customer's default: the integration does that itself.
     customers.attach(sim, pm, customer)
-    if customer["invoice_settings"]["default_payment_method"] is None:
-        customers.set_default_payment_method(sim, customer, pm["id"])
     if session["mode"] == "subscription":
         prices = [(sim.store.fetch(li["price"], "price"), li.get("quantity"))
                   for li in session["_line_items"]]
@@ -96,6 +96,7 @@ def complete(sim: Sim, session: Obj, card: Obj, name: str, email: str | None, *,
                        payment_status="no_payment_required" if sub["trial_end"] else "paid")
     else:
         intent = sim.store.put(objects.setup_intent(now, customer["id"], pm["id"]))
+        emit(sim, "setup_intent.created", intent, now)
         emit(sim, "setup_intent.succeeded", intent, now)
         session.update(setup_intent=intent["id"], payment_status="no_payment_required")
     session.update(

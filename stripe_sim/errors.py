@@ -33,6 +33,7 @@ class StripeError(Exception):
         error: dict[str, Any] = {"type": self.type, "message": self.message}
         if self.code is not None:
             error["code"] = self.code
+            error["doc_url"] = f"https://docs.stripe.com/error-codes/{self.code.replace('_', '-')}"
         if self.param is not None:
             error["param"] = self.param
         error.update(self.extra)

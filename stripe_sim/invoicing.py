@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from decimal import Decimal
 
+from stripe_sim import payments
 from stripe_sim.cards import CHARGE_FAILS, DECLINES, REQUIRES_ACTION
 from stripe_sim.context import Sim
 from stripe_sim.objects import Obj, decimal_string
@@ -111,15 +112,30 @@ def _is_proration(entry: Obj) -> bool:
 def create_and_finalize(sim: Sim, customer: Obj, subscription: Obj | None, lines: list[Obj],
                         billing_reason: str, now: int) -> Obj:
     """Store a new invoice and finalize it (``invoice.created``, ``invoice.finalized``)."""
+    invoice = create_draft(sim, customer, subscription, lines, billing_reason, now)
+    return finalize(sim, invoice, customer, now)
+
+
+def create_draft(sim: Sim, customer: Obj, subscription: Obj | None, lines: list[Obj],
+                 billing_reason: str, now: int, finalizes_at: int | None = None) -> Obj:
+    """Store a new draft invoice (``invoice.created``); ``finalizes_at`` is when Stripe's
+    automatic finalization picks it up (renewals: an hour after the draft is made)."""
     invoice = build(customer, subscription, lines, billing_reason, now)
+    invoice["automatically_finalizes_at"] = finalizes_at
     sim.store.put(invoice)
     emit(sim, "invoice.created", invoice, now)
+    return invoice
+
+
+def finalize(sim: Sim, invoice: Obj, customer: Obj, now: int) -> Obj:
+    """Finalize a draft: apply the balance, number it, open it (``invoice.finalized``)."""
     _settle_balance(sim, customer, invoice, now)
     sequence = customer["next_invoice_sequence"]
     customer["next_invoice_sequence"] = sequence + 1
     sim.store.put(customer)
     invoice.update(
         status="open", number=f"{customer['invoice_prefix']}-{sequence:04d}", effective_at=now,
+        automatically_finalizes_at=None,
         hosted_invoice_url=sim.url(f"/invoice/{invoice['id']}"),
         invoice_pdf=sim.url(f"/invoice/{invoice['id']}/pdf"),
         status_transitions=dict(invoice["status_transitions"], finalized_at=now),
@@ -155,13 +171,17 @@ def charge(sim: Sim, invoice: Obj, pm: Obj | None, now: int, *,
 
     ``authenticated`` marks an on-session payment whose 3-D Secure step the payer completed.
     """
+    before = copy.deepcopy(invoice)
+    customer = sim.store.fetch(invoice["customer"], "customer")
     if invoice["amount_due"] > 0:
         invoice["attempted"] = True
         invoice["attempt_count"] += 1
         outcome = _outcome(pm, authenticated)
+        payments.record_attempt(sim, invoice, pm, outcome, now)
     else:
         outcome = PAID
     if outcome == PAID:
+        payments.set_delinquent(sim, customer, False, now)
         invoice.update(
             status="paid", amount_paid=invoice["amount_due"], amount_remaining=0,
             next_payment_attempt=None,
@@ -179,6 +199,9 @@ def charge(sim: Sim, invoice: Obj, pm: Obj | None, now: int, *,
         if invoice["billing_reason"] in RETRIED and failures <= len(retry_days) else None
     )
     sim.store.put(invoice)
+    emit(sim, "invoice.updated", invoice, now, changed(before, invoice))
+    if outcome != REQUIRES_ACTION_OUTCOME:
+        payments.set_delinquent(sim, customer, True, now)
     if outcome == REQUIRES_ACTION_OUTCOME:
         emit(sim, "invoice.payment_action_required", invoice, now)
     else:

@@ -28,7 +28,8 @@ def product(created: int, name: str, **fields: Any) -> Obj:
         "id": new_id("prod", 14), "object": "product", "active": True, "created": created,
         "default_price": None, "description": None, "images": [], "livemode": False,
         "marketing_features": [], "metadata": {}, "name": name, "package_dimensions": None,
-        "shippable": None, "statement_descriptor": None, "tax_code": None, "unit_label": None,
+        "shippable": None, "statement_descriptor": None, "tax_code": None, "type": "service",
+        "unit_label": None,
         "updated": created, "url": None, **fields,
     }
 

@@ -61,6 +61,18 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
+def advance_clock(client: stripe.StripeClient, clock_id: str, frozen_time: int,
+                  timeout: float = 30.0) -> Any:
+    """Advance a test clock and wait until it is ``ready`` again (advancing is asynchronous,
+    as at Stripe); returns the ready clock."""
+    clocks = client.v1.test_helpers.test_clocks
+    clocks.advance(clock_id, {"frozen_time": frozen_time})
+    clock = _poll(lambda: clocks.retrieve(clock_id), lambda c: c.status != "advancing", timeout)
+    if clock.status != "ready":
+        raise RuntimeError(f"test clock {clock_id} is {clock.status}, not ready")
+    return clock
+
+
 class SimulatorProcess:
     """The simulator in its own process. ``stop()`` and ``start()`` keep the port and data."""
 

@@ -31,7 +31,7 @@ def emit(sim: Sim, kind: str, obj: dict[str, Any], created: int,
     request = {"id": None, "idempotency_key": None}
     if has_request_context() and "stripe_request" in g:
         request = dict(g.stripe_request)
-    endpoints = sim.endpoints()
+    endpoints = [e for e in sim.endpoints() if _wants(e, kind)]
     event = objects.event(created, kind, objects.public(obj), previous, request,
                           stripe.api_version, len(endpoints))
     sim.store.put(event)
@@ -46,6 +46,12 @@ def emit(sim: Sim, kind: str, obj: dict[str, Any], created: int,
             )
     sim.store.after_commit(sim.wake.set)
     return event
+
+
+def _wants(endpoint: dict[str, Any], kind: str) -> bool:
+    """Whether an endpoint's ``enabled_events`` (all when absent or ``*``) include ``kind``."""
+    wanted = endpoint.get("enabled_events") or ["*"]
+    return "*" in wanted or kind in wanted
 
 
 def changed(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:

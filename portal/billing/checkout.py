@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from flask import current_app
 
 from portal.billing.customers import ensure_customer
+from portal.billing.one_subscription import check_before_checkout, settle_duplicates
 from portal.billing.payment_methods import set_default_payment_method
 from portal.billing.subscriptions import (
     SyncResult,
@@ -22,7 +23,7 @@ from portal.billing.subscriptions import (
     valid,
 )
 from portal.config import portal_url
-from portal.errors import BillingUnavailable, Conflict, NotFound, PortalError
+from portal.errors import Conflict, NotFound, PortalError
 from portal.extensions import db
 from portal.models import Tenant
 from portal.plans import (
@@ -74,7 +75,10 @@ def start_upgrade(tenant: Tenant, interval: str | None) -> CheckoutStart:
     # nothing until the tenant turns overage on), so turning it on later needs no change.
     metered = gateway.price_by_lookup_key(OVERAGE_PRICE_LOOKUP_KEY)
     customer_id = ensure_customer(tenant)
-    _expire_open_checkouts(customer_id)
+    reusable = check_before_checkout(customer_id, price.id)
+    if reusable is not None and reusable.url:
+        log.info("tenant %s: reusing open checkout %s", tenant.id, reusable.id)
+        return CheckoutStart(session_id=reusable.id, url=reusable.url)
     session = gateway.create_subscription_checkout(
         customer_id=customer_id,
         tenant_id=tenant.id,
@@ -87,25 +91,6 @@ def start_upgrade(tenant: Tenant, interval: str | None) -> CheckoutStart:
     )
     log.info("tenant %s: started checkout %s (%s)", tenant.id, session.id, billing_interval)
     return CheckoutStart(session_id=session.id, url=_checkout_url(session))
-
-
-def _expire_open_checkouts(customer_id: str) -> None:
-    """An older checkout left open in another tab could be paid too: only the newest may be."""
-    gateway = get_gateway()
-    for stale in gateway.list_open_checkout_sessions(customer_id):
-        if stale.mode != "subscription":
-            continue
-        try:
-            gateway.expire_checkout_session(stale.id)
-        except BillingUnavailable:
-            raise
-        except PortalError:
-            # Another request expired it first, or it was paid a moment ago.
-            if gateway.retrieve_checkout_session(stale.id).status == "complete":
-                raise Conflict(
-                    "A checkout in another tab has just been paid. Open the billing page to "
-                    "see your plan."
-                ) from None
 
 
 def _checkout_url(session: StripeCheckoutSession) -> str:
@@ -144,8 +129,32 @@ def complete_checkout(tenant: Tenant, session_id: str | None) -> SyncResult:
     result = sync_subscription(tenant, session.subscription_id)
     if result is None:
         raise NotFound("That checkout does not belong to this account.")
+    notices = settle_duplicates(tenant, on_page=True)
     db.session.commit()
+    for notice in notices:
+        notice()
+    adopt_checkout_card(tenant, session.subscription_id)
     return result
+
+
+def adopt_checkout_card(tenant: Tenant, subscription_id: str) -> str | None:
+    """Make the card paid at Checkout the customer's default, unless it has one already.
+
+    Stripe's Checkout attaches the card and pins it on the new subscription only; without a
+    customer default, the billing page shows no default card and an item or invoice made
+    outside the subscription would have nothing to charge. Returns the card made default.
+    """
+    gateway = get_gateway()
+    if not tenant.stripe_customer_id:
+        return None
+    if gateway.retrieve_customer(tenant.stripe_customer_id).default_payment_method_id:
+        return None
+    card = gateway.retrieve_subscription(subscription_id).default_payment_method_id
+    if card is None:
+        return None
+    gateway.set_default_payment_method(tenant.stripe_customer_id, card)
+    log.info("tenant %s: the card paid at checkout, %s, is the default now", tenant.id, card)
+    return card
 
 
 def start_add_payment_method(tenant: Tenant) -> CheckoutStart:

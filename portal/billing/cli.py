@@ -21,6 +21,7 @@ from portal.billing.subscriptions import (
     expire_grace_periods,
     resync_tenant,
 )
+from portal.config import portal_url
 from portal.errors import PortalError
 from portal.extensions import db
 from portal.models import Tenant
@@ -75,8 +76,41 @@ def bootstrap_catalog() -> list[str]:
     lines.append(f"{what:7} meter {meter.event_name}: {meter.id} ({meter.display_name})")
     price, what = _overage_price(gateway, existing.get(OVERAGE_PRICE_LOOKUP_KEY), product_id, meter)
     lines.append(f"{what:7} {OVERAGE_PRICE_LOOKUP_KEY}: {price.id} ({_describe(price)})")
+    lines.append(_portal_configuration(gateway))
     lines.append("Enterprise is sales-led: no self-serve price.")
     return lines
+
+
+def _portal_configuration(gateway: StripeGateway) -> str:
+    """Find or create the billing portal configuration portal sessions use."""
+    found = gateway.find_portal_configuration()
+    if found is not None:
+        return f"{'found':7} billing portal configuration: {found}"
+    created = gateway.create_portal_configuration(portal_url("/billing/"))
+    return f"{'created':7} billing portal configuration: {created}"
+
+
+def bootstrap_webhook_endpoint(url: str) -> list[str]:
+    """Create the webhook endpoint for every event type the portal handles, on the pinned API
+    version; the lines include its signing secret, which Stripe shows only this once."""
+    if not url.startswith("https://") and not url.startswith("http://"):
+        raise click.BadParameter("must be an http(s) URL", param_hint="--webhook-url")
+    from portal.webhooks.handlers import HANDLERS
+
+    gateway = get_gateway()
+    found = gateway.find_webhook_endpoint(url)
+    if found is not None:
+        return [
+            f"found   webhook endpoint {found.id}: {found.url} (API version "
+            f"{found.api_version}, {len(found.enabled_events)} event types); its signing secret "
+            "is not shown again (roll it in the Stripe Dashboard if it is lost)"
+        ]
+    hook = gateway.create_webhook_endpoint(url, sorted(HANDLERS))
+    return [
+        f"created webhook endpoint {hook.id}: {hook.url} (API version {hook.api_version}, "
+        f"{len(hook.enabled_events)} event types)",
+        f"Signing secret (shown once; set STRIPE_WEBHOOK_SECRET to it): {hook.secret}",
+    ]
 
 
 def _overage_meter(gateway: StripeGateway) -> tuple[StripeMeter, str]:
@@ -132,11 +166,20 @@ def _describe(price: StripePrice) -> str:
 
 
 @stripe_cli.command("bootstrap")
-def bootstrap_command() -> None:
+@click.option(
+    "--webhook-url",
+    default=None,
+    help="Also create the webhook endpoint at this URL and print its signing secret once.",
+)
+def bootstrap_command(webhook_url: str | None) -> None:
     """Create or find the CONTINUUM Pro product, its monthly and yearly prices, the overage
-    Billing Meter and the metered overage price."""
+    Billing Meter, the metered overage price and the billing portal configuration; with
+    --webhook-url, create the webhook endpoint too."""
     for line in bootstrap_catalog():
         click.echo(line)
+    if webhook_url:
+        for line in bootstrap_webhook_endpoint(webhook_url):
+            click.echo(line)
 
 
 @stripe_cli.command("resync")

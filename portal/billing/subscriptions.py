@@ -88,6 +88,10 @@ def tier_for(sub: Subscription, now: datetime | None = None) -> PricingTier:
     now = now or utcnow()
     if ended(sub, now):
         return PricingTier.FREE
+    if sub.collection_paused:
+        # Collection paused (by us or in the Dashboard): Stripe issues no invoice to pay, or
+        # one nobody collects, so the paid tier is not paid for until collection resumes.
+        return PricingTier.FREE
     if sub.status in PAYING_STATUSES:
         return PricingTier(sub.tier)
     grace_ends = past_due_grace_ends(sub)
@@ -186,6 +190,7 @@ def apply_subscription(
     sub.tier = _paid_tier(remote).value
     sub.interval = _interval(remote)
     sub.cancel_at_period_end = remote.cancel_at_period_end
+    sub.collection_paused = remote.pause_collection
     sub.current_period_start = remote.current_period_start
     sub.current_period_end = remote.current_period_end
     sub.metered_item_id = remote.metered_item_id

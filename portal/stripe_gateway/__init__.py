@@ -9,6 +9,7 @@ client and idempotency keys, ``webhooks`` signature verification, ``client`` the
 from __future__ import annotations
 
 from portal.stripe_gateway.client import StripeGateway, gateway_for, get_gateway
+from portal.stripe_gateway.connection import PINNED_API_VERSION
 from portal.stripe_gateway.errors import PaymentDeclined, StripeObjectMissing, WebhookRejected
 from portal.stripe_gateway.metering import MeterEventResult
 from portal.stripe_gateway.thin_events import MeterErrorReport, MeterErrorType, ThinEvent
@@ -29,6 +30,7 @@ from portal.stripe_gateway.types import (
 from portal.stripe_gateway.webhooks import WEBHOOK_TOLERANCE_SECONDS
 
 __all__ = [
+    "PINNED_API_VERSION",
     "WEBHOOK_TOLERANCE_SECONDS",
     "EventObject",
     "MeterErrorReport",

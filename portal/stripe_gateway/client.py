@@ -7,6 +7,8 @@ network retry never makes a second object.
 
 from __future__ import annotations
 
+import time
+
 import stripe
 from flask import Flask, current_app
 from stripe.params import (
@@ -22,18 +24,19 @@ from stripe.params import (
     SubscriptionListParams,
     SubscriptionUpdateParams,
 )
-from stripe.params.billing_portal import SessionCreateParams as PortalSessionCreateParams
 from stripe.params.checkout import SessionCreateParams as CheckoutSessionCreateParams
 from stripe.params.checkout import SessionCreateParamsLineItem as CheckoutLineItem
 from stripe.params.checkout import (
     SessionCreateParamsSubscriptionData as CheckoutSubscriptionData,
 )
-from stripe.params.checkout import SessionListParams as CheckoutSessionListParams
 from stripe.params.test_helpers import TestClockAdvanceParams, TestClockCreateParams
 
 from portal.errors import BillingUnavailable, PortalError
+from portal.stripe_gateway.account_setup import AccountSetupCalls
 from portal.stripe_gateway.connection import _fresh_key, _key, _replayed
 from portal.stripe_gateway.metering import MeteringCalls
+from portal.stripe_gateway.refetch import RefetchCalls
+from portal.stripe_gateway.subscription_guard import SubscriptionGuardCalls
 from portal.stripe_gateway.types import (
     StripeCheckoutSession,
     StripeCustomer,
@@ -48,8 +51,9 @@ from portal.stripe_gateway.types import (
 from portal.stripe_gateway.webhooks import verified_event, verified_event_id
 
 
-class StripeGateway(MeteringCalls):
-    """Typed calls to Stripe (usage-based billing's in ``MeteringCalls``). Build one with
+class StripeGateway(MeteringCalls, AccountSetupCalls, RefetchCalls, SubscriptionGuardCalls):
+    """Typed calls to Stripe (usage-based billing's in ``MeteringCalls``, account setup in
+    ``AccountSetupCalls``). Build one with
     :func:`get_gateway`."""
 
     # customers
@@ -173,7 +177,8 @@ class StripeGateway(MeteringCalls):
             "client_reference_id": str(tenant_id),
             "line_items": line_items,
             "subscription_data": subscription_data,
-            "metadata": {"tenant_id": str(tenant_id)},
+            # price_id: an open session for the same price is reused rather than doubled.
+            "metadata": {"tenant_id": str(tenant_id), "price_id": price_id},
             "allow_promotion_codes": True,
             "success_url": success_url,
             "cancel_url": cancel_url,
@@ -186,6 +191,8 @@ class StripeGateway(MeteringCalls):
         """A Checkout Session in setup mode: the customer saves a new card."""
         params: CheckoutSessionCreateParams = {
             "mode": "setup",
+            # Stripe needs it in setup mode to choose the payment methods to offer.
+            "currency": "usd",
             "customer": customer_id,
             "client_reference_id": str(tenant_id),
             "metadata": {"tenant_id": str(tenant_id)},
@@ -210,31 +217,10 @@ class StripeGateway(MeteringCalls):
             )
         )
 
-    def list_open_checkout_sessions(self, customer_id: str) -> list[StripeCheckoutSession]:
-        params: CheckoutSessionListParams = {
-            "customer": customer_id,
-            "status": "open",
-            "limit": 100,
-        }
-        listed = self._call(
-            "look up your open checkouts", lambda: self._v1.checkout.sessions.list(params)
-        )
-        return [StripeCheckoutSession.of(session) for session in listed.data]
-
     def expire_checkout_session(self, session_id: str) -> StripeCheckoutSession:
         return StripeCheckoutSession.of(
             self._call("close the checkout", lambda: self._v1.checkout.sessions.expire(session_id))
         )
-
-    def create_billing_portal_session(self, customer_id: str, return_url: str) -> str:
-        params: PortalSessionCreateParams = {"customer": customer_id, "return_url": return_url}
-        session = self._call(
-            "open the billing portal",
-            lambda: self._v1.billing_portal.sessions.create(
-                params, {"idempotency_key": _fresh_key("portal")}
-            ),
-        )
-        return session.url
 
     # subscriptions
 
@@ -350,13 +336,23 @@ class StripeGateway(MeteringCalls):
         )
         return StripeTestClock.of(clock)
 
-    def advance_test_clock(self, clock_id: str, frozen_time: int) -> StripeTestClock:
+    def advance_test_clock(
+        self, clock_id: str, frozen_time: int, timeout: float = 120.0
+    ) -> StripeTestClock:
+        """Advance the clock and wait until Stripe has finished (advancing is asynchronous:
+        ``advancing``, then ``ready``); a clock still advancing at ``timeout`` is returned."""
         params: TestClockAdvanceParams = {"frozen_time": frozen_time}
-        clock = self._call(
-            "advance the test clock",
-            lambda: self._v1.test_helpers.test_clocks.advance(clock_id, params),
+        clock = StripeTestClock.of(
+            self._call(
+                "advance the test clock",
+                lambda: self._v1.test_helpers.test_clocks.advance(clock_id, params),
+            )
         )
-        return StripeTestClock.of(clock)
+        deadline = time.monotonic() + timeout
+        while clock.status == "advancing" and time.monotonic() < deadline:
+            time.sleep(0.05)
+            clock = self.retrieve_test_clock(clock_id)
+        return clock
 
     def retrieve_test_clock(self, clock_id: str) -> StripeTestClock:
         clock = self._call(

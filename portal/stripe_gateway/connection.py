@@ -16,6 +16,9 @@ from stripe._base_address import BaseAddresses
 from portal.errors import BillingUnavailable
 from portal.stripe_gateway.errors import _translated
 
+#: The API version every request is sent with (the installed SDK's) and events should carry.
+PINNED_API_VERSION: str = stripe.api_version
+
 _NETWORK_RETRIES = 2
 _TIMEOUT = (5.0, 30.0)  # connect, read (seconds)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -163,6 +163,10 @@ class StripeSubscription:
     metered_item_id: str | None = None
     usage_period_start: datetime | None = None
     usage_period_end: datetime | None = None
+    #: The card Checkout pinned on the subscription (None: the customer's default pays).
+    default_payment_method_id: str | None = None
+    #: Stripe's ``pause_collection.behavior`` while collection is paused, else None.
+    pause_collection: str | None = None
 
     @classmethod
     def of(cls, sub: stripe.Subscription) -> StripeSubscription:
@@ -193,6 +197,8 @@ class StripeSubscription:
             metered_item_id=metered.id if metered else None,
             usage_period_start=_when(usage.current_period_start),
             usage_period_end=_when(usage.current_period_end),
+            default_payment_method_id=_id(sub.default_payment_method),
+            pause_collection=sub.pause_collection.behavior if sub.pause_collection else None,
         )
 
 
@@ -336,6 +342,10 @@ class WebhookEvent:
     object_id: str | None
     customer_id: str | None
     object: EventObject
+    #: The API version the payload is rendered in (None when the event does not say).
+    api_version: str | None = None
+    #: The payload's ``object`` type (``invoice``, ``customer``...), to re-fetch it by.
+    object_type: str | None = None
 
     @classmethod
     def of(cls, event: stripe.Event) -> WebhookEvent:
@@ -348,7 +358,18 @@ class WebhookEvent:
             object_id=getattr(data_object, "id", None),
             customer_id=_event_customer(data_object),
             object=_event_object(data_object),
+            api_version=getattr(event, "api_version", None),
+            object_type=getattr(data_object, "object", None),
         )
+
+    def with_object(self, data_object: EventObject) -> WebhookEvent:
+        """This event carrying ``data_object`` (re-fetched) instead of its own payload."""
+        customer = (
+            data_object.id
+            if isinstance(data_object, StripeCustomer)
+            else (getattr(data_object, "customer_id", None) or self.customer_id)
+        )
+        return replace(self, object=data_object, customer_id=customer)
 
 
 def _event_object(value: Any) -> EventObject:

@@ -15,21 +15,25 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from portal.billing import dunning
-from portal.billing.checkout import adopt_setup_intent
+from portal.billing.checkout import adopt_checkout_card, adopt_setup_intent
 from portal.billing.invoice_mirror import mirror_invoice
+from portal.billing.one_subscription import settle_duplicates
 from portal.billing.subscriptions import (
     SyncResult,
     past_due_grace_ends,
     refresh_tenant_tier,
     sync_subscription,
 )
+from portal.errors import NotFound
 from portal.extensions import db
 from portal.models import Subscription, Tenant, utcnow
 from portal.stripe_gateway import (
     StripeCheckoutSession,
     StripeCustomer,
     StripeInvoice,
+    StripeObjectMissing,
     WebhookEvent,
+    get_gateway,
 )
 
 log = logging.getLogger("continuum.billing")
@@ -51,6 +55,8 @@ class Delivery:
         result = sync_subscription(tenant, subscription_id, event_created=self.event.created)
         if result is not None and result.downgraded:
             self.after_commit.append(lambda: dunning.send_downgraded(tenant))
+        if result is not None:
+            self.after_commit.extend(settle_duplicates(tenant))
         return result
 
 
@@ -63,15 +69,32 @@ def checkout_completed(delivery: Delivery) -> None:
     if not isinstance(session, StripeCheckoutSession) or delivery.tenant is None:
         return
     if session.mode == "subscription":
-        delivery.sync(session.subscription_id)
+        if delivery.sync(session.subscription_id) is not None and session.subscription_id:
+            adopt_checkout_card(delivery.tenant, session.subscription_id)
     elif session.mode == "setup" and session.setup_intent_id:
-        adopt_setup_intent(delivery.tenant, session.setup_intent_id)
+        try:
+            adopt_setup_intent(delivery.tenant, session.setup_intent_id)
+        except NotFound as error:
+            # The card was removed before this (late) event arrived: nothing left to adopt.
+            raise StripeObjectMissing(f"the card this checkout saved is gone: {error}") from error
 
 
 def customer_changed(delivery: Delivery) -> None:
-    """Link a customer we created but did not get to store (e.g. a crash after the create)."""
-    customer = delivery.event.object
-    if delivery.tenant is not None or not isinstance(customer, StripeCustomer):
+    """Link a customer we created but did not get to store (e.g. a crash after the create).
+
+    The customer is re-fetched, never read from the event: a late ``customer.updated`` sent
+    before a deletion must not link (or keep linked) a customer Stripe has deleted since.
+    """
+    event_customer = delivery.event.object
+    if not isinstance(event_customer, StripeCustomer):
+        return
+    customer = get_gateway().retrieve_customer(event_customer.id)
+    if customer.deleted:
+        log.info("webhook %s: customer %s is deleted at Stripe", delivery.event.id, customer.id)
+        if delivery.tenant is not None:
+            customer_deleted(delivery)
+        return
+    if delivery.tenant is not None:
         return
     tenant_id = customer.metadata.get("tenant_id", "")
     tenant = db.session.get(Tenant, int(tenant_id)) if tenant_id.isdigit() else None

@@ -8,8 +8,10 @@
   reports), verified with STRIPE_THIN_WEBHOOK_SECRET the same way (see ``thin``).
 - A duplicate of a processed event: 200 and no work. Unknown types and unknown customers:
   200 no-op. A handler failure: rolled back, recorded on the event row, 500 so Stripe retries.
-  An event about an object Stripe no longer has is closed with the error noted (200): a retry
-  could never succeed.
+  An event about an object Stripe no longer has (or a card no longer on the customer) is closed
+  with the error noted (200): a retry could never succeed.
+- An event on another API version than the pinned one is logged as an error and handled with
+  its object re-fetched at the pinned version (``versions``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from portal.billing.subscriptions import tenant_for_customer
 from portal.errors import PortalError
 from portal.extensions import csrf, db, limiter
 from portal.stripe_gateway import StripeObjectMissing, WebhookEvent, WebhookRejected, get_gateway
-from portal.webhooks import events, thin
+from portal.webhooks import events, thin, versions
 from portal.webhooks.handlers import HANDLERS, Delivery
 
 log = logging.getLogger("continuum.billing")
@@ -123,6 +125,7 @@ def _process(event: WebhookEvent) -> tuple[Response, int]:
             log.info("webhook %s (%s): duplicate, already processed", event.id, event.type)
             metrics.webhook_event("duplicate")
             return _answer(200, received=True, duplicate=True)
+        event = versions.at_pinned_version(event)
         tenant = tenant_for_customer(event.customer_id)
         delivery = Delivery(event=event, tenant=tenant)
         if handler is None:

@@ -85,16 +85,28 @@ def update_subscription(sim: Sim, params: dict[str, Any], sub_id: str) -> dict[s
           {"cancellation_details", "prorate", "invoice_now"})
 def cancel_subscription(sim: Sim, params: dict[str, Any], sub_id: str) -> dict[str, Any]:
     sub = load(sim, "subscription", sub_id)
-    if params.get("prorate") or params.get("invoice_now"):
-        raise StripeError("The Stripe simulator cancels without a final invoice: prorate and "
-                          "invoice_now must be false.", param="prorate")
+    prorate, invoice_now = bool(params.get("prorate")), bool(params.get("invoice_now"))
+    if prorate != invoice_now:
+        raise StripeError("The Stripe simulator prorates a cancellation only onto a final "
+                          "invoice: send prorate and invoice_now both true or both false.",
+                          param="prorate")
     if sub["status"] in ("canceled", "incomplete_expired"):
         raise StripeError(f"No such subscription: '{sub_id}' (it is already canceled)",
                           status=404, code="resource_missing", param="id")
     details = params.get("cancellation_details") or {}
     sub["cancellation_details"] = dict(sub["cancellation_details"], **{
         k: details[k] or None for k in ("comment", "feedback") if k in details})
-    return billing.cancel_now(sim, sub, "cancellation_requested")
+    now = customer_time(sim.store, sub["customer"])
+    credit = changes.unused_time_credit(sim, sub, now) if prorate else []
+    billing.cancel_now(sim, sub, "cancellation_requested", now)
+    if credit:
+        customer = load(sim, "customer", sub["customer"], param="customer")
+        invoice = invoicing.create_and_finalize(sim, customer, sub, credit,
+                                                "subscription_update", now)
+        billing.collect(sim, None, invoice, customer, now)
+        sub["latest_invoice"] = invoice["id"]
+        sim.store.put(sub)
+    return sub
 
 
 @endpoint("POST", "/v1/invoices/<invoice_id>/pay", InvoicePayParams,

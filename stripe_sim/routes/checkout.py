@@ -56,6 +56,10 @@ def create_session(sim: Sim, params: dict[str, Any]) -> dict[str, Any]:
     elif params.get("line_items") or subscription_data:
         raise StripeError("line_items and subscription_data cannot be used in `setup` mode.",
                           param="line_items")
+    elif not params.get("currency") and not params.get("payment_method_types"):
+        # Stripe picks the payment methods to offer by currency in setup mode.
+        raise StripeError("currency is required in `setup` mode when payment_method_types "
+                          "is not set.", code="parameter_missing", param="currency")
     session = checkout.build_session(sim, params, customer, prices, now)
     return sim.store.put(session)
 
@@ -84,14 +88,37 @@ def expire_session(sim: Sim, params: dict[str, Any], session_id: str) -> dict[st
 
 
 @endpoint("POST", "/v1/billing_portal/sessions", PortalSessionCreateParams,
-          {"customer", "return_url"})
+          {"customer", "return_url", "configuration"})
 def create_portal_session(sim: Sim, params: dict[str, Any]) -> dict[str, Any]:
     customer = load(sim, "customer", required(params, "customer"), param="customer")
+    config = _portal_configuration(sim, params.get("configuration"))
+    return_url = params.get("return_url") or config["default_return_url"]
+    if not return_url:
+        raise StripeError("You must provide a return_url or set a default_return_url on the "
+                          "configuration.", param="return_url")
     session_id = new_id("bps")
     session = {
-        "id": session_id, "object": "billing_portal.session", "configuration": "bpc_simulator",
+        "id": session_id, "object": "billing_portal.session", "configuration": config["id"],
         "created": real_now(), "customer": customer["id"], "flow": None, "livemode": False,
-        "locale": None, "on_behalf_of": None, "return_url": params.get("return_url"),
+        "locale": None, "on_behalf_of": None, "return_url": return_url,
         "url": sim.url(f"/billing_portal/{session_id}"), "customer_account": None,
     }
     return sim.store.put(session)
+
+
+def _portal_configuration(sim: Sim, config_id: str | None) -> dict[str, Any]:
+    """The named configuration, else the account's default one, as Stripe picks them."""
+    if config_id:
+        config = load(sim, "billing_portal.configuration", config_id, "configuration",
+                      param="configuration")
+        if not config["active"]:
+            raise StripeError("This configuration is not active.", param="configuration")
+        return config
+    defaults = sim.store.all("billing_portal.configuration", is_default=True)
+    if not defaults:
+        raise StripeError(
+            "No configuration provided and your test mode default configuration has not been "
+            "created. Provide a configuration or create your default by saving your customer "
+            "portal settings in test mode at "
+            "https://dashboard.stripe.com/test/settings/billing/portal.")
+    return defaults[0]

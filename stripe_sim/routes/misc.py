@@ -16,7 +16,6 @@ from stripe_sim import clock as test_clock
 from stripe_sim import objects
 from stripe_sim.api import endpoint, load, paginate
 from stripe_sim.context import Sim
-from stripe_sim.errors import StripeError
 from stripe_sim.simtime import real_now
 
 
@@ -60,7 +59,4 @@ def list_clocks(sim: Sim, params: dict[str, Any]) -> dict[str, Any]:
           {"frozen_time"})
 def advance_clock(sim: Sim, params: dict[str, Any], clock_id: str) -> dict[str, Any]:
     clock = load(sim, "test_helpers.test_clock", clock_id, "test clock")
-    if params["frozen_time"] <= clock["frozen_time"]:
-        raise StripeError("The test clock can only move forward: frozen_time must be after "
-                          f"{clock['frozen_time']}.", param="frozen_time")
-    return test_clock.advance(sim, clock, params["frozen_time"])
+    return test_clock.start_advance(sim, clock, params["frozen_time"])

@@ -209,10 +209,18 @@ def test_meter_events_dedupe_by_identifier(stripe_client):
     assert stripe_client.v1.billing.meters.retrieve(meter.id).event_name == "api_call"
 
 
+def portal_configuration(stripe_client):
+    return stripe_client.v1.billing_portal.configurations.create(
+        {"features": {"invoice_history": {"enabled": True},
+                      "payment_method_update": {"enabled": True}}})
+
+
 def test_billing_portal_page_links_back(sim, stripe_client):
     customer = stripe_client.v1.customers.create({"email": "bp@example.com"})
     session = stripe_client.v1.billing_portal.sessions.create(
-        {"customer": customer.id, "return_url": "http://portal.test/billing"})
+        {"customer": customer.id, "return_url": "http://portal.test/billing",
+         "configuration": portal_configuration(stripe_client).id})
+    assert session.configuration.startswith("bpc_")
     page = sim.submit_page(session.url)
     assert page.status == 200 and "Stripe simulator" in page.body
     assert 'href="http://portal.test/billing"' in page.body
@@ -264,3 +272,40 @@ def test_latency_option_delays_api_answers_only():
 def test_bad_command_lines_are_refused(argv):
     with pytest.raises(SystemExit):
         parse_args(argv)
+
+
+def test_billing_portal_session_needs_a_configuration(sim, stripe_client):
+    """Stripe refuses a portal session when the account has no default configuration and
+    none is named; API-created configurations are never the default."""
+    customer = stripe_client.v1.customers.create({"email": "bp@example.com"})
+    portal_configuration(stripe_client)
+    with pytest.raises(stripe.InvalidRequestError, match="default configuration has not been"):
+        stripe_client.v1.billing_portal.sessions.create(
+            {"customer": customer.id, "return_url": "http://portal.test/billing"})
+
+
+def test_errors_carry_doc_url(sim, stripe_client):
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        stripe_client.v1.customers.retrieve("cus_missing")
+    assert caught.value.error.doc_url == "https://docs.stripe.com/error-codes/resource-missing"
+
+
+def test_webhook_endpoint_gets_only_its_events_on_the_pinned_version(sim, stripe_client,
+                                                                     webhook_receiver):
+    hook = stripe_client.v1.webhook_endpoints.create(
+        {"url": webhook_receiver.url, "enabled_events": ["customer.updated"],
+         "api_version": stripe.api_version})
+    assert hook.secret.startswith("whsec_") and hook.api_version == stripe.api_version
+    assert stripe_client.v1.webhook_endpoints.list().data[0].secret is None
+    webhook_receiver.secret = hook.secret
+    customer = stripe_client.v1.customers.create({"email": "a@example.com"})
+    stripe_client.v1.customers.update(customer.id, {"name": "A"})
+    events = webhook_receiver.wait_for(lambda got: len(got) >= 1)
+    assert [event.type for event in events] == ["customer.updated"]
+    with pytest.raises(stripe.InvalidRequestError, match="only at API version"):
+        stripe_client.v1.webhook_endpoints.create(
+            {"url": webhook_receiver.url, "enabled_events": ["*"],
+             "api_version": "2024-06-20"})
+    with pytest.raises(stripe.InvalidRequestError, match="Invalid enabled_events"):
+        stripe_client.v1.webhook_endpoints.create(
+            {"url": webhook_receiver.url, "enabled_events": ["invoice.bogus"]})

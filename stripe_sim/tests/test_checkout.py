@@ -61,18 +61,24 @@ def test_4242_creates_customer_subscription_paid_invoice_and_redirects(stripe_cl
     pm = stripe_client.v1.payment_methods.retrieve(sub.default_payment_method)
     assert (pm.card.brand, pm.card.last4, pm.card.exp_month, pm.card.exp_year) == (
         "visa", "4242", 12, 2034)
-    assert done.customer.invoice_settings.default_payment_method == pm.id
+    # Real Checkout pins the card on the subscription only; the customer's default is the
+    # integration's job.
+    assert done.customer.invoice_settings.default_payment_method is None
+    assert done.ui_mode == "hosted_page"
 
     events = hooks.wait_for(lambda e: "checkout.session.completed" in
                             [x.type for x in e])
     assert [e.type for e in events] == [
-        "customer.created", "payment_method.attached", "customer.updated",
+        "customer.created", "payment_method.attached",
         "customer.subscription.created", "invoice.created", "invoice.finalized",
-        "invoice.paid", "invoice.payment_succeeded", "customer.subscription.updated",
-        "checkout.session.completed"]
-    assert events[3].data.object.status == "incomplete"
-    assert events[8].data.object.status == "active"
-    assert events[8].data.previous_attributes.status == "incomplete"
+        "payment_intent.created", "charge.succeeded", "payment_intent.succeeded",
+        "invoice_payment.paid", "invoice.paid", "invoice.payment_succeeded",
+        "customer.subscription.updated", "checkout.session.completed"]
+    assert events[2].data.object.status == "incomplete"
+    assert events[11].data.object.status == "active"
+    assert events[11].data.previous_attributes.status == "incomplete"
+    # Made by the payer on the hosted page, not by an API request of ours.
+    assert all(event.request.id is None for event in events)
     completed = events[-1]
     assert completed.data.object.id == session.id
     assert completed.data.object.subscription == sub.id
@@ -166,7 +172,18 @@ def test_setup_mode_creates_setup_intent(stripe_client, sim, hooks):
     assert pm.customer == customer.id and pm.card.brand == "mastercard"
     events = hooks.wait_for(lambda e: "checkout.session.completed" in
                             [x.type for x in e])
-    assert "setup_intent.succeeded" in [e.type for e in events]
+    kinds = [e.type for e in events]
+    assert kinds.index("setup_intent.created") < kinds.index("setup_intent.succeeded")
+
+
+def test_setup_mode_needs_currency(stripe_client, sim):
+    """Stripe picks the card networks to offer by currency: setup mode without ``currency``
+    (and without payment_method_types) is refused."""
+    customer = stripe_client.v1.customers.create({"email": "s@example.com"})
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        stripe_client.v1.checkout.sessions.create({
+            "mode": "setup", "customer": customer.id, "success_url": SUCCESS})
+    assert caught.value.param == "currency"
 
 
 def test_expire_and_cancel_link(stripe_client, prices, sim, hooks):

@@ -5,11 +5,14 @@ from __future__ import annotations
 import pytest
 import stripe
 
+from stripe_sim.testing import advance_clock
+
 DAY = 86400
+HOUR = 3600  # a renewal invoice is a draft for an hour before it is finalized and charged
 
 
 def advance_to(client, clock, when):
-    return client.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": when})
+    return advance_clock(client, clock.id, when)
 
 
 def invoices(client, sub):
@@ -45,9 +48,10 @@ def test_a_month_renews_once(stripe_client, prices, subscribe, hooks):
     bills = invoices(stripe_client, sub)
     assert [i.billing_reason for i in bills] == ["subscription_create", "subscription_cycle"]
     assert bills[1].status == "paid" and bills[1].created == first_end
+    assert bills[1].status_transitions.finalized_at == first_end + HOUR
     events = hooks.wait_for(lambda e: "test_helpers.test_clock.ready" in [x.type for x in e])
     paid = [e for e in events if e.type == "invoice.paid"]
-    assert [e.created for e in paid] == [sub.start_date, first_end]
+    assert [e.created for e in paid] == [sub.start_date, first_end + HOUR]
 
 
 def test_a_year_renews_a_yearly_plan_once(stripe_client, prices, subscribe):
@@ -61,7 +65,8 @@ def test_a_year_renews_a_yearly_plan_once(stripe_client, prices, subscribe):
 
 def test_a_year_renews_a_monthly_plan_twelve_times(stripe_client, prices, subscribe):
     clock, _customer, sub = subscribe(prices["continuum_pro_monthly"])
-    advance_to(stripe_client, clock, sub.start_date + 365 * DAY)
+    for day in (59, 118, 177, 236, 295, 354, 365):  # at most two months per advance
+        clock = advance_to(stripe_client, clock, sub.start_date + day * DAY)
     assert len(invoices(stripe_client, sub)) == 13
 
 
@@ -87,20 +92,24 @@ def test_0341_fails_then_retries_then_cancels(stripe_client, prices, subscribe, 
     use_failing_card(stripe_client, customer, sub)
     period_end = sub["items"].data[0].current_period_end
     advance_to(stripe_client, clock, period_end + 60)
+    draft = invoices(stripe_client, sub)[-1]
+    assert (draft.status, draft.automatically_finalizes_at) == ("draft", period_end + HOUR)
+    assert stripe_client.v1.subscriptions.retrieve(sub.id).status == "active"
+    advance_to(stripe_client, clock, period_end + HOUR + 60)
     assert stripe_client.v1.subscriptions.retrieve(sub.id).status == "past_due"
     failed = invoices(stripe_client, sub)[-1]
     assert (failed.status, failed.attempt_count) == ("open", 1)
-    assert failed.next_payment_attempt == period_end + 3 * DAY
+    assert failed.next_payment_attempt == period_end + HOUR + 3 * DAY
     advance_to(stripe_client, clock, period_end + 20 * DAY)
     ended = stripe_client.v1.subscriptions.retrieve(sub.id)
     assert ended.status == "canceled"
     assert ended.cancellation_details.reason == "payment_failed"
-    assert ended.ended_at == period_end + 14 * DAY
+    assert ended.ended_at == period_end + HOUR + 14 * DAY
     failed = stripe_client.v1.invoices.retrieve(failed.id)
     assert (failed.attempt_count, failed.next_payment_attempt) == (4, None)
     events = hooks.wait_for(lambda e: "customer.subscription.deleted" in [x.type for x in e])
     failures = [e.created for e in events if e.type == "invoice.payment_failed"]
-    assert failures == [period_end + d * DAY for d in (0, 3, 7, 14)]
+    assert failures == [period_end + HOUR + d * DAY for d in (0, 3, 7, 14)]
 
 
 def test_final_state_can_be_unpaid_and_paying_reactivates(sim, stripe_client, prices,
@@ -126,7 +135,7 @@ def test_final_state_can_be_unpaid_and_paying_reactivates(sim, stripe_client, pr
 def test_3ds_card_renewal_needs_action(stripe_client, prices, subscribe, hooks):
     clock, _customer, sub = subscribe(prices["continuum_pro_monthly"], card="4000002760003184")
     assert sub.status == "active"
-    advance_to(stripe_client, clock, sub["items"].data[0].current_period_end + 60)
+    advance_to(stripe_client, clock, sub["items"].data[0].current_period_end + HOUR + 60)
     assert stripe_client.v1.subscriptions.retrieve(sub.id).status == "past_due"
     events = hooks.wait_for(lambda e: "invoice.payment_action_required" in [x.type for x in e])
     assert "invoice.payment_action_required" in [e.type for e in events]
@@ -140,7 +149,7 @@ def test_settings_are_validated(sim):
 
 def test_open_invoice_can_be_paid_on_the_hosted_page(sim, stripe_client, prices, subscribe):
     clock, customer, sub = subscribe(prices["continuum_pro_monthly"], card="4000002760003184")
-    advance_to(stripe_client, clock, sub["items"].data[0].current_period_end + 60)
+    advance_to(stripe_client, clock, sub["items"].data[0].current_period_end + HOUR + 60)
     open_invoice = invoices(stripe_client, sub)[-1]
     page = sim.submit_page(open_invoice.hosted_invoice_url)
     assert page.status == 200 and "Pay this invoice" in page.body
@@ -153,3 +162,54 @@ def test_open_invoice_can_be_paid_on_the_hosted_page(sim, stripe_client, prices,
     assert stripe_client.v1.invoices.retrieve(open_invoice.id).status == "paid"
     assert stripe_client.v1.subscriptions.retrieve(sub.id).status == "active"
     assert len(stripe_client.v1.customers.payment_methods.list(customer.id).data) == 2
+
+
+def test_advancing_is_asynchronous_and_its_events_are_automatic(stripe_client, prices,
+                                                                subscribe, hooks):
+    clock, _customer, sub = subscribe(prices["continuum_pro_monthly"])
+    target = sub["items"].data[0].current_period_end + 2 * HOUR
+    started = stripe_client.v1.test_helpers.test_clocks.advance(clock.id,
+                                                               {"frozen_time": target})
+    assert started.status == "advancing"
+    assert started.status_details.advancing.target_frozen_time == target
+    ready = advance_to(stripe_client, clock, target + 1)  # waits for the first one too
+    assert (ready.status, ready.frozen_time) == ("ready", target + 1)
+    events = hooks.wait_for(lambda e: [x.type for x in e].count(
+        "test_helpers.test_clock.ready") == 2)
+    advancing = next(e for e in events if e.type == "test_helpers.test_clock.advancing")
+    assert advancing.request.id is not None  # made by the advance request itself
+    renewal = [e for e in events if e.type in ("invoice.created", "invoice.paid")
+               and e.created > sub.start_date]
+    assert renewal and all(e.request.id is None for e in renewal)
+
+
+def test_a_clock_moves_at_most_two_intervals_of_its_shortest_subscription(
+        stripe_client, prices, subscribe):
+    clock, _customer, sub = subscribe(prices["continuum_pro_monthly"])
+    # 2026-01-01 plus two months is 2026-03-01, 59 days on.
+    with pytest.raises(stripe.InvalidRequestError, match="two intervals") as caught:
+        stripe_client.v1.test_helpers.test_clocks.advance(
+            clock.id, {"frozen_time": sub.start_date + 62 * DAY})
+    assert caught.value.param == "frozen_time"
+    empty = stripe_client.v1.test_helpers.test_clocks.create({"frozen_time": 1767225600})
+    with pytest.raises(stripe.InvalidRequestError, match="two years"):
+        stripe_client.v1.test_helpers.test_clocks.advance(
+            empty.id, {"frozen_time": 1767225600 + 3 * 365 * DAY})
+
+
+def test_renewals_send_payment_events_and_failures_make_the_customer_delinquent(
+        stripe_client, prices, subscribe, hooks):
+    clock, customer, sub = subscribe(prices["continuum_pro_monthly"])
+    kinds = [e.type for e in hooks.wait_for(
+        lambda e: "checkout.session.completed" in [x.type for x in e])]
+    for kind in ("payment_intent.created", "charge.succeeded", "payment_intent.succeeded",
+                 "invoice_payment.paid"):
+        assert kind in kinds
+    use_failing_card(stripe_client, customer, sub)
+    advance_to(stripe_client, clock, sub["items"].data[0].current_period_end + HOUR + 60)
+    assert stripe_client.v1.customers.retrieve(customer.id).delinquent is True
+    events = hooks.wait_for(lambda e: "payment_intent.payment_failed" in [x.type for x in e])
+    kinds = [e.type for e in events]
+    assert {"charge.failed", "invoice.updated", "payment_intent.payment_failed"} <= set(kinds)
+    updated = next(e for e in events if e.type == "invoice.updated")
+    assert updated.data.previous_attributes.attempt_count == 0

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import stripe
 
-from stripe_sim.testing import SimulatorProcess, WebhookReceiver
+from stripe_sim.testing import SimulatorProcess, WebhookReceiver, advance_clock
 
 DAY = 86400
 JAN_1_2026 = 1767225600
@@ -106,19 +106,16 @@ def test_identifier_is_deduplicated_for_24_hours_only(stripe_client, meter, cust
         report(stripe_client, customer.id, "40", identifier="batch-1")
     assert (duplicate.value.code, duplicate.value.param) == ("resource_already_exists",
                                                              "identifier")
-    stripe_client.v1.test_helpers.test_clocks.advance(
-        clock.id, {"frozen_time": JAN_1_2026 + DAY - 1})
+    advance_clock(stripe_client, clock.id, JAN_1_2026 + DAY - 1)
     with pytest.raises(stripe.InvalidRequestError):
         report(stripe_client, customer.id, "40", identifier="batch-1")
-    stripe_client.v1.test_helpers.test_clocks.advance(
-        clock.id, {"frozen_time": JAN_1_2026 + DAY + 1})
+    advance_clock(stripe_client, clock.id, JAN_1_2026 + DAY + 1)
     report(stripe_client, customer.id, "40", identifier="batch-1")
     assert usage(stripe_client, meter, customer) == 80
 
 
 def test_summaries_by_window_and_their_checks(stripe_client, meter, customer, clock):
-    stripe_client.v1.test_helpers.test_clocks.advance(
-        clock.id, {"frozen_time": JAN_1_2026 + 3 * 3600})
+    advance_clock(stripe_client, clock.id, JAN_1_2026 + 3 * 3600)
     report(stripe_client, customer.id, "3", timestamp=JAN_1_2026 + 10)
     report(stripe_client, customer.id, "4", timestamp=JAN_1_2026 + 3600 + 10)
     report(stripe_client, customer.id, "5", timestamp=JAN_1_2026 + 7200)

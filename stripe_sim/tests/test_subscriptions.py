@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 import stripe
 
+from stripe_sim.testing import advance_clock
+
 DAY = 86400
 
 
@@ -14,8 +16,7 @@ def item_of(sub):
 
 
 def advance(client, clock, seconds):
-    return client.v1.test_helpers.test_clocks.advance(
-        clock.id, {"frozen_time": clock.frozen_time + seconds})
+    return advance_clock(client, clock.id, clock.frozen_time + seconds)
 
 
 def test_swap_with_prorations_bills_them_on_the_next_invoice(stripe_client, prices, subscribe,
@@ -28,7 +29,7 @@ def test_swap_with_prorations_bills_them_on_the_next_invoice(stripe_client, pric
     assert item_of(updated).price.id == prices["continuum_pro_monthly"].id
     assert item_of(updated).current_period_end == item_of(sub).current_period_end
     assert len(stripe_client.v1.invoices.list({"subscription": sub.id}).data) == 1
-    advance(stripe_client, clock, 31 * DAY)
+    advance(stripe_client, clock, 31 * DAY + 3600)  # the renewal draft is charged an hour on
     renewal = stripe_client.v1.invoices.list({"subscription": sub.id}).data[0]
     amounts = [line.amount for line in renewal.lines.data]
     fraction = (item_of(sub).current_period_end - at) / (31 * DAY)
@@ -185,8 +186,7 @@ def test_failed_first_payment_is_incomplete_then_expires(stripe_client, prices):
     assert sub.status == "incomplete"
     assert sub.latest_invoice.status == "open"
     assert sub.latest_invoice.next_payment_attempt is None
-    stripe_client.v1.test_helpers.test_clocks.advance(
-        clock.id, {"frozen_time": clock.frozen_time + 24 * 3600})
+    advance_clock(stripe_client, clock.id, clock.frozen_time + 24 * 3600)
     expired = stripe_client.v1.subscriptions.retrieve(sub.id, {"expand": ["latest_invoice"]})
     assert expired.status == "incomplete_expired" and expired.latest_invoice.status == "void"
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import stripe
 
-from stripe_sim.testing import SimulatorProcess
+from stripe_sim.testing import SimulatorProcess, advance_clock
 
 DAY = 86400
 JAN_1_2026 = 1767225600
@@ -76,7 +76,7 @@ def report(client: stripe.StripeClient, customer: Any, calls: int, at: int) -> N
 
 
 def advance(client: stripe.StripeClient, customer: Any, to: int) -> None:
-    client.v1.test_helpers.test_clocks.advance(customer.clock.id, {"frozen_time": to})
+    advance_clock(client, customer.clock.id, to)
 
 
 def invoices(client: stripe.StripeClient, sub: Any) -> list[Any]:
@@ -142,7 +142,7 @@ def test_monthly_pro_with_overage_bills_usage_in_arrears(sim, stripe_client, cat
     report(stripe_client, customer, 6000, JAN_1_2026 + 10 * DAY)
     report(stripe_client, customer, 4000, FEB_1_2026 - 1)
     report(stripe_client, customer, 999, JAN_1_2026 - 1)  # before the period: not billed
-    advance(stripe_client, customer, FEB_1_2026)
+    advance(stripe_client, customer, FEB_1_2026 + 3600)  # the draft is charged an hour on
     report(stripe_client, customer, 777, FEB_1_2026)  # the next period's usage
     renewal = invoices(stripe_client, sub)[-1]
     assert renewal.billing_reason == "subscription_cycle" and renewal.status == "paid"

@@ -30,7 +30,8 @@ def test_the_session_carries_the_tenant_customer_urls_and_price(
     assert session.customer == billing.customer_id(tenant_id)
     assert customer.metadata.to_dict() == {"tenant_id": str(tenant_id)}
     assert session.client_reference_id == str(tenant_id)
-    assert session.metadata.to_dict() == {"tenant_id": str(tenant_id)}
+    price = billing.stripe.v1.prices.list({"lookup_keys": [lookup_key]}).data[0]
+    assert session.metadata.to_dict() == {"tenant_id": str(tenant_id), "price_id": price.id}
     assert session.allow_promotion_codes is True
     assert session.success_url == (
         "http://portal.test/billing/success?session_id={CHECKOUT_SESSION_ID}"

@@ -163,11 +163,12 @@ def test_a_new_checkout_depends_on_the_old_subscription(
         assert "Update your card" in page
 
 
-def test_only_the_newest_of_two_tabs_can_be_paid(
+def test_two_tabs_share_one_checkout_and_only_the_newest_plan_can_be_paid(
     billing: Billing, signed_in: PortalClient, sim: SimulatorProcess
 ) -> None:
     first_tab = _start(signed_in).location
-    second_tab = _start(signed_in).location
+    assert _start(signed_in).location == first_tab  # the same plan: the open checkout again
+    second_tab = _start(signed_in, "year").location
     stale = sim.pay_checkout(first_tab, CARD_OK)
     assert stale.location is None and "expired" in stale.body.lower()
     paid = sim.pay_checkout(second_tab, CARD_OK)

@@ -28,7 +28,7 @@ def test_bootstrap_makes_the_meter_and_the_metered_price_once(
 ) -> None:
     again = runner.invoke(args=["stripe", "bootstrap"])  # the fixture bootstrapped already
     assert again.exit_code == 0, again.output
-    assert "created" not in again.output and again.output.count("found") == 4
+    assert "created" not in again.output and again.output.count("found") == 5  # + portal config
     (meter,) = billing.stripe.v1.billing.meters.list({"status": "active"}).data
     assert meter.event_name == "continuum_api_calls_overage"
     assert meter.display_name == "CONTINUUM API calls over quota"

@@ -140,13 +140,14 @@ def test_resync_recovers_missed_webhooks(
 def test_bootstrap_is_idempotent(app: Flask, runner: FlaskCliRunner, sim: Any) -> None:
     first = runner.invoke(args=["stripe", "bootstrap"])
     assert first.exit_code == 0, first.output
-    assert first.output.count("created") == 4  # two plan prices, the meter, the metered price
+    # two plan prices, the meter, the metered price, the billing portal configuration
+    assert first.output.count("created") == 5
     assert "continuum_pro_monthly" in first.output and "$29.00 per month" in first.output
     assert "$278.40 per year" in first.output
     assert "meter continuum_api_calls_overage" in first.output
     assert "continuum_pro_api_calls" in first.output
     second = runner.invoke(args=["stripe", "bootstrap"])
-    assert second.output.count("found") == 4 and "created" not in second.output
+    assert second.output.count("found") == 5 and "created" not in second.output
     prices = (
         sim.client()
         .v1.prices.list({"lookup_keys": ["continuum_pro_monthly", "continuum_pro_yearly"]})

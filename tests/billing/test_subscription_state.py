@@ -54,6 +54,10 @@ def _sub(status: str, **fields: Any) -> Subscription:
         (_sub("incomplete"), "free"),
         (_sub("incomplete_expired"), "free"),
         (_sub("paused"), "free"),
+        # Paused collection: nobody pays for the period, so no paid tier (README's rule).
+        (_sub("active", collection_paused="void"), "free"),
+        (_sub("active", collection_paused="keep_as_draft"), "free"),
+        (_sub("trialing", trial_end=NOW + 3 * DAY, collection_paused="mark_uncollectible"), "free"),
     ],
 )
 def test_each_state_gives_its_tier(app: Flask, sub: Subscription, tier: str) -> None:

@@ -113,7 +113,11 @@ def test_add_card_goes_to_checkout_in_setup_mode(account: Account, sim: Any) -> 
 
 
 def test_billing_portal_link_opens_stripes_hosted_portal(account: Account, sim: Any) -> None:
+    from portal.billing.cli import bootstrap_catalog
+
     give_customer(account, sim, cards=1)
+    with account.app.app_context():
+        bootstrap_catalog()  # makes the portal configuration sessions must name
     response = account.post("/billing/portal")
     assert response.status_code == 303
     assert response.headers["Location"].startswith(sim.url + "/billing_portal/")

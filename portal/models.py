@@ -27,6 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from portal.db import Base, UTCDateTime, utcnow
 from portal.mirror_models import (  # noqa: F401 (re-exported)
     CustomerMirror,
+    Invoice,
     MeterDayTotal,
     PaymentMethodMirror,
 )
@@ -199,39 +200,6 @@ class Subscription(Base):
     collection_paused: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
-
-
-class Invoice(Base):
-    """A local mirror of one Stripe invoice, fed by the invoice webhooks and ``flask stripe
-    resync``: the billing page and the operator console read it instead of calling Stripe."""
-
-    __tablename__ = "invoice"
-
-    #: Stripe's invoice id (``in_...``).
-    id: Mapped[str] = mapped_column(String(255), primary_key=True)
-    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"), index=True)
-    customer_id: Mapped[str | None] = mapped_column(String(255))
-    subscription_id: Mapped[str | None] = mapped_column(String(255), index=True)
-    number: Mapped[str | None] = mapped_column(String(100))
-    #: draft, open, paid, uncollectible or void.
-    status: Mapped[str | None] = mapped_column(String(32))
-    currency: Mapped[str] = mapped_column(String(3), default="usd")
-    amount_due: Mapped[int] = mapped_column(BigInteger, default=0)
-    amount_paid: Mapped[int] = mapped_column(BigInteger, default=0)
-    total: Mapped[int] = mapped_column(BigInteger, default=0)
-    period_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    period_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    attempt_count: Mapped[int] = mapped_column(Integer, default=0)
-    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    #: Paid by its first charge attempt (None while unpaid): the payment success rate's count.
-    paid_first_attempt: Mapped[bool | None] = mapped_column(Boolean)
-    hosted_invoice_url: Mapped[str | None] = mapped_column(Text)
-    invoice_pdf: Mapped[str | None] = mapped_column(Text)
-    #: Stripe's ``created``.
-    created: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    #: [{"description", "amount", "proration"}], what the billing page lists.
-    lines: Mapped[list[dict[str, object]] | None] = mapped_column(JSON)
-    mirrored_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
 class StripeEvent(Base):

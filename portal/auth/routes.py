@@ -10,8 +10,9 @@ from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response as BaseResponse
 
 from portal.auth import accounts
-from portal.auth.accounts import EMAIL_MAX_LENGTH, RESET_TOKEN_MAX_AGE, AccountError
+from portal.auth.accounts import RESET_TOKEN_MAX_AGE, AccountError
 from portal.auth.forms import LoginForm, ResetPasswordForm, ResetRequestForm, SignupForm
+from portal.auth.throttle_keys import throttle_address
 from portal.extensions import limiter, login_manager
 from portal.plans import PLANS, PricingTier
 
@@ -33,8 +34,9 @@ def _configure_login_manager(state: object) -> None:
 
 
 def _address_key() -> str:
-    """The rate-limit key for "this account": the submitted address, normalised loosely."""
-    return "address:" + (request.form.get("email") or "").strip().lower()[:EMAIL_MAX_LENGTH]
+    """The rate-limit key for "this account": the submitted address in its canonical form, so
+    respelling it (fullwidth, other case, IDNA) does not buy more attempts."""
+    return "address:" + throttle_address(request.form.get("email"))
 
 
 def _throttled(per_ip: str, per_address: str):  # type: ignore[no-untyped-def]

@@ -37,7 +37,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     INSTANCE_DIR.mkdir(exist_ok=True)
     logging.getLogger("continuum").setLevel(logging.INFO)
 
-    from portal import models  # noqa: F401  (the tables)
+    from portal import installation, models  # noqa: F401  (the tables)
     from portal.auth import accounts  # noqa: F401  (the user loader)
     from portal.extensions import csrf, db, limiter, login_manager, migrate
     from portal.web import layout, security

@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
@@ -250,6 +251,13 @@ class Factory:
                     tenant_id=tenant_id, metric=metric, day=day or utcnow().date(), value=value
                 )
             )
+            db.session.commit()
+
+    def delete_tenant(self, tenant_id: int) -> None:
+        """Delete the tenant row with plain SQL, as an operator would (on SQLite, without
+        foreign-key enforcement, rows that name it stay behind)."""
+        with self.app.app_context():
+            db.session.execute(sa.delete(Tenant).where(Tenant.id == tenant_id))
             db.session.commit()
 
     def storage(self, tenant_id: int, **values: int) -> None:

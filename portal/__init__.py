@@ -52,6 +52,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     register_filters(app)
     security.init_app(app)
+    from portal.auth import sessions
+
+    sessions.init_app(app)
     layout.init_app(app)
     _register_blueprints(app)
     from portal.enforcement import init_enforcement

@@ -112,8 +112,9 @@ class User(Base):
     is_anonymous = False
 
     def get_id(self) -> str:
-        # The session names the password too, so changing the password ends every session.
-        return f"{self.id}:{self.password_fingerprint}"
+        # The session names the password and the session version too, so changing the
+        # password or signing out ends every session (portal.auth.sessions).
+        return f"{self.id}:{self.password_fingerprint}:{self.session_version or 0}"
 
     @property
     def tenant(self) -> Tenant:

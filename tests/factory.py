@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cache
@@ -21,6 +22,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from portal.auth.sessions import SEEN_AT, SIGNED_IN_AT
 from portal.db import utcnow
 from portal.extensions import db
 from portal.models import (
@@ -139,6 +141,8 @@ def sign_in_client(client: FlaskClient, user_id: int) -> None:
     with client.session_transaction() as session:
         session["_user_id"] = session_id
         session["_fresh"] = True
+        # What portal.auth.sessions stamps at sign-in: the session's age and last use.
+        session[SIGNED_IN_AT] = session[SEEN_AT] = int(time.time())
 
 
 class Factory:

@@ -239,11 +239,15 @@ def _send_in_background(to: str, subject: str, body: str) -> None:
 
 @login_manager.user_loader
 def load_user(session_id: str) -> User | None:
-    """The user a session names, if the password has not changed since it signed in."""
-    user_id, _, fingerprint = session_id.partition(":")
-    if not user_id.isdigit():
+    """The user a session names, if neither the password nor the session version (bumped at
+    sign-out) has changed since it signed in."""
+    user_id, _, rest = session_id.partition(":")
+    fingerprint, _, version = rest.partition(":")
+    if not user_id.isdigit() or not version.isdigit() or len(user_id) > 10:
         return None
     user = db.session.get(User, int(user_id))
     if user is None or not hmac.compare_digest(user.password_fingerprint, fingerprint):
+        return None
+    if int(version) != (user.session_version or 0):
         return None
     return user

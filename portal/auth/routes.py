@@ -9,7 +9,7 @@ from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response as BaseResponse
 
-from portal.auth import accounts
+from portal.auth import accounts, sessions
 from portal.auth.accounts import RESET_TOKEN_MAX_AGE, AccountError
 from portal.auth.forms import LoginForm, ResetPasswordForm, ResetRequestForm, SignupForm
 from portal.auth.throttle_keys import throttle_address
@@ -99,6 +99,8 @@ def login() -> BaseResponse | tuple[str, int]:
 
 @bp.post("/logout")
 def logout() -> BaseResponse:
+    if current_user.is_authenticated:
+        sessions.end_everywhere(current_user)
     logout_user()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))

@@ -35,6 +35,7 @@ from portal.enforcement import (
     requires_feature,
     storage_quota,
 )
+from portal.web.hostile_input import init_json
 
 MAX_MEMORY_CHARS = 10_000
 SEARCH_RESULTS = 10
@@ -189,6 +190,7 @@ def create_api_app(
     app.config.from_mapping(Config().as_dict())
     if config:
         app.config.from_mapping(config)
+    init_json(app)  # too deep or unstorable JSON is a 400 before any view reads it
     init_enforcement(app, share_with=enforcement)
     app.extensions["continuum_memories"] = MemoryBook()
     app.register_error_handler(HTTPException, _json_error)

@@ -59,7 +59,8 @@ def _safe_next(target: str | None) -> str:
     """Follow ``next`` only to a path on this site, never to another host."""
     if target:
         parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc and target.startswith("/") and "\\" not in target:
+        plain = target.isprintable() and "\\" not in target  # no CR/LF for a Location header
+        if plain and not parts.scheme and not parts.netloc and target.startswith("/"):
             return target
     return url_for("dashboard.index")
 

@@ -1,0 +1,128 @@
+"""Input no table can store, refused at the door with a 400 and a message.
+
+Each rule here closes a way hostile input used to reach a 500 (or a half-written row):
+
+- ``SafeJSONProvider``: a JSON body nested past ``MAX_JSON_DEPTH`` (100,000 levels made the
+  parser raise ``RecursionError``, which ``get_json(silent=True)`` does not catch), or holding
+  text no database stores (NUL, lone surrogates such as ``"\\ud800"``), is refused before any
+  view reads it. Every ``request.get_json`` of an app using the provider gets this.
+- ``DatabaseIntConverter`` replaces Flask's ``int`` converter: an id past what an INTEGER column
+  holds (2³¹ − 1 on PostgreSQL; a 64-bit overflow on SQLite) matches no route, so it is a 404
+  and never a query the database driver cannot bind.
+- ``refuse_unstorable_text``: query strings, form fields and path parts carrying NUL
+  (PostgreSQL refuses it in text), and query strings and path parts carrying any other control
+  character (CR/LF in ``next=`` ended up in a ``Location`` header), are refused.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from flask import Flask, request
+from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import BadRequest
+from werkzeug.routing import IntegerConverter
+
+from portal.errors import PortalError
+
+#: Deeper than any body our JSON routes take, and far below Python's recursion limit.
+MAX_JSON_DEPTH = 32
+#: The largest value of an INTEGER column on PostgreSQL (and so of every id we route to).
+MAX_ROUTED_ID = 2**31 - 1
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
+class UnstorableInput(PortalError, BadRequest):
+    """A 400 whose message says what to change: the portal renders it as a ``PortalError``
+    (page or JSON), an app that knows only HTTP errors (the example API) as a ``BadRequest``."""
+
+    def __init__(self, message: str) -> None:
+        PortalError.__init__(self, message)
+        BadRequest.__init__(self, description=message)
+
+
+def text_problem(value: str) -> str | None:
+    """Why no database column could store ``value``, or None."""
+    if "\x00" in value:
+        return "Text may not contain NUL (\\u0000) characters."
+    if _SURROGATE.search(value):
+        return "Text must be valid Unicode: it contains an unpaired surrogate (e.g. \\ud800)."
+    return None
+
+
+def json_problem(document: Any) -> str | None:
+    """Why a parsed JSON document is refused (too deep, or unstorable text), or None."""
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            problem = text_problem(value)
+            if problem:
+                return problem
+        elif isinstance(value, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                return f"JSON may be nested at most {MAX_JSON_DEPTH} levels deep."
+            items = list(value.items()) if isinstance(value, dict) else list(enumerate(value))
+            for key, item in items:
+                if isinstance(key, str):
+                    stack.append((key, depth))
+                stack.append((item, depth + 1))
+    return None
+
+
+class SafeJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, but a body that is too deep or holds unstorable text is a 400."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            document = json.loads(s, **kwargs)
+        except RecursionError:
+            raise UnstorableInput(
+                f"JSON may be nested at most {MAX_JSON_DEPTH} levels deep."
+            ) from None
+        problem = json_problem(document)
+        if problem:
+            raise UnstorableInput(problem)
+        return document
+
+
+class DatabaseIntConverter(IntegerConverter):
+    """``<int:...>`` bounded to the ids a database INTEGER column can hold."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:  # noqa: A002 - werkzeug's
+        kwargs.setdefault("max", MAX_ROUTED_ID)
+        super().__init__(map, *args, **kwargs)
+
+
+def refuse_unstorable_text() -> None:
+    """A ``before_request`` hook: NUL anywhere, other control characters in the URL: 400."""
+    for name, value in request.args.items(multi=True):
+        if _CONTROL.search(name) or _CONTROL.search(value):
+            raise UnstorableInput(
+                f"The address's {name!r} parameter contains control characters "
+                "(such as a line break). Remove them and try again."
+            )
+    for value in (request.view_args or {}).values():
+        if isinstance(value, str) and (_CONTROL.search(value) or text_problem(value)):
+            raise UnstorableInput("The address contains control characters. Check the link.")
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        for name, value in request.form.items(multi=True):
+            problem = text_problem(name) or text_problem(value)
+            if problem:
+                raise UnstorableInput(f"The form field {name!r} was refused. {problem}")
+
+
+def init_json(app: Flask) -> None:
+    """Give ``app`` the safe JSON provider (the example API uses this alone)."""
+    app.json = SafeJSONProvider(app)
+
+
+def init_app(app: Flask) -> None:
+    """Call before any blueprint is registered: routes bind their converters when added."""
+    init_json(app)
+    app.url_map.converters["int"] = DatabaseIntConverter
+    app.before_request(refuse_unstorable_text)

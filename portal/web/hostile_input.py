@@ -98,6 +98,15 @@ class DatabaseIntConverter(IntegerConverter):
         super().__init__(map, *args, **kwargs)
 
 
+def query_int(name: str, default: int | None = None) -> int | None:
+    """The query parameter ``name`` as a whole number from 1 to ``MAX_ROUTED_ID`` (an id, a page
+    number), else ``default``: a value past what a query can bind never reaches one."""
+    value = request.args.get(name, type=int)
+    if value is None or not 1 <= value <= MAX_ROUTED_ID:
+        return default
+    return value
+
+
 def refuse_unstorable_text() -> None:
     """A ``before_request`` hook: NUL anywhere, other control characters in the URL: 400."""
     for name, value in request.args.items(multi=True):

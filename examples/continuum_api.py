@@ -187,6 +187,12 @@ def _json_error(error: HTTPException) -> tuple[Response, int]:
     return jsonify(error=error.description), error.code or 500
 
 
+def _no_sniffing(response: Response) -> Response:
+    """Every answer is JSON or an event stream: browsers must never guess another type."""
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
 def _portal_error(error: PortalError) -> tuple[Response, int]:
     """The enforcement functions' errors (a 503 when the database is unreachable)."""
     return jsonify(error=error.message), error.status_code
@@ -206,6 +212,7 @@ def create_api_app(
     app.extensions["continuum_memories"] = MemoryBook()
     app.register_error_handler(HTTPException, _json_error)
     app.register_error_handler(PortalError, _portal_error)
+    app.after_request(_no_sniffing)
     app.register_blueprint(bp)
     return app
 

@@ -106,6 +106,13 @@ def create_app(
         settings = Config().as_dict()  # the portal's own reading of its environment
     app = FastAPI(title="CONTINUUM API (example)")
 
+    @app.middleware("http")
+    async def no_sniffing(request: Request, call_next: Any) -> Any:
+        """Every answer is JSON or an event stream: browsers must never guess another type."""
+        response = await call_next(request)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
     @app.exception_handler(PortalError)
     def portal_error(request: Request, error: PortalError) -> JSONResponse:
         """The enforcement functions' errors (a 503 when the database is unreachable)."""

@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from flask import current_app
 
-from portal.errors import NotFound, PortalError
+from portal.billing.subscriptions import lock_tenant
+from portal.errors import Conflict, NotFound, PortalError
 from portal.extensions import db
 from portal.keys.raw_keys import generate_key, hash_key, looks_like_key
 from portal.models import ApiKey, Tenant
@@ -34,6 +35,8 @@ __all__ = [
 log = logging.getLogger("continuum.api_keys")
 
 NAME_MAX_LENGTH = 100
+#: Active (unrevoked) keys one tenant may hold; a script minting keys in a loop stops here.
+MAX_ACTIVE_KEYS = 50
 
 
 def key_environment() -> str:
@@ -53,11 +56,26 @@ def clean_key_name(name: str) -> str:
 
 
 def create_api_key(tenant: Tenant, name: str) -> tuple[ApiKey, str]:
-    """Mint and store a key for ``tenant``; the raw key is returned here and never again."""
-    raw, prefix = generate_key(key_environment())
-    api_key = ApiKey(
-        tenant_id=tenant.id, name=clean_key_name(name), prefix=prefix, key_hash=hash_key(raw)
+    """Mint and store a key for ``tenant``; the raw key is returned here and never again.
+
+    A tenant holds at most ``MAX_ACTIVE_KEYS`` active keys: the tenant row is locked while
+    they are counted, so two creations at once cannot both take the last place.
+    """
+    cleaned = clean_key_name(name)
+    lock_tenant(tenant)
+    active = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(ApiKey)
+        .where(ApiKey.tenant_id == tenant.id, ApiKey.revoked_at.is_(None))
     )
+    if (active or 0) >= MAX_ACTIVE_KEYS:
+        db.session.rollback()
+        raise Conflict(
+            f"This account already has {MAX_ACTIVE_KEYS} active API keys, the most it can hold. "
+            "Revoke one you no longer use, then create the new one."
+        )
+    raw, prefix = generate_key(key_environment())
+    api_key = ApiKey(tenant_id=tenant.id, name=cleaned, prefix=prefix, key_hash=hash_key(raw))
     db.session.add(api_key)
     db.session.commit()
     log.info("tenant %s created API key %s (%s)", tenant.id, api_key.id, prefix)

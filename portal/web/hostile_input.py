@@ -9,6 +9,8 @@ Each rule here closes a way hostile input used to reach a 500 (or a half-written
 - ``DatabaseIntConverter`` replaces Flask's ``int`` converter: an id past what an INTEGER column
   holds (2³¹ − 1 on PostgreSQL; a 64-bit overflow on SQLite) matches no route, so it is a 404
   and never a query the database driver cannot bind.
+- A ``Host`` outside ``TRUSTED_HOSTS`` (``portal.config``) is a plain 400, never a page whose
+  links or redirects would name that host.
 - ``refuse_unstorable_text``: query strings, form fields and path parts carrying NUL
   (PostgreSQL refuses it in text), and query strings and path parts carrying any other control
   character (CR/LF in ``next=`` ended up in a ``Location`` header), are refused.
@@ -20,9 +22,9 @@ import json
 import re
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, Response, request
 from flask.json.provider import DefaultJSONProvider
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadRequest, SecurityError
 from werkzeug.routing import IntegerConverter
 
 from portal.errors import PortalError
@@ -130,8 +132,15 @@ def init_json(app: Flask) -> None:
     app.json = SafeJSONProvider(app)
 
 
+def _untrusted_host(error: SecurityError) -> Response:
+    """A Host header outside TRUSTED_HOSTS: a plain 400, since no URL can be built for it (so
+    the styled error page, full of links, cannot be rendered either)."""
+    return Response("This server does not answer for that host name.", 400, mimetype="text/plain")
+
+
 def init_app(app: Flask) -> None:
     """Call before any blueprint is registered: routes bind their converters when added."""
     init_json(app)
+    app.register_error_handler(SecurityError, _untrusted_host)
     app.url_map.converters["int"] = DatabaseIntConverter
     app.before_request(refuse_unstorable_text)

@@ -63,8 +63,8 @@ JSON_CORPUS = [
     DEEP,
 ]
 #: Path parts: for ``<int:...>`` and for string converters.
-INT_PATH_CORPUS = ["0", "2147483647", "2147483648", "9223372036854775808", "1" + "0" * 40]
-TEXT_PATH_CORPUS = ["%00", "%0D%0A", "x" * 300, "%ED%A0%80", "pm_%27%22%3C%3E", "..%2F.."]
+INT_PATH_CORPUS = ["0", "2147483648", "9223372036854775808", "1" + "0" * 40]
+TEXT_PATH_CORPUS = ["%00", "%0D%0A", "x" * 300, "%ED%A0%80", "pm_%27%22%3C%3E..%2F.."]
 
 
 def _source(*globs: str) -> str:
@@ -149,10 +149,12 @@ class Fuzzer:
         what = f"{method} {url[:120]} {str(kwargs.get('data', ''))[:80]!r}"
         if response.status_code >= 500:
             self.failures.append(f"{response.status_code} on {what}")
-        after = snapshot(self.app)
-        if 400 <= response.status_code < 500 and after != self.state:
-            self.failures.append(f"{response.status_code} changed rows on {what}")
-        self.state = after
+        refused = 400 <= response.status_code < 500
+        if refused or method != "GET":  # an accepted GET changes nothing: no need to look
+            after = snapshot(self.app)
+            if refused and after != self.state:
+                self.failures.append(f"{response.status_code} changed rows on {what}")
+            self.state = after
         if response.status_code < 400 and self.user_id:
             sign_in_client(self.client, self.user_id)  # a sign-out or reset ends the session
             self._token = ""

@@ -23,7 +23,10 @@ def test_a_cookie_copied_before_sign_out_is_refused_after(app, auth, factory):
     copied = _cookie(auth.client, app)
     assert auth.client.get(SIGNED_IN_PAGE).status_code == 200
 
-    assert auth.logout().status_code == 302
+    signed_out = auth.logout()
+    assert signed_out.status_code == 302
+    page = auth.client.get(signed_out.headers["Location"]).get_data(as_text=True)
+    assert "signed out, here and on every other device" in page
 
     thief = app.test_client()
     thief.set_cookie(app.config["SESSION_COOKIE_NAME"], copied)

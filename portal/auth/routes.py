@@ -103,7 +103,7 @@ def logout() -> BaseResponse:
     if current_user.is_authenticated:
         sessions.end_everywhere(current_user)
     logout_user()
-    flash("You are signed out.", "info")
+    flash("You are signed out, here and on every other device.", "info")
     return redirect(url_for("auth.login"))
 
 

@@ -28,7 +28,7 @@ from wtforms.fields.core import UnboundField
 from examples.continuum_api import create_api_app
 from portal.billing.cli import bootstrap_catalog
 from portal.enforcement import enforcement_for
-from portal.extensions import db
+from portal.extensions import db, limiter
 from portal.models import User
 from tests.factory import CSRF_INPUT, Factory, sign_in_client
 
@@ -215,6 +215,14 @@ def fuzz(fuzzer: Fuzzer, app: Flask, *, forms: bool) -> None:
                             content_type="application/json",
                             headers={"X-CSRFToken": fuzzer.token()} if forms else {},
                         )
+
+
+@pytest.fixture(autouse=True)
+def _limiter_back_on() -> Iterator[None]:
+    """Flask-Limiter keeps RATELIMIT_ENABLED=False on its one shared instance for every app
+    made after this test's: turn it back on for the tests that follow."""
+    yield
+    limiter.enabled = True
 
 
 @pytest.fixture

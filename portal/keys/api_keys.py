@@ -48,6 +48,8 @@ def key_environment() -> str:
 def clean_key_name(name: str) -> str:
     """Trim a key name and check its length, or raise ``PortalError`` saying what is wrong."""
     cleaned = " ".join((name or "").split())
+    if not cleaned.isprintable():  # NUL and other control characters (PostgreSQL refuses NUL)
+        raise PortalError("Key names are plain text: remove control characters such as NUL.")
     if not cleaned:
         raise PortalError("Give the key a name, e.g. “production server”.")
     if len(cleaned) > NAME_MAX_LENGTH:

@@ -11,23 +11,29 @@ Each rule here closes a way hostile input used to reach a 500 (or a half-written
   and never a query the database driver cannot bind.
 - A ``Host`` outside ``TRUSTED_HOSTS`` (``portal.config``) is a plain 400, never a page whose
   links or redirects would name that host.
-- ``refuse_unstorable_text``: query strings, form fields and path parts carrying NUL
-  (PostgreSQL refuses it in text), and query strings and path parts carrying any other control
-  character (CR/LF in ``next=`` ended up in a ``Location`` header), are refused.
+- ``refuse_unstorable_text``: query strings and path parts carrying a control character (CR/LF
+  in ``next=`` ended up in a ``Location`` header; NUL reaches PostgreSQL) are refused.
+- A form value that its form let through but the database refuses (NUL in text on PostgreSQL)
+  rolls the request back whole and is a 400 (``_unstorable_value``); forms check their own
+  fields first, so the person normally sees the message next to the field.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from typing import Any
 
 from flask import Flask, Response, request
 from flask.json.provider import DefaultJSONProvider
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import BadRequest, SecurityError
 from werkzeug.routing import IntegerConverter
 
 from portal.errors import PortalError
+
+log = logging.getLogger("continuum.portal")
 
 #: Deeper than any body our JSON routes take, and far below Python's recursion limit.
 MAX_JSON_DEPTH = 32
@@ -110,7 +116,10 @@ def query_int(name: str, default: int | None = None) -> int | None:
 
 
 def refuse_unstorable_text() -> None:
-    """A ``before_request`` hook: NUL anywhere, other control characters in the URL: 400."""
+    """A ``before_request`` hook: control characters (NUL, CR, LF, ...) in the URL are a 400.
+
+    Form fields are left to their forms, which answer with the form and a message next to the
+    field; a value no form refused and the database cannot store is ``_unstorable_value``'s."""
     for name, value in request.args.items(multi=True):
         if _CONTROL.search(name) or _CONTROL.search(value):
             raise UnstorableInput(
@@ -120,11 +129,6 @@ def refuse_unstorable_text() -> None:
     for value in (request.view_args or {}).values():
         if isinstance(value, str) and (_CONTROL.search(value) or text_problem(value)):
             raise UnstorableInput("The address contains control characters. Check the link.")
-    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        for name, value in request.form.items(multi=True):
-            problem = text_problem(name) or text_problem(value)
-            if problem:
-                raise UnstorableInput(f"The form field {name!r} was refused. {problem}")
 
 
 def init_json(app: Flask) -> None:
@@ -138,9 +142,26 @@ def _untrusted_host(error: SecurityError) -> Response:
     return Response("This server does not answer for that host name.", 400, mimetype="text/plain")
 
 
+def _unstorable_value(error: DataError) -> tuple[Response | str, int]:
+    """The database refused a value (NUL in text on PostgreSQL, a number out of range): the
+    request's transaction is rolled back whole and the person is told to change the input."""
+    from portal.extensions import db
+    from portal.web.errors import error_response
+
+    log.warning("refused a value the database cannot store on %s: %s", request.path, error.orig)
+    db.session.rollback()
+    return error_response(
+        400,
+        "That input cannot be stored",
+        "Something you entered contains characters or numbers we cannot store (such as a NUL "
+        "character). Nothing was saved; remove them and try again.",
+    )
+
+
 def init_app(app: Flask) -> None:
     """Call before any blueprint is registered: routes bind their converters when added."""
     init_json(app)
     app.register_error_handler(SecurityError, _untrusted_host)
+    app.register_error_handler(DataError, _unstorable_value)
     app.url_map.converters["int"] = DatabaseIntConverter
     app.before_request(refuse_unstorable_text)

@@ -11,11 +11,12 @@ Each rule here closes a way hostile input used to reach a 500 (or a half-written
   and never a query the database driver cannot bind.
 - A ``Host`` outside ``TRUSTED_HOSTS`` (``portal.config``) is a plain 400, never a page whose
   links or redirects would name that host.
-- ``refuse_unstorable_text``: query strings and path parts carrying a control character (CR/LF
-  in ``next=`` ended up in a ``Location`` header; NUL reaches PostgreSQL) are refused.
-- A form value that its form let through but the database refuses (NUL in text on PostgreSQL)
-  rolls the request back whole and is a 400 (``_unstorable_value``); forms check their own
-  fields first, so the person normally sees the message next to the field.
+- A value that its form or view let through but the database refuses (NUL in text on
+  PostgreSQL, a number out of range) rolls the request back whole and is a 400
+  (``_unstorable_value``). Forms check their own fields first, so the person normally sees the
+  message next to the field; query strings the pages only compare stay harmless.
+- ``next=`` is followed only when it is a printable path on this site (``portal.auth.routes``
+  and the console's ``_next_in_console``): CR/LF there ended up in a ``Location`` header.
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ MAX_JSON_DEPTH = 32
 MAX_ROUTED_ID = 2**31 - 1
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 
 class UnstorableInput(PortalError, BadRequest):
@@ -115,22 +115,6 @@ def query_int(name: str, default: int | None = None) -> int | None:
     return value
 
 
-def refuse_unstorable_text() -> None:
-    """A ``before_request`` hook: control characters (NUL, CR, LF, ...) in the URL are a 400.
-
-    Form fields are left to their forms, which answer with the form and a message next to the
-    field; a value no form refused and the database cannot store is ``_unstorable_value``'s."""
-    for name, value in request.args.items(multi=True):
-        if _CONTROL.search(name) or _CONTROL.search(value):
-            raise UnstorableInput(
-                f"The address's {name!r} parameter contains control characters "
-                "(such as a line break). Remove them and try again."
-            )
-    for value in (request.view_args or {}).values():
-        if isinstance(value, str) and (_CONTROL.search(value) or text_problem(value)):
-            raise UnstorableInput("The address contains control characters. Check the link.")
-
-
 def init_json(app: Flask) -> None:
     """Give ``app`` the safe JSON provider (the example API uses this alone)."""
     app.json = SafeJSONProvider(app)
@@ -164,4 +148,3 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(SecurityError, _untrusted_host)
     app.register_error_handler(DataError, _unstorable_value)
     app.url_map.converters["int"] = DatabaseIntConverter
-    app.before_request(refuse_unstorable_text)

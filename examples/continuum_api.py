@@ -35,6 +35,8 @@ from portal.enforcement import (
     requires_feature,
     storage_quota,
 )
+from portal.errors import PortalError
+from portal.web.hostile_input import init_json
 
 MAX_MEMORY_CHARS = 10_000
 SEARCH_RESULTS = 10
@@ -125,10 +127,15 @@ def add_memory() -> tuple[Response, int]:
     if len(content) > MAX_MEMORY_CHARS:
         raise BadRequest(f"'content' is limited to {MAX_MEMORY_CHARS} characters.")
     caller = current_caller()
-    memory = _book().add(caller.id, content)
-    usage = record_storage_usage(
-        caller, memories=1, embeddings=1, bytes_used=len(content.encode()), delta=True
-    )
+    # Counted first: without the database this raises (a 503) before anything is stored, so a
+    # memory is never kept uncounted. Should storing fail after it, the count is taken back.
+    counts = {"memories": 1, "embeddings": 1, "bytes_used": len(content.encode())}
+    usage = record_storage_usage(caller, **counts, delta=True)
+    try:
+        memory = _book().add(caller.id, content)
+    except Exception:
+        record_storage_usage(caller, **{name: -n for name, n in counts.items()}, delta=True)
+        raise
     return jsonify(memory=memory, storage=usage.as_body()), 201
 
 
@@ -180,6 +187,17 @@ def _json_error(error: HTTPException) -> tuple[Response, int]:
     return jsonify(error=error.description), error.code or 500
 
 
+def _no_sniffing(response: Response) -> Response:
+    """Every answer is JSON or an event stream: browsers must never guess another type."""
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _portal_error(error: PortalError) -> tuple[Response, int]:
+    """The enforcement functions' errors (a 503 when the database is unreachable)."""
+    return jsonify(error=error.message), error.status_code
+
+
 def create_api_app(
     config: Mapping[str, Any] | None = None, *, enforcement: Enforcement | None = None
 ) -> Flask:
@@ -189,9 +207,12 @@ def create_api_app(
     app.config.from_mapping(Config().as_dict())
     if config:
         app.config.from_mapping(config)
+    init_json(app)  # too deep or unstorable JSON is a 400 before any view reads it
     init_enforcement(app, share_with=enforcement)
     app.extensions["continuum_memories"] = MemoryBook()
     app.register_error_handler(HTTPException, _json_error)
+    app.register_error_handler(PortalError, _portal_error)
+    app.after_request(_no_sniffing)
     app.register_blueprint(bp)
     return app
 

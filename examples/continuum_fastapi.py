@@ -20,7 +20,7 @@ from typing import Annotated, Any
 
 from dotenv import load_dotenv
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
 from portal.config import ROOT, Config
@@ -39,6 +39,7 @@ from portal.enforcement.asgi import (
     storage_quota,
 )
 from portal.enforcement.lifecycle import ApiCaller
+from portal.errors import PortalError
 
 MAX_MEMORY_CHARS = 10_000
 SEARCH_RESULTS = 10
@@ -104,6 +105,19 @@ def create_app(
         load_dotenv(ROOT / ".env", override=False)
         settings = Config().as_dict()  # the portal's own reading of its environment
     app = FastAPI(title="CONTINUUM API (example)")
+
+    @app.middleware("http")
+    async def no_sniffing(request: Request, call_next: Any) -> Any:
+        """Every answer is JSON or an event stream: browsers must never guess another type."""
+        response = await call_next(request)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    @app.exception_handler(PortalError)
+    def portal_error(request: Request, error: PortalError) -> JSONResponse:
+        """The enforcement functions' errors (a 503 when the database is unreachable)."""
+        return JSONResponse({"error": error.message}, status_code=error.status_code)
+
     install(app, settings, enforcement=enforcement)
     book = MemoryBook()
     # Added last = outermost: Billing checks the feature gate beneath it before admitting.
@@ -128,10 +142,14 @@ def create_app(
             raise HTTPException(400, "'content' must be a non-empty string.")
         if len(content) > MAX_MEMORY_CHARS:
             raise HTTPException(400, f"'content' is limited to {MAX_MEMORY_CHARS} characters.")
-        added = book.add(caller.id, content)
-        usage = record_storage_usage(
-            caller, memories=1, embeddings=1, bytes_used=len(content.encode()), delta=True
-        )
+        # Counted first, so a memory is never kept uncounted (see continuum_api.add_memory).
+        counts = {"memories": 1, "embeddings": 1, "bytes_used": len(content.encode())}
+        usage = record_storage_usage(caller, **counts, delta=True)
+        try:
+            added = book.add(caller.id, content)
+        except Exception:
+            record_storage_usage(caller, **{name: -n for name, n in counts.items()}, delta=True)
+            raise
         return {"memory": added, "storage": usage.as_body()}
 
     @app.get("/api/search")

@@ -37,13 +37,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     INSTANCE_DIR.mkdir(exist_ok=True)
     logging.getLogger("continuum").setLevel(logging.INFO)
 
-    from portal import models  # noqa: F401  (the tables)
+    from portal import installation, models  # noqa: F401  (the tables)
     from portal.auth import accounts  # noqa: F401  (the user loader)
     from portal.extensions import csrf, db, limiter, login_manager, migrate
-    from portal.web import layout, security
+    from portal.web import hostile_input, layout, security
     from portal.web.errors import register_error_handlers
     from portal.web.formatting import register_filters
 
+    hostile_input.init_app(app)  # before the blueprints: their routes bind its converter
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
@@ -52,6 +53,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     register_filters(app)
     security.init_app(app)
+    from portal.auth import sessions
+
+    sessions.init_app(app)
     layout.init_app(app)
     _register_blueprints(app)
     from portal import teams

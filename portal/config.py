@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = ROOT / "instance"
@@ -22,6 +23,16 @@ def _env_bool(name: str, default: bool) -> bool:
     return raw.strip().lower() in ("1", "true", "yes", "on")
 
 
+def _trusted_hosts(raw: str, base_url: str, development: bool) -> list[str] | None:
+    names = [name.strip() for name in raw.split(",") if name.strip()]
+    if names:
+        return names
+    if development:
+        return None
+    host = urlsplit(base_url).hostname
+    return [host] if host else None
+
+
 class Config:
     """Settings for one app instance. Every value comes from the environment."""
 
@@ -34,6 +45,12 @@ class Config:
         )
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.PORTAL_BASE_URL = env("PORTAL_BASE_URL", "http://127.0.0.1:5000")
+        #: Host headers the portal answers (Flask refuses others with a 400), so no redirect or
+        #: link is ever built from a Host an attacker sent. Default outside development: the
+        #: host of PORTAL_BASE_URL. Development (bound to 127.0.0.1) accepts any.
+        self.TRUSTED_HOSTS = _trusted_hosts(
+            env("TRUSTED_HOSTS", ""), self.PORTAL_BASE_URL, self.ENV_NAME == "development"
+        )
 
         self.STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", "")
         self.STRIPE_API_BASE = env("STRIPE_API_BASE", "")
@@ -78,6 +95,9 @@ class Config:
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", not development)
+        # A __Host- cookie is only ever sent to this exact host, over HTTPS, for the whole site:
+        # a sibling subdomain cannot plant or overwrite it. Browsers need Secure for it.
+        self.SESSION_COOKIE_NAME = "__Host-session" if self.SESSION_COOKIE_SECURE else "session"
         self.REMEMBER_COOKIE_HTTPONLY = True
         self.REMEMBER_COOKIE_SAMESITE = "Lax"
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE

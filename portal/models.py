@@ -38,6 +38,8 @@ class Tenant(Base):
     """A customer account: what is billed, limited and metered."""
 
     __tablename__ = "tenant"
+    #: Ids are never reused (SQLite AUTOINCREMENT), so nothing keyed by a deleted one is inherited.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -100,6 +102,8 @@ class User(Base):
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     #: The last TOTP time step accepted, so one code cannot be used twice.
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    #: Bumped when the user signs out: every session cookie issued before then stops working.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="user")
 
@@ -115,8 +119,9 @@ class User(Base):
     is_anonymous = False
 
     def get_id(self) -> str:
-        # The session names the password too, so changing the password ends every session.
-        return f"{self.id}:{self.password_fingerprint}"
+        # The session names the password and the session version too, so changing the
+        # password or signing out ends every session (portal.auth.sessions).
+        return f"{self.id}:{self.password_fingerprint}:{self.session_version or 0}"
 
     @property
     def tenant(self) -> Tenant:

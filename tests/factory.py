@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import itertools
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from portal.auth.sessions import SEEN_AT, SIGNED_IN_AT
 from portal.db import utcnow
 from portal.extensions import db
 from portal.models import (
@@ -139,6 +142,8 @@ def sign_in_client(client: FlaskClient, user_id: int) -> None:
     with client.session_transaction() as session:
         session["_user_id"] = session_id
         session["_fresh"] = True
+        # What portal.auth.sessions stamps at sign-in: the session's age and last use.
+        session[SIGNED_IN_AT] = session[SEEN_AT] = int(time.time())
 
 
 class Factory(TeamFactory):
@@ -251,6 +256,13 @@ class Factory(TeamFactory):
                     tenant_id=tenant_id, metric=metric, day=day or utcnow().date(), value=value
                 )
             )
+            db.session.commit()
+
+    def delete_tenant(self, tenant_id: int) -> None:
+        """Delete the tenant row with plain SQL, as an operator would (on SQLite, without
+        foreign-key enforcement, rows that name it stay behind)."""
+        with self.app.app_context():
+            db.session.execute(sa.delete(Tenant).where(Tenant.id == tenant_id))
             db.session.commit()
 
     def storage(self, tenant_id: int, **values: int) -> None:

@@ -54,7 +54,11 @@ def test_signup_creates_owner_tenant_on_free_without_stripe_customer(app, client
         ("ok@example.com", "short pass", "at least 12 characters"),
         ("ok@example.com", "x" * 129, "at most 128 characters"),
         ("ok@example.com", "Password1234", "too common"),
-        ("ok@example.com", "aaaaaaaaaaaaaaaa", "too common or too simple"),
+        ("ok@example.com", "aaaaaaaaaaaaaaaa", "too common or too easy to guess"),
+        # The outside audit's three: leaked-list favourites, l33t and a keyboard walk.
+        ("ok@example.com", "password123456", "too common"),
+        ("ok@example.com", "P@ssw0rd1234", "too common"),
+        ("ok@example.com", "qwerty123456789", "too common"),
         ("someone.long@example.com", "someone.long", "email address as your password"),
     ],
 )

@@ -9,9 +9,10 @@ from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response as BaseResponse
 
-from portal.auth import accounts
-from portal.auth.accounts import EMAIL_MAX_LENGTH, RESET_TOKEN_MAX_AGE, AccountError
+from portal.auth import accounts, sessions
+from portal.auth.accounts import RESET_TOKEN_MAX_AGE, AccountError
 from portal.auth.forms import LoginForm, ResetPasswordForm, ResetRequestForm, SignupForm
+from portal.auth.throttle_keys import throttle_address
 from portal.extensions import limiter, login_manager
 from portal.plans import PLANS, PricingTier
 
@@ -33,8 +34,9 @@ def _configure_login_manager(state: object) -> None:
 
 
 def _address_key() -> str:
-    """The rate-limit key for "this account": the submitted address, normalised loosely."""
-    return "address:" + (request.form.get("email") or "").strip().lower()[:EMAIL_MAX_LENGTH]
+    """The rate-limit key for "this account": the submitted address in its canonical form, so
+    respelling it (fullwidth, other case, IDNA) does not buy more attempts."""
+    return "address:" + throttle_address(request.form.get("email"))
 
 
 def _throttled(per_ip: str, per_address: str):  # type: ignore[no-untyped-def]
@@ -57,7 +59,8 @@ def _safe_next(target: str | None) -> str:
     """Follow ``next`` only to a path on this site, never to another host."""
     if target:
         parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc and target.startswith("/") and "\\" not in target:
+        plain = target.isprintable() and "\\" not in target  # no CR/LF for a Location header
+        if plain and not parts.scheme and not parts.netloc and target.startswith("/"):
             return target
     return url_for("dashboard.index")
 
@@ -97,8 +100,10 @@ def login() -> BaseResponse | tuple[str, int]:
 
 @bp.post("/logout")
 def logout() -> BaseResponse:
+    if current_user.is_authenticated:
+        sessions.end_everywhere(current_user)
     logout_user()
-    flash("You are signed out.", "info")
+    flash("You are signed out, here and on every other device.", "info")
     return redirect(url_for("auth.login"))
 
 

@@ -29,6 +29,7 @@ from portal.enforcement.functions import (
     record_federation_contribution,
     record_storage_usage,
 )
+from portal.enforcement.outage import DatabaseUnavailable
 from portal.enforcement.overage import OVERAGE_CALLS
 from portal.enforcement.runtime import (
     API_CALLS,
@@ -79,6 +80,7 @@ __all__ = [
     "FEDERATION_CONTRIBUTIONS",
     "OVERAGE_CALLS",
     "ApiCaller",
+    "DatabaseUnavailable",
     "Decision",
     "Enforcement",
     "OverageStatus",

@@ -2,7 +2,8 @@
 
 ``tenant`` may be a ``Tenant`` row, the ``ApiCaller`` of a decorated view, or a tenant id.
 They act on the runtime of the code running now (``current_enforcement``): inside a Flask app,
-the one ``init_enforcement`` bound to it (the portal's ``create_app`` does this).
+the one ``init_enforcement`` bound to it (the portal's ``create_app`` does this). Without the
+database they raise ``DatabaseUnavailable`` (a 503 ``PortalError``), never a driver's error.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from portal.enforcement.engine import (
     rate_limit_message,
 )
 from portal.enforcement.metering import date_to_day, day_to_date
+from portal.enforcement.outage import database_guarded
 from portal.enforcement.overage import cap_message
 from portal.enforcement.runtime import (
     API_CALLS,
@@ -67,6 +69,7 @@ def _limits(tenant: TenantLike, tier: str) -> TierLimits:
     return get_tier_limits(tier, overrides)
 
 
+@database_guarded
 def record_api_call(tenant: TenantLike, endpoint: str | None = None, count: int = 1) -> None:
     """Meter ``count`` calls (``@metered`` already does this for the calls it admits)."""
     enforcement = current_enforcement()
@@ -76,6 +79,7 @@ def record_api_call(tenant: TenantLike, endpoint: str | None = None, count: int 
         enforcement.add_usage(tenant_id, endpoint_metric(endpoint), count)
 
 
+@database_guarded
 def record_storage_usage(
     tenant: TenantLike, memories: int, embeddings: int, bytes_used: int, *, delta: bool = False
 ) -> StorageSnapshot:
@@ -86,6 +90,7 @@ def record_storage_usage(
     return current_enforcement().storage.write(_tenant_id(tenant), counts, delta=delta)
 
 
+@database_guarded
 def record_federation_contribution(tenant: TenantLike, shared_memories: int) -> None:
     """Meter memories shared with the federation (metric ``federation_contributions``)."""
     if shared_memories < 0:
@@ -93,6 +98,7 @@ def record_federation_contribution(tenant: TenantLike, shared_memories: int) -> 
     current_enforcement().add_usage(_tenant_id(tenant), FEDERATION_CONTRIBUTIONS, shared_memories)
 
 
+@database_guarded
 def get_usage(tenant: TenantLike, metric: str = API_CALLS, period: str = "day") -> int:
     """Usage of ``metric`` in the current UTC minute, day or month (flushed plus pending).
 
@@ -111,16 +117,19 @@ def get_usage(tenant: TenantLike, metric: str = API_CALLS, period: str = "day") 
     return enforcement.usage(tenant_id, metric, first, today)
 
 
+@database_guarded
 def get_overage(tenant: TenantLike) -> OverageStatus | None:
     """A Pro tenant's overage this period (calls billed so far, flushed plus pending, and the
     period and cap they count against), or None on any other tier."""
     return current_enforcement().overage_status(_tenant_id(tenant))
 
 
+@database_guarded
 def get_storage_usage(tenant: TenantLike) -> StorageSnapshot:
     return read_storage(current_enforcement().engine, _tenant_id(tenant))
 
 
+@database_guarded
 def check_rate_limit(tenant: TenantLike, tier: str) -> tuple[bool, str | None]:
     """``(allowed, error_message)``: would one more call fit now (past a Pro quota, as an
     overage call under the spend cap)? Counts nothing."""
@@ -141,12 +150,14 @@ def check_rate_limit(tenant: TenantLike, tier: str) -> tuple[bool, str | None]:
     return True, None
 
 
+@database_guarded
 def check_storage_limit(tenant: TenantLike, tier: str) -> tuple[bool, str | None]:
     """``(allowed, error_message)``: may the tenant store more?"""
     decision = decide_storage(tier, _limits(tenant, tier), get_storage_usage(tenant))
     return decision.allowed, decision.body["error"] if decision.body else None
 
 
+@database_guarded
 def current_usage_snapshot(tenant_id: int) -> dict[str, int]:
     """Live counts for the dashboard: calls this minute, today, and in flight right now."""
     counts = current_enforcement().live_counts(tenant_id)

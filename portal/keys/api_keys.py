@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from flask import current_app
 
-from portal.errors import NotFound, PortalError
+from portal.billing.subscriptions import lock_tenant
+from portal.errors import Conflict, NotFound, PortalError
 from portal.extensions import db
 from portal.keys.raw_keys import generate_key, hash_key, looks_like_key
 from portal.models import ApiKey, Tenant, User
@@ -35,6 +36,8 @@ __all__ = [
 log = logging.getLogger("continuum.api_keys")
 
 NAME_MAX_LENGTH = 100
+#: Active (unrevoked) keys one tenant may hold; a script minting keys in a loop stops here.
+MAX_ACTIVE_KEYS = 50
 
 
 def key_environment() -> str:
@@ -46,6 +49,8 @@ def key_environment() -> str:
 def clean_key_name(name: str) -> str:
     """Trim a key name and check its length, or raise ``PortalError`` saying what is wrong."""
     cleaned = " ".join((name or "").split())
+    if not cleaned.isprintable():  # NUL and other control characters (PostgreSQL refuses NUL)
+        raise PortalError("Key names are plain text: remove control characters such as NUL.")
     if not cleaned:
         raise PortalError("Give the key a name, e.g. “production server”.")
     if len(cleaned) > NAME_MAX_LENGTH:
@@ -55,11 +60,28 @@ def clean_key_name(name: str) -> str:
 
 def create_api_key(tenant: Tenant, name: str, created_by: User | None = None) -> tuple[ApiKey, str]:
     """Mint and store a key for ``tenant`` (made by member ``created_by``, logged in the team's
-    activity); the raw key is returned here and never again."""
+    activity); the raw key is returned here and never again.
+
+    A tenant holds at most ``MAX_ACTIVE_KEYS`` active keys: the tenant row is locked while
+    they are counted, so two creations at once cannot both take the last place.
+    """
+    cleaned = clean_key_name(name)
+    lock_tenant(tenant)
+    active = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(ApiKey)
+        .where(ApiKey.tenant_id == tenant.id, ApiKey.revoked_at.is_(None))
+    )
+    if (active or 0) >= MAX_ACTIVE_KEYS:
+        db.session.rollback()
+        raise Conflict(
+            f"This account already has {MAX_ACTIVE_KEYS} active API keys, the most it can hold. "
+            "Revoke one you no longer use, then create the new one."
+        )
     raw, prefix = generate_key(key_environment())
     api_key = ApiKey(
         tenant_id=tenant.id,
-        name=clean_key_name(name),
+        name=cleaned,
         prefix=prefix,
         key_hash=hash_key(raw),
         created_by_id=created_by.id if created_by is not None else None,

@@ -7,6 +7,8 @@ from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_block
 from werkzeug.wrappers import Response as BaseResponse
 
+from portal.errors import PortalError
+from portal.extensions import limiter
 from portal.keys import api_keys
 from portal.keys.forms import CreateKeyForm
 from portal.models import ApiKey
@@ -16,6 +18,8 @@ from portal.web.layout import is_component_request
 bp = Blueprint("keys", __name__)
 
 TEMPLATE = "keys/index.html"
+#: Creating keys, per tenant: plenty for a person, a wall for a script.
+CREATE_LIMIT = "10/minute;100/day"
 
 
 @bp.before_request
@@ -56,14 +60,24 @@ def index() -> Response:
     return _render()
 
 
+def _tenant_key() -> str:
+    """Key creation is throttled per tenant (a signed-out request never gets this far)."""
+    return f"keys:{current_user.tenant.id}" if current_user.is_authenticated else "keys:anonymous"
+
+
 @bp.post("/keys")
+@limiter.limit(CREATE_LIMIT, key_func=_tenant_key)
 def create() -> Response:
     form = CreateKeyForm()
     if not form.validate_on_submit():
         return _render(400, form=form)
-    api_key, raw = api_keys.create_api_key(
-        current_tenant(), form.name.data or "", current_user._get_current_object()
-    )
+    try:
+        api_key, raw = api_keys.create_api_key(
+            current_tenant(), form.name.data or "", current_user._get_current_object()
+        )
+    except PortalError as error:  # the most keys a tenant may hold
+        form.name.errors = [error.message]
+        return _render(error.status_code, form=form)
     return _render(201, new_key=api_key, raw_key=raw)
 
 

@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from email import message_from_bytes, policy
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +24,7 @@ from urllib.parse import urlsplit
 from werkzeug.serving import run_simple
 
 from portal.config import INSTANCE_DIR
+from portal.serving.log_redaction import RedactingRequestHandler
 
 log = logging.getLogger("continuum.devserver")
 
@@ -50,7 +52,12 @@ def start_mail_server(host: str, port: int) -> Any:
     return controller
 
 
-def start_simulator(api_base: str, portal_url: str) -> subprocess.Popen[bytes]:
+def simulator_launch(
+    api_base: str, portal_url: str, environ: Mapping[str, str]
+) -> tuple[list[str], dict[str, str]]:
+    """The simulator's command line and environment. Its secrets (the API key and the webhook
+    signing secrets) go in the environment, which only its owner can read, never on the
+    command line, which ``ps`` shows to every user of the machine."""
     port = urlsplit(api_base).port or 12111
     command = [
         sys.executable,
@@ -60,24 +67,26 @@ def start_simulator(api_base: str, portal_url: str) -> subprocess.Popen[bytes]:
         str(port),
         "--db",
         str(INSTANCE_DIR / "stripe_sim.sqlite3"),
-        "--api-key",
-        os.environ["STRIPE_SECRET_KEY"],
         "--webhook-url",
         f"{portal_url}/billing/webhook",
-        "--webhook-secret",
-        os.environ["STRIPE_WEBHOOK_SECRET"],
     ]
-    thin_secret = os.environ.get("STRIPE_THIN_WEBHOOK_SECRET")
+    env = dict(
+        environ,
+        STRIPE_SIM_API_KEY=environ["STRIPE_SECRET_KEY"],
+        STRIPE_SIM_WEBHOOK_SECRET=environ["STRIPE_WEBHOOK_SECRET"],
+    )
+    thin_secret = environ.get("STRIPE_THIN_WEBHOOK_SECRET")
     if thin_secret:  # the event destination for the meter's error reports (thin events)
-        command += [
-            "--event-destination-url",
-            f"{portal_url}/billing/webhook/thin",
-            "--event-destination-secret",
-            thin_secret,
-        ]
+        command += ["--event-destination-url", f"{portal_url}/billing/webhook/thin"]
+        env["STRIPE_SIM_EVENT_DESTINATION_SECRET"] = thin_secret
     else:
         log.warning("STRIPE_THIN_WEBHOOK_SECRET is not set: meter error reports are not delivered")
-    process = subprocess.Popen(command)
+    return command, env
+
+
+def start_simulator(api_base: str, portal_url: str) -> subprocess.Popen[bytes]:
+    command, env = simulator_launch(api_base, portal_url, os.environ)
+    process = subprocess.Popen(command, env=env)
     wait_until_up(f"{api_base}/_sim/health", process)
     log.info("Stripe simulator on %s (webhooks to %s/billing/webhook)", api_base, portal_url)
     return process
@@ -123,7 +132,14 @@ def main() -> None:
             for line in bootstrap_catalog():
                 log.info("stripe bootstrap: %s", line)
         print(f"\n  CONTINUUM portal: {portal_url}/   (example API under {portal_url}/api/)\n")
-        run_simple("127.0.0.1", port, application, threaded=True, use_reloader=False)
+        run_simple(
+            "127.0.0.1",
+            port,
+            application,
+            threaded=True,
+            use_reloader=False,
+            request_handler=RedactingRequestHandler,  # no reset token in the access log
+        )
     finally:
         if simulator is not None:
             simulator.terminate()

@@ -33,6 +33,8 @@ accesslog = "-"
 errorlog = "-"
 # The worker's pid closes each line: which process served a call, when several share a key.
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms %(p)s'
+# Reset tokens travel in the path: the access log shows them as [redacted].
+logger_class = "portal.serving.log_redaction.RedactingGunicornLogger"
 # Signals manage this server; a control socket under $HOME would be shared by every instance.
 control_socket_disable = True
 

@@ -58,7 +58,9 @@ class StripeGateway(MeteringCalls, AccountSetupCalls, RefetchCalls, Subscription
 
     # customers
 
-    def create_customer(self, tenant_id: int, email: str | None, name: str) -> StripeCustomer:
+    def create_customer(
+        self, tenant_id: int, email: str | None, name: str, namespace: str = ""
+    ) -> StripeCustomer:
         """Create the tenant's customer; the key is the tenant, so repeats return the same one.
 
         A replayed answer naming a customer deleted since then means the tenant needs a new
@@ -69,12 +71,14 @@ class StripeGateway(MeteringCalls, AccountSetupCalls, RefetchCalls, Subscription
             params["email"] = email
         if self.test_clock:
             params["test_clock"] = self.test_clock
-        key = _key("customer", "tenant", tenant_id)
+        # ``namespace``: the installation's (portal.installation), so two databases sharing
+        # one Stripe account never send one key for two different customers.
+        key = _key("customer", namespace, "tenant", tenant_id)
         for _ in range(5):
             customer = self._create_customer(params, key)
             if not _replayed(customer) or not self.retrieve_customer(customer.id).deleted:
                 return StripeCustomer.of(customer)
-            key = _key("customer", "tenant", tenant_id, "after", customer.id)
+            key = _key("customer", namespace, "tenant", tenant_id, "after", customer.id)
         raise BillingUnavailable(
             "We could not set up your billing account: too many earlier accounts were deleted. "
             "Please contact support."

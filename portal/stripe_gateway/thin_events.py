@@ -18,7 +18,7 @@ from stripe.events import V1BillingMeterErrorReportTriggeredEvent, V1BillingMete
 
 from portal.errors import BillingUnavailable
 from portal.stripe_gateway.errors import WebhookRejected
-from portal.stripe_gateway.webhooks import WEBHOOK_TOLERANCE_SECONDS
+from portal.stripe_gateway.webhooks import WEBHOOK_TOLERANCE_SECONDS, check_event_identity
 
 
 @dataclass(frozen=True)
@@ -72,9 +72,10 @@ def verified_thin_event(
         )
     except stripe.SignatureVerificationError as error:
         raise WebhookRejected(f"Invalid Stripe signature: {error.user_message}") from error
-    except (ValueError, KeyError, TypeError, AttributeError) as error:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
         raise WebhookRejected("The body is signed but is not a thin event notification.") from error
     related = getattr(notice, "related_object", None)
+    check_event_identity(str(getattr(notice, "id", "")), str(getattr(notice, "type", "")))
     try:
         return ThinEvent(
             id=str(notice.id),

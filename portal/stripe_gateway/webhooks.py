@@ -29,14 +29,35 @@ def verified_event(
         event = client.construct_event(payload, signature, secret, WEBHOOK_TOLERANCE_SECONDS)
     except stripe.SignatureVerificationError as error:
         raise WebhookRejected(f"Invalid Stripe signature: {error.user_message}") from error
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:
         raise WebhookRejected("The body is not a Stripe event (malformed JSON).") from error
     except (AttributeError, KeyError, TypeError) as error:
         raise WebhookRejected("The body is signed but is not a Stripe event.") from error
     try:
-        return WebhookEvent.of(event)
+        parsed = WebhookEvent.of(event)
     except (AttributeError, KeyError, TypeError, ValueError) as error:
         raise WebhookRejected("The body is signed but is not a Stripe event.") from error
+    check_event_identity(parsed.id, parsed.type)
+    return parsed
+
+
+#: What the event ledger (``stripe_event``) stores: Stripe's ids and types are far shorter.
+EVENT_ID_MAX_LENGTH = 255
+EVENT_TYPE_MAX_LENGTH = 100
+
+
+def check_event_identity(event_id: str, event_type: str) -> None:
+    """Refuse an event whose id or type the ledger cannot store (a signed body can still be
+    hostile: the secret may have leaked, or a test sends it)."""
+    for name, value, limit in (
+        ("id", event_id, EVENT_ID_MAX_LENGTH),
+        ("type", event_type, EVENT_TYPE_MAX_LENGTH),
+    ):
+        if not value or len(value) > limit or not value.isprintable():
+            raise WebhookRejected(
+                f"The event's {name} is not a Stripe event {name} (empty, over {limit} "
+                "characters, or holding control characters)."
+            )
 
 
 def verified_event_id(payload: bytes, signature: str | None, secret: str) -> str | None:
@@ -53,4 +74,6 @@ def verified_event_id(payload: bytes, signature: str | None, secret: str) -> str
     except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError):
         return None
     event_id = body.get("id") if isinstance(body, dict) else None
-    return event_id if isinstance(event_id, str) and event_id else None
+    if not isinstance(event_id, str) or not event_id:
+        return None
+    return event_id if len(event_id) <= EVENT_ID_MAX_LENGTH and event_id.isprintable() else None

@@ -28,7 +28,8 @@ def _next_in_console(target: str | None) -> str:
     """Follow ``next`` only to a console page on this site."""
     if target:
         parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc and parts.path.startswith("/admin"):
+        plain = target.isprintable() and "\\" not in target  # no CR/LF for a Location header
+        if plain and not parts.scheme and not parts.netloc and parts.path.startswith("/admin"):
             return target
     return url_for("admin.index")
 

@@ -15,6 +15,7 @@ from portal.errors import NotFound, PortalError
 from portal.extensions import db
 from portal.models import EnterpriseInquiry, Tenant, utcnow
 from portal.plans import PricingTier
+from portal.web.hostile_input import query_int
 
 
 def _tenant(tenant_id: int) -> Tenant:
@@ -30,7 +31,7 @@ def tenant_list() -> str:
     query = request.args.get("q", "")
     tier = request.args.get("tier", "")
     status = request.args.get("status", "")
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = query_int("page", 1) or 1
     rows, total = tenants.search_tenants(db.session(), query, tier, status, page)
     return render_template(
         "admin/tenants.html",
@@ -81,7 +82,7 @@ def _contract_prefill(tenant: Tenant) -> dict[str, Any]:
         }
     else:
         data["starts_on"] = utcnow().date()
-        inquiry_id = request.args.get("inquiry", type=int)
+        inquiry_id = query_int("inquiry")
         inquiry = db.session.get(EnterpriseInquiry, inquiry_id) if inquiry_id else None
         if inquiry is not None:
             volume = inquiry.expected_calls_per_day

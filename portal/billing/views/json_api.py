@@ -63,6 +63,28 @@ def _body() -> dict[str, Any]:
     return request.form.to_dict()
 
 
+def _text(body: dict[str, Any], *names: str, default: str) -> str:
+    """The first of ``names`` present in ``body`` as a string; any other type is a 400."""
+    for name in names:
+        value = body.get(name)
+        if value is None or value == "":
+            continue
+        if not isinstance(value, str):
+            raise PortalError(f"'{name}' must be a string, e.g. \"{default}\".")
+        return value
+    return default
+
+
+def _flag(body: dict[str, Any], name: str, default: bool) -> bool:
+    """A yes/no field sent as a JSON boolean or as a form's text; anything else is a 400."""
+    value = body.get(name, default)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "false", "0", "no"):
+        return value.strip().lower() in ("true", "1", "yes")
+    raise PortalError(f"'{name}' must be true or false.")
+
+
 def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -95,10 +117,10 @@ def subscription_json(tenant: Tenant, sub: Subscription | None) -> dict[str, Any
 def create_checkout_session() -> tuple[Response, int]:
     tenant = request_tenant()
     body = _body()
-    tier = str(body.get("tier") or body.get("plan") or "pro").lower()
+    tier = _text(body, "tier", "plan", default="pro").lower()
     if tier != "pro":
         raise PortalError("Only Pro is self-serve. Enterprise is arranged with our sales team.")
-    started = checkout.start_upgrade(tenant, body.get("interval") or "month")
+    started = checkout.start_upgrade(tenant, _text(body, "interval", default="month"))
     return jsonify(session_id=started.session_id, url=started.url), 200
 
 
@@ -112,7 +134,7 @@ def subscription() -> tuple[Response, int]:
 @csrf.exempt
 def cancel_subscription() -> tuple[Response, int]:
     tenant = request_tenant()
-    at_period_end = str(_body().get("at_period_end", "true")).lower() not in ("false", "0", "no")
+    at_period_end = _flag(_body(), "at_period_end", default=True)
     if at_period_end:
         result = plan_changes.cancel_at_period_end(tenant)
     else:

@@ -1,0 +1,42 @@
+"""Access logs without secrets: a password-reset link carries its token in the path, and
+anyone who reads the logs must not be able to use it.
+
+Both servers log through here: the development server with ``RedactingRequestHandler``
+(``portal.serving.dev``), gunicorn with ``RedactingGunicornLogger`` (``gunicorn_conf``). The
+token is replaced wherever it shows up in a log line: the request line, the path, a Referer.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from gunicorn.glogging import Logger
+from werkzeug.serving import WSGIRequestHandler
+
+REDACTED = "[redacted]"
+#: The reset link's token: the path part after /reset-password/.
+_SECRET_IN_PATH = re.compile(r"(/reset-password/)[^\s?#/\"']+")
+
+
+def redact(text: str) -> str:
+    """``text`` with every reset token replaced by ``[redacted]``."""
+    return _SECRET_IN_PATH.sub(rf"\1{REDACTED}", text)
+
+
+class RedactingRequestHandler(WSGIRequestHandler):
+    """The development server's request handler, logging the request line redacted."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        # Called once the answer is sent: nothing reads the path after this.
+        self.path = redact(self.path)
+        self.requestline = redact(self.requestline)
+        super().log_request(code, size)
+
+
+class RedactingGunicornLogger(Logger):
+    """gunicorn's logger, with every access-log atom redacted."""
+
+    def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
+        atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
+        return {k: redact(v) if isinstance(v, str) else v for k, v in atoms.items()}

@@ -96,8 +96,8 @@ def test_multiprocess_mode_adds_up_every_process(
     tmp_path: Path, app_config: dict[str, Any]
 ) -> None:
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
-    for _ in range(3):  # three workers, each counting once
-        subprocess.run([sys.executable, "-c", WORKER], env=env, check=True, timeout=60)
+    workers = [subprocess.Popen([sys.executable, "-c", WORKER], env=env) for _ in range(3)]
+    assert [worker.wait(timeout=60) for worker in workers] == [0, 0, 0]  # each counted once
     script = (
         "import json, sys\n"
         "from portal import create_app\n"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 NOT_BENCHMARKS = {"run_all", "harness", "__init__"}
-TIMEOUT_SECONDS = 120
+TIMEOUT_SECONDS = 240
 
 
 def main() -> int:

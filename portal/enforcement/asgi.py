@@ -233,12 +233,15 @@ class BillingMiddleware:
     ) -> None:
         self.app = app
         self.exclude_paths = tuple(DEFAULT_EXCLUDED if exclude_paths is None else exclude_paths)
+        # ``matches`` for every prefix at once: the path itself, or under it on a boundary.
+        self._excluded_paths = frozenset(self.exclude_paths)
+        self._excluded_trees = tuple(prefix.rstrip("/") + "/" for prefix in self.exclude_paths)
         self.enforcement = enforcement
         self._gates: list[_Gate] | None = None
         self._loop_admission: LoopAdmission | None = None
 
     def excluded(self, path: str) -> bool:
-        return any(matches(path, prefix) for prefix in self.exclude_paths)
+        return path in self._excluded_paths or path.startswith(self._excluded_trees)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

@@ -32,7 +32,7 @@ from bench.harness import bench_config, enforced_api, throwaway_database
 from examples.continuum_fastapi import create_app
 from portal.enforcement import Enforcement, enforcement_for
 
-CALLS, ROUNDS = 300, 12
+CALLS, ROUNDS = 300, 16
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
 Call = Callable[[], Awaitable[int]]
 
@@ -79,18 +79,27 @@ def caller(client: httpx.AsyncClient, headers: dict[str, str]) -> Call:
     return call
 
 
-async def rates(variants: dict[str, Call]) -> dict[str, float]:
-    """Best requests/second of each variant over interleaved rounds (as ``harness.throughputs``)."""
-    best = dict.fromkeys(variants, 0.0)
+async def rates(variants: dict[str, Call]) -> tuple[dict[str, float], dict[str, float]]:
+    """Best requests/second of each variant over interleaved rounds (as ``harness.throughputs``),
+    by the wall clock and by this process's CPU time (all its threads: the handlers run in the
+    threadpool). CPU time leaves out the moments other jobs on the machine had the CPU, and also
+    the wait for Redis's reply: it is the Python cost of a call, the wall clock what a caller
+    sees."""
+    wall, cpu = dict.fromkeys(variants, 0.0), dict.fromkeys(variants, 0.0)
     for name, call in variants.items():
         assert await call() == 200, f"{name} did not answer 200"
-    for _ in range(ROUNDS):
-        for name, call in variants.items():
-            started = time.perf_counter()
+    for round_number in range(ROUNDS):
+        names = list(variants)
+        if round_number % 2:
+            names.reverse()  # no variant always runs right after the same other one
+        for name in names:
+            call = variants[name]
+            started, cpu_started = time.perf_counter(), time.process_time()
             for _ in range(CALLS):
                 await call()
-            best[name] = max(best[name], CALLS / (time.perf_counter() - started))
-    return best
+            wall[name] = max(wall[name], CALLS / (time.perf_counter() - started))
+            cpu[name] = max(cpu[name], CALLS / (time.process_time() - cpu_started))
+    return wall, cpu
 
 
 async def in_process(headers: dict[str, str], embedded: Enforcement, redis: Enforcement) -> None:
@@ -105,13 +114,18 @@ async def in_process(headers: dict[str, str], embedded: Enforcement, redis: Enfo
         name: httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://b")
         for name, app in apps.items()
     }
-    found = await rates({name: caller(client, headers) for name, client in clients.items()})
+    wall, cpu = await rates({name: caller(client, headers) for name, client in clients.items()})
     for client in clients.values():
         await client.aclose()
-    base = found["undecorated"]
-    print(f"in process, httpx ASGI transport ({CALLS} calls x {ROUNDS} rounds, best round):")
-    for name, rate in found.items():
-        print(f"  {name:22} {rate:8.0f} req/s   ratio {rate / base:.2f}")
+    print(
+        f"in process, httpx ASGI transport ({CALLS} calls x {ROUNDS} rounds, best round; "
+        "goals: embedded >= 0.80, Redis >= 0.50, ahead of slowapi):"
+    )
+    for name in apps:
+        print(
+            f"  {name:22} {wall[name]:6.0f} req/s  ratio {wall[name] / wall['undecorated']:.2f}"
+            f"   in CPU time: {cpu[name]:6.0f} calls/s  ratio {cpu[name] / cpu['undecorated']:.2f}"
+        )
 
 
 SERVE = """

@@ -18,8 +18,8 @@ from examples.continuum_api import create_api_app
 from portal import metrics
 from portal.enforcement import enforcement_for
 from portal.models import utcnow
-from tests.conftest import metrics_mode_kept
 from tests.factory import Factory
+from tests.metrics_mode import metrics_mode_kept
 
 TOKEN = "scrape-token-for-tests"
 ROOT = Path(__file__).resolve().parent.parent.parent

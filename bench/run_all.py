@@ -12,7 +12,7 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 NOT_BENCHMARKS = {"run_all", "harness", "__init__"}
-TIMEOUT_SECONDS = 120
+TIMEOUT_SECONDS = 240
 #: Benchmarks that seed large databases (10,000 tenants × 90 days × 4 metrics, twice) or start
 #: servers get longer.
 LONG_TIMEOUTS = {"dashboard_fragment": 900, "webhook_intake": 300, "billing_page": 300}

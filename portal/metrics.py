@@ -9,19 +9,27 @@ its values there and ``/metrics`` adds them up; without it, one process's regist
 not exist), a missing or wrong token 401.
 
 The per-call functions cost a dictionary lookup and one or two increments (a few
-microseconds); the enforcement layer calls them after the call's slot is released.
+microseconds); the enforcement layer calls them after the call's slot is released. They never
+raise: a metrics failure (a multiprocess folder deleted under a running process, a full disk)
+is logged, at most once a minute per function, and the request it was counting goes on.
 """
 
 from __future__ import annotations
 
+import functools
 import hmac
+import logging
 import os
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ParamSpec
 
 if TYPE_CHECKING:
     from flask import Flask, Response
+
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
 
 #: Enforcement's own time per call (identify, admit, headers): sub-millisecond when healthy.
 LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
@@ -104,6 +112,50 @@ def _m() -> _Metrics:
     return _metrics
 
 
+def reset() -> None:
+    """Forget this process's metric objects and choose prometheus_client's value class again
+    from the environment (``PROMETHEUS_MULTIPROC_DIR`` set or not). For tests that switch the
+    mode; a server picks it once, before its first metric."""
+    global _metrics
+    with _lock:
+        if _metrics is not None:
+            from prometheus_client import REGISTRY
+
+            for metric in vars(_metrics).values():
+                if hasattr(metric, "_name"):
+                    REGISTRY.unregister(metric)
+        _metrics = None
+        _failures.clear()
+    import sys
+
+    values = sys.modules.get("prometheus_client.values")
+    if values is not None:
+        values.ValueClass = values.get_value_class()  # type: ignore[attr-defined]
+
+
+#: When each guarded function last logged a failure (monotonic seconds).
+_failures: dict[str, float] = {}
+LOG_EVERY_SECONDS = 60.0
+
+
+def _guarded(count: Callable[P, None]) -> Callable[P, None]:
+    """``count``, made unable to fail the request it counts: an error is logged instead (the
+    first one, then at most once a minute per function)."""
+
+    @functools.wraps(count)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            count(*args, **kwargs)
+        except Exception:  # noqa: BLE001 - whatever broke, the request must not
+            now = time.monotonic()
+            last = _failures.get(count.__name__)
+            if last is None or now - last >= LOG_EVERY_SECONDS:
+                _failures[count.__name__] = now
+                log.exception("metrics: %s failed; the request goes on uncounted", count.__name__)
+
+    return guarded
+
+
 def _child(metric: Any, *labels: str) -> Any:
     """A labelled child, cached (``labels()`` takes a lock and builds a tuple each time)."""
     children = _m().children
@@ -114,11 +166,13 @@ def _child(metric: Any, *labels: str) -> Any:
     return child
 
 
+@_guarded
 def request_finished(status: int) -> None:
     """A portal response went out."""
     _child(_m().requests, str(status)).inc()
 
 
+@_guarded
 def api_call(status: int, tier: str | None, limit: str | None, seconds: float) -> None:
     """An API call was answered by the enforcement layer; ``limit`` names a 429's limit."""
     metrics = _m()
@@ -128,11 +182,13 @@ def api_call(status: int, tier: str | None, limit: str | None, seconds: float) -
         _child(metrics.rate_limited, tier or "unknown", limit or "unknown").inc()
 
 
+@_guarded
 def webhook_event(outcome: str) -> None:
     """A webhook delivery ended: ``processed``, ``failed`` or ``duplicate``."""
     _child(_m().webhooks, outcome).inc()
 
 
+@_guarded
 def usage_flushed(rows: int) -> None:
     """A usage flush committed ``rows`` counter rows."""
     metrics = _m()
@@ -144,11 +200,13 @@ def usage_flushed(rows: int) -> None:
     metrics.flush_rows.observe(rows)
 
 
+@_guarded
 def redis_breaker(is_open: bool) -> None:
     """The Redis circuit breaker's state in this process."""
     _m().breaker_open.set(1 if is_open else 0)
 
 
+@_guarded
 def meter_report_backlog(oldest_age_seconds: float, rows: int) -> None:
     """The overage outbox: how long its oldest waiting row has waited, and how many wait."""
     metrics = _m()

@@ -31,6 +31,7 @@ from werkzeug.test import TestResponse
 
 from portal import create_app
 from tests.factory import PASSWORD, Factory, PortalClient
+from tests.metrics_mode import metrics_mode_per_test  # noqa: F401 - autouse, found here
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() == "true"

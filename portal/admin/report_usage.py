@@ -10,6 +10,7 @@ from portal.admin import analytics as rev
 from portal.admin import usage_stats as use
 from portal.admin.charts import Series, bar_chart
 from portal.admin.tables import Column, Figure, Table, percent
+from portal.enforcement.lifecycle import OUTCOMES
 
 WINDOW_DAYS = 30
 
@@ -121,9 +122,9 @@ def usage(
             f"Daily-limit hits per tier, last {WINDOW_DAYS} days",
             "Tenant-days with at least one call, and those on which the tenant's calls reached its "
             "daily limit (contract overrides included; Pro calls past it with overage on count "
-            "too). This counts days, not refused calls: 429 answers are not stored yet. Refusals "
-            "by limit (minute, day, concurrent) are counted live on /metrics as "
-            "continuum_rate_limited_total{tier,limit}.",
+            "too). This counts days, not refused calls: the 429s per endpoint are in "
+            "'Call outcomes per endpoint' below, and live by limit (minute, day, concurrent) "
+            "on /metrics as continuum_rate_limited_total{tier,limit}.",
             [
                 Column("Tier"),
                 Column("Active tenant-days", "int"),
@@ -190,3 +191,31 @@ def usage(
             ],
         )
     )
+    tables.append(
+        Table(
+            "endpoint-outcomes",
+            f"Call outcomes per endpoint, last {WINDOW_DAYS} days",
+            "Every tenant's calls per API endpoint (the route's template) and how each ended: "
+            "succeeded (2xx/3xx), client error (4xx from the handler), server error (5xx, "
+            "refunded from the quota), or refused by us before it ran: by a rate limit (429), "
+            "by the plan (403, a feature the tier lacks) or by storage (507). Refused calls "
+            "never count against a quota and are never billed; 401s (no valid key) have no "
+            "tenant and are not here. As flushed (about a second behind); the 50 busiest "
+            "endpoints.",
+            [Column("Endpoint")] + [Column(_OUTCOME_NAMES[kind], "int") for kind in OUTCOMES],
+            [
+                [o.route] + [o.counts[kind] for kind in OUTCOMES]
+                for o in use.endpoint_outcomes(session, first, today)
+            ],
+        )
+    )
+
+
+_OUTCOME_NAMES = {
+    "succeeded": "Succeeded",
+    "client_error": "Client errors",
+    "server_error": "Server errors",
+    "refused_rate_limit": "Refused: rate limit",
+    "refused_plan": "Refused: plan",
+    "refused_storage": "Refused: storage",
+}

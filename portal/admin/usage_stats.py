@@ -15,6 +15,7 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from portal.enforcement.lifecycle import CLIENT_ERROR, OUTCOME_PREFIX, OUTCOMES, SUCCEEDED
 from portal.models import StorageUsage, Tenant, UsageCounter
 from portal.plans import BYTES_PER_MB, Feature, PricingTier, get_tier_limits
 
@@ -305,3 +306,50 @@ def metric_totals(session: Session, tenant_id: int, first: date, last: date) -> 
     ):
         totals[metric] = int(value)
     return dict(totals)
+
+
+@dataclass(frozen=True)
+class EndpointOutcomes:
+    route: str
+    #: Calls per outcome (``lifecycle.OUTCOMES``), every tenant together.
+    counts: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def endpoint_outcomes(
+    session: Session, first: date, last: date, limit: int = 50
+) -> list[EndpointOutcomes]:
+    """Every tenant's calls per endpoint and outcome from ``first`` to ``last`` (UTC days, as
+    flushed), the busiest ``limit`` endpoints first. The counting rules are those of
+    ``portal.enforcement.lifecycle.endpoint_outcomes`` (one tenant, pending counts too):
+    ``succeeded`` is the endpoint's admitted calls minus its client errors."""
+    admitted_prefix = f"{CALLS}:"
+    rows = session.execute(
+        sa.select(UsageCounter.metric, sa.func.sum(UsageCounter.value))
+        .where(
+            sa.or_(
+                UsageCounter.metric.startswith(OUTCOME_PREFIX, autoescape=True),
+                UsageCounter.metric.startswith(admitted_prefix, autoescape=True),
+            ),
+            UsageCounter.day >= first,
+            UsageCounter.day <= last,
+        )
+        .group_by(UsageCounter.metric)
+    )
+    found: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(OUTCOMES, 0))
+    for metric, value in rows:
+        if metric.startswith(admitted_prefix):
+            found[metric[len(admitted_prefix) :]][SUCCEEDED] += int(value)
+            continue
+        kind, _, route = metric[len(OUTCOME_PREFIX) :].partition(":")
+        if kind in OUTCOMES and kind != SUCCEEDED and route:
+            found[route][kind] += int(value)
+    outcomes = []
+    for route, counts in found.items():
+        counts[SUCCEEDED] = max(0, counts[SUCCEEDED] - counts[CLIENT_ERROR])
+        outcomes.append(EndpointOutcomes(route, counts))
+    outcomes.sort(key=lambda o: (-o.total, o.route))
+    return outcomes[:limit]

@@ -24,6 +24,7 @@ from typing import Any
 
 from anyio import to_thread
 
+from portal import metrics
 from portal.enforcement.asgi_admit import LoopAdmission
 from portal.enforcement.asgi_scope import (
     CALL_KEY,
@@ -232,12 +233,15 @@ class BillingMiddleware:
     ) -> None:
         self.app = app
         self.exclude_paths = tuple(DEFAULT_EXCLUDED if exclude_paths is None else exclude_paths)
+        # ``matches`` for every prefix at once: the path itself, or under it on a boundary.
+        self._excluded_paths = frozenset(self.exclude_paths)
+        self._excluded_trees = tuple(prefix.rstrip("/") + "/" for prefix in self.exclude_paths)
         self.enforcement = enforcement
         self._gates: list[_Gate] | None = None
         self._loop_admission: LoopAdmission | None = None
 
     def excluded(self, path: str) -> bool:
-        return any(matches(path, prefix) for prefix in self.exclude_paths)
+        return path in self._excluded_paths or path.startswith(self._excluded_trees)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -255,10 +259,12 @@ class BillingMiddleware:
             entered = await to_thread.run_sync(_enter, enforcement, scope, self._gates, started)
         if isinstance(entered, Decision):
             await send_decision(send, entered)
+            tier = entered.body.get("tier") if entered.body else None
+            metrics.api_call(entered.status, tier, entered.limit, time.perf_counter() - started)
             return
         scope[GATES_CHECKED_KEY] = True
         scope[CALL_KEY] = entered
-        await _Metered(entered, scope).run(self.app, receive, send)
+        await _Metered(entered, scope, time.perf_counter() - started).run(self.app, receive, send)
 
     async def _on_loop(
         self, enforcement: Enforcement, scope: Scope, started: float
@@ -296,9 +302,11 @@ class _Metered:
     """One admitted call on its way through the app: headers at the response's start, the
     slot released at its final body message, on disconnect, or when the app fails."""
 
-    def __init__(self, call: Call, scope: Scope) -> None:
+    def __init__(self, call: Call, scope: Scope, admitting_seconds: float) -> None:
         self.call = call
         self.scope = scope
+        #: Enforcement's own time before the app ran (the operator metrics' histogram).
+        self.admitting_seconds = admitting_seconds
         self.started = False
         half = call.enforcement.lease_seconds / 2
         self.half = half
@@ -318,6 +326,8 @@ class _Metered:
             if kind == "http.response.start":
                 message["headers"] = [*message.get("headers", ()), *await self._headers(message)]
                 self.started = True
+                status = int(message["status"])
+                metrics.api_call(status, call.caller.tier, None, self.admitting_seconds)
             elif kind == "http.response.body":
                 if message.get("more_body", False):
                     await self._maybe_renew()

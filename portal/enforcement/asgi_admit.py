@@ -1,6 +1,7 @@
 """The ASGI layer's admission on the event loop, for the common case: a key and tier this
 process knows, feature gates that pass, counters already seeded. Then nothing blocks: the
-embedded store counts in memory, and Redis is asked with ``redis.asyncio`` (the same script).
+embedded store counts in memory, and Redis is asked over an asyncio connection (the same script,
+``stores/redis_async.py``).
 Anything else (a key to look up, a storage gate, a refusal to record, Redis down) goes the
 sync way in a worker thread (``asgi._enter``), so the rules stay those of ``lifecycle.py``.
 """
@@ -51,9 +52,10 @@ class LoopAdmission:
         self.admissions = None
         primary = getattr(store, "primary", None)
         if self.memory is None and primary is not None and hasattr(primary, "prepare"):
-            from portal.enforcement.stores.redis_async import AsyncRedisAdmissions
+            from portal.enforcement.stores.redis_async import AsyncRedisAdmissions, supported
 
-            self.guarded, self.admissions = store, AsyncRedisAdmissions(primary)
+            if supported(primary):
+                self.guarded, self.admissions = store, AsyncRedisAdmissions(primary)
 
     async def try_admit(
         self, scope: Scope, route: str, features: list[str], started: float

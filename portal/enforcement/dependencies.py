@@ -19,6 +19,7 @@ from anyio import to_thread
 from fastapi import HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 
+from portal import metrics
 from portal.enforcement.asgi_scope import (
     CALL_KEY,
     GATE_REFUSED_KEY,
@@ -77,11 +78,18 @@ async def metered(request: Request, response: Response) -> AsyncIterator[ApiCall
         return
     started = time.perf_counter()
     enforcement = runtime_of(scope)
-    caller = await current_caller(request)
+    try:
+        caller = await current_caller(request)
+    except Refused as refusal:  # a 401 (or a 503): counted as the Flask decorator counts it
+        decision = refusal.decision
+        metrics.api_call(decision.status, None, decision.limit, time.perf_counter() - started)
+        raise
     entered = await to_thread.run_sync(admit, enforcement, caller, route_of(scope), started)
     if isinstance(entered, Decision):
+        metrics.api_call(entered.status, caller.tier, entered.limit, time.perf_counter() - started)
         raise Refused(entered)
     call: Call = entered
+    admitting = time.perf_counter() - started
     scope[CALL_KEY] = call
     response.headers.update(call.decision.headers)
     try:
@@ -92,14 +100,17 @@ async def metered(request: Request, response: Response) -> AsyncIterator[ApiCall
     except HTTPException as error:
         status = error.status_code
         await to_thread.run_sync(lambda: call.finish(status))
+        metrics.api_call(status, caller.tier, None, admitting)
         raise
     except Exception:
         await to_thread.run_sync(lambda: call.finish(500))
         raise
+    status = response.status_code or 200
     if scope.get(GATE_REFUSED_KEY):
         await to_thread.run_sync(call.take_back)
     else:
-        await to_thread.run_sync(lambda: call.finish(response.status_code or 200))
+        await to_thread.run_sync(lambda: call.finish(status))
+    metrics.api_call(status, caller.tier, None, admitting)
 
 
 def requires_feature(feature: str) -> Callable[[Request], Awaitable[ApiCaller]]:

@@ -61,6 +61,12 @@ def seed(app: Flask, factory: Factory) -> int:
     for day in range(30):
         factory.usage(big, "api_calls", 90_000 + day * 3_000, (now - timedelta(days=day)).date())
     factory.usage(big, "api_calls:/api/federation", 12_000)
+    factory.usage(big, "outcome:client_error:/api/federation", 240)
+    factory.usage(big, "outcome:refused_rate_limit:/api/federation", 1_310)
+    factory.usage(big, "api_calls:/api/memories", 48_000)
+    factory.usage(big, "outcome:server_error:/api/memories", 12)
+    factory.usage(big, "outcome:refused_storage:/api/memories", 75)
+    factory.usage(gone, "outcome:refused_plan:/api/federation", 60)
     factory.invoice(big, amount=200_000, invoice_id="in_bigco_1")
     factory.storage(big, memories=8_000_000, bytes_used=700_000_000_000)
     overage = factory.account("pro", name="Overage Co").tenant_id
@@ -101,7 +107,8 @@ def test_console_pages(
     shoot(page, screenshot_dir, "analytics")
     # The long page in parts a person can read: the figures, then each charted table.
     page.locator(".figures").screenshot(path=str(screenshot_dir / "admin-analytics-figures.png"))
-    for table in ("mrr-history", "conversion-history", "calls-per-tier", "top-tenants"):
+    tables = ("mrr-history", "conversion-history", "calls-per-tier", "top-tenants")
+    for table in (*tables, "endpoint-outcomes"):
         page.locator(f"#{table}").screenshot(
             path=str(screenshot_dir / f"admin-analytics-{table}.png")
         )

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
 
+from examples.continuum_api import create_api_app
 from portal import metrics
+from portal.enforcement import enforcement_for
 from portal.models import utcnow
 from tests.factory import Factory
+from tests.metrics_mode import metrics_mode_kept
 
 TOKEN = "scrape-token-for-tests"
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -90,8 +96,8 @@ def test_multiprocess_mode_adds_up_every_process(
     tmp_path: Path, app_config: dict[str, Any]
 ) -> None:
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
-    for _ in range(3):  # three workers, each counting once
-        subprocess.run([sys.executable, "-c", WORKER], env=env, check=True, timeout=60)
+    workers = [subprocess.Popen([sys.executable, "-c", WORKER], env=env) for _ in range(3)]
+    assert [worker.wait(timeout=60) for worker in workers] == [0, 0, 0]  # each counted once
     script = (
         "import json, sys\n"
         "from portal import create_app\n"
@@ -127,3 +133,53 @@ def test_importing_metrics_loads_no_prometheus() -> None:
         timeout=60,
     )
     assert out.stdout.strip() == "False"
+
+
+def broken_metrics() -> metrics._Metrics:
+    raise OSError("No such file or directory: '/tmp/continuum-metrics-gone/counter_1.db'")
+
+
+def test_a_broken_metrics_backend_never_fails_a_request(
+    app: Flask,
+    app_config: dict[str, Any],
+    factory: Factory,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Every per-call metrics function fails; the portal and the API still answer, and the
+    failure is logged once per function, not once per call."""
+    monkeypatch.setattr(metrics, "_m", broken_metrics)
+    monkeypatch.setattr(metrics, "_failures", {})
+    api = create_api_app(app_config, enforcement=enforcement_for(app)).test_client()
+    account = factory.account("free", key=True)
+    with caplog.at_level(logging.ERROR, logger="portal.metrics"):
+        answers = [api.get("/api/memories", headers=account.headers).status_code for _ in range(11)]
+        assert answers == [200] * 10 + [429]
+        assert app.test_client().get("/login").status_code == 200
+        enforcement_for(app).flusher.flush()
+    failed = [record.getMessage() for record in caplog.records]
+    assert failed.count("metrics: api_call failed; the request goes on uncounted") == 1
+    assert "metrics: request_finished failed; the request goes on uncounted" in failed
+    enforcement_for(app).stop()
+
+
+def test_a_test_that_switches_to_multiprocess_mode_leaves_the_next_in_process_mode(
+    app: Flask, tmp_path: Path
+) -> None:
+    """What gunicorn's ``on_starting`` does in process (the environment variable), then what
+    its ``on_exit`` does (the folder deleted): after ``metrics_mode_kept`` this process counts in
+    its own registry again."""
+    app.config["METRICS_TOKEN"] = TOKEN
+    folder = tmp_path / "multiprocess"
+    folder.mkdir()
+    with metrics_mode_kept():
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+        metrics.reset()
+        metrics.webhook_event("failed")
+        assert any(folder.iterdir())  # written to the folder: multiprocess mode
+        shutil.rmtree(folder)
+    assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+    sample = 'continuum_webhook_events_total{outcome="failed"}'
+    before = value(scrape(app).get_data(as_text=True), sample)
+    metrics.webhook_event("failed")
+    assert value(scrape(app).get_data(as_text=True), sample) - before == 1

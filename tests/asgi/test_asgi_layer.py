@@ -149,3 +149,10 @@ def test_route_level_metered(
     assert answers[0].headers["X-RateLimit-Remaining-Minute"] == "9"
     assert answers[-1].json()["error"] == "Rate limit exceeded (10 calls/minute)"
     assert enforcement.live_counts(account.tenant_id).concurrent == 0
+
+
+def test_excluded_paths_match_whole_segments() -> None:
+    billing = BillingMiddleware(FastAPI(), exclude_paths=["/health", "/docs/"])
+    excluded = ("/health", "/health/lag", "/docs/", "/docs/x")
+    assert all(billing.excluded(path) for path in excluded)
+    assert not any(billing.excluded(path) for path in ("/healthz", "/api/health", "/doc", "/"))

@@ -27,7 +27,7 @@ def test_four_processes_of_eight_threads_never_pass_the_cap(
     account = pro_account(factory, per_day=quota, cap_cents=3)  # 3 cents buy 300 calls
     spec = {"config": worker_config(app_config), "key": account.key, "threads": 8, "calls": 20}
     spec["now"] = START
-    workers = [Worker(spec) for _ in range(4)]
+    workers = Worker.start(spec, 4)
     for worker in workers:
         worker.go()
     results = [worker.statuses() for worker in workers]

@@ -34,7 +34,10 @@ def api_calls_in_sql(enforcement: Enforcement, tenant_id: int) -> int:
 
 
 class Worker:
-    def __init__(self, spec: dict[str, Any]) -> None:
+    """``tests/enforcement/worker.py`` in a process of its own; ``Worker(spec)`` returns once
+    it is ready (``start`` several, then ``ready`` each: they import the portal in parallel)."""
+
+    def __init__(self, spec: dict[str, Any], *, wait: bool = True) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.enforcement.worker", json.dumps(spec)],
             cwd=ROOT,
@@ -42,6 +45,17 @@ class Worker:
             stdout=subprocess.PIPE,
             text=True,
         )
+        if wait:
+            self.ready()
+
+    @classmethod
+    def start(cls, spec: dict[str, Any], count: int) -> list[Worker]:
+        workers = [cls(spec, wait=False) for _ in range(count)]
+        for worker in workers:
+            worker.ready()
+        return workers
+
+    def ready(self) -> None:
         assert self.process.stdout is not None and self.process.stdout.readline() == "ready\n"
 
     def go(self) -> None:
@@ -90,7 +104,7 @@ def test_four_processes_of_eight_threads_admit_exactly_the_limit(
         "calls": 10,
         "now": START,
     }
-    workers = [Worker(spec) for _ in range(4)]
+    workers = Worker.start(spec, 4)
     for worker in workers:
         worker.go()
     results = [worker.statuses() for worker in workers]
@@ -113,11 +127,14 @@ def test_kill_9_in_redis_mode_loses_no_usage(
     config = worker_config(redis_config, USAGE_FLUSH_SECONDS=3600)
     spec = {"config": config, "key": account.key, "threads": 8, "calls": 10**6, "now": START}
     worker = Worker(spec)
+    enforcement.clock = lambda: START
     worker.go()
-    time.sleep(0.5)
+    deadline = time.monotonic() + 30
+    while enforcement.live_counts(account.tenant_id).minute < 100:  # well under way
+        assert time.monotonic() < deadline, "the worker made no calls"
+        time.sleep(0.02)
     worker.process.send_signal(signal.SIGKILL)  # mid-request, mid-everything
     worker.process.wait(timeout=10)
-    enforcement.clock = lambda: START
     counts = enforcement.live_counts(account.tenant_id)
     assert counts.minute > 0 and counts.concurrent <= 8
     enforcement.flusher.flush()

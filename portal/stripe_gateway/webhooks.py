@@ -71,7 +71,7 @@ def verified_event_id(payload: bytes, signature: str | None, secret: str) -> str
             payload.decode("utf-8"), signature, secret, WEBHOOK_TOLERANCE_SECONDS
         )
         body = json.loads(payload)
-    except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError):
+    except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError, RecursionError):
         return None
     event_id = body.get("id") if isinstance(body, dict) else None
     if not isinstance(event_id, str) or not event_id:

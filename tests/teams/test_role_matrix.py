@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from werkzeug.routing import Rule as UrlRule
+from werkzeug.routing.converters import NumberConverter
 
 from portal.teams.access import ACCESS, MEMBER_NEED, PUBLIC_NEED, SIGNED_IN_NEED, is_staff_endpoint
 from portal.teams.roles import Capability, Role, may
@@ -28,8 +29,8 @@ SAMPLE_VALUES = {"integer": "999999", "path": "css/portal.css"}
 def _url(rule: UrlRule) -> str:
     values: dict[str, Any] = {}
     for name, converter in rule._converters.items():  # noqa: SLF001
-        kind = type(converter).__name__.lower().replace("converter", "")
-        values[name] = SAMPLE_VALUES.get(kind, "x")
+        kind = "integer" if isinstance(converter, NumberConverter) else type(converter).__name__
+        values[name] = SAMPLE_VALUES.get(kind.lower().replace("converter", ""), "x")
     return rule.build(values, append_unknown=False)[1]
 
 

@@ -54,3 +54,32 @@ document.addEventListener("htmx:beforeSwap", function (event) {
     flashes.remove();
   });
 });
+
+// htmx keeps snapshots of visited pages in sessionStorage for the Back button. Signing out
+// empties that cache, and so does any signed-out page (a session that ended elsewhere), so
+// nothing a signed-in page showed can come back after the account is left.
+var HISTORY_CACHE = "htmx-history-cache";
+function clearHistoryCache() {
+  try {
+    sessionStorage.removeItem(HISTORY_CACHE);
+    localStorage.removeItem(HISTORY_CACHE);
+  } catch (error) {
+    // storage disabled: there is no cache to clear
+  }
+}
+document.addEventListener("submit", function (event) {
+  if (event.target.hasAttribute("data-sign-out")) {
+    clearHistoryCache();
+  }
+}, true);
+function signedOut() {
+  return !document.querySelector("[data-signed-in]");
+}
+if (signedOut()) {
+  clearHistoryCache();
+}
+document.addEventListener("htmx:afterSettle", function () {
+  if (signedOut()) {
+    clearHistoryCache();
+  }
+});

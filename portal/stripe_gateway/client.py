@@ -33,6 +33,7 @@ from stripe.params.test_helpers import TestClockAdvanceParams, TestClockCreatePa
 
 from portal.errors import BillingUnavailable, PortalError
 from portal.stripe_gateway.connection import _fresh_key, _key, _replayed
+from portal.stripe_gateway.invoice_payments import InvoicePayments
 from portal.stripe_gateway.metering import MeteringCalls
 from portal.stripe_gateway.types import (
     StripeCheckoutSession,
@@ -48,8 +49,9 @@ from portal.stripe_gateway.types import (
 from portal.stripe_gateway.webhooks import verified_event
 
 
-class StripeGateway(MeteringCalls):
-    """Typed calls to Stripe (usage-based billing's in ``MeteringCalls``). Build one with
+class StripeGateway(MeteringCalls, InvoicePayments):
+    """Typed calls to Stripe (usage-based billing's in ``MeteringCalls``, paying an open invoice
+    in ``InvoicePayments``). Build one with
     :func:`get_gateway`."""
 
     # customers

@@ -21,6 +21,7 @@ from werkzeug.wrappers import Response
 from portal.billing import plan_changes
 from portal.billing.alerts import ALERT_ROLES
 from portal.billing.checkout import open_billing_portal, start_add_payment_method
+from portal.billing.past_due import awaiting_payment
 from portal.billing.payment_methods import remove_payment_method, set_default_payment_method
 from portal.billing.views import bp
 from portal.billing.views.overage_form import (
@@ -36,6 +37,7 @@ from portal.billing.views.pages import (
     details_for,
     render_billing,
 )
+from portal.billing.views.pay_now import make_default_and_pay
 from portal.billing.views.view_models import describe_subscription
 from portal.config import portal_url
 from portal.errors import NotFound, PortalError
@@ -151,6 +153,10 @@ def _card_id(payment_method_id: str) -> str:
 @bp.post("/billing/payment-methods/<payment_method_id>/default")
 @login_required
 def set_default_card(payment_method_id: str) -> ActionResult:
+    if awaiting_payment(current_tenant()) is not None:
+        # Past due: the chosen card pays the open invoice at once (portal.billing.past_due).
+        return make_default_and_pay(_card_id(payment_method_id))
+
     def make_default() -> str:
         card = set_default_payment_method(current_tenant(), _card_id(payment_method_id))
         return f"{card.label} is now your default card."

@@ -69,15 +69,18 @@ def component_target() -> str | None:
     return target if target in COMPONENTS else None
 
 
-def render_billing(status: int = 200, **context: Any) -> tuple[str, int]:
-    """The billing page, or only the component an htmx request targets."""
+def render_billing(
+    status: int = 200, *, whole_page: bool = False, **context: Any
+) -> tuple[str, int]:
+    """The billing page, or only the component an htmx request targets (unless
+    ``whole_page``: an answer that changes more than one component, and the banner)."""
     context.setdefault("saving", YEARLY_SAVING_PERCENT)
     context.setdefault("invoice_status", invoice_status)
     context.setdefault("plans", PLANS)
     context.setdefault("today", utcnow().date())
     if "overage" not in context and "tenant" in context:
         context["overage"] = overage_section(context["tenant"])
-    target = component_target()
+    target = None if whole_page else component_target()
     if target:
         return render_block(BILLING_TEMPLATE, COMPONENTS[target], **context), status
     return render_template(BILLING_TEMPLATE, **context), status
@@ -177,17 +180,20 @@ def stripe_details(tenant: Tenant, *, cards: bool = True, invoices: bool = True)
     return StripeDetails(cards=saved, invoices=listed)
 
 
-def details_for(tenant: Tenant, view: SubscriptionView) -> StripeDetails:
+def details_for(
+    tenant: Tenant, view: SubscriptionView, *, whole_page: bool = False
+) -> StripeDetails:
     """Only what the requested component shows: a full page loads everything."""
-    target = component_target()
+    target = None if whole_page else component_target()
     if target is None:
         return stripe_details(tenant)
     payment_failed = view.state in (PlanState.PAST_DUE, PlanState.INCOMPLETE)
     return stripe_details(
         tenant,
-        cards=target == "payment-methods",
-        # The plan panel offers to pay the open invoice after a failed payment.
-        invoices=target == "invoices" or (target == "subscription" and payment_failed),
+        # The plan panel offers to pay the open invoice, with the default card, after a failed
+        # payment; the cards panel's "Make default" then pays it too.
+        cards=target == "payment-methods" or (target == "subscription" and payment_failed),
+        invoices=target == "invoices" or payment_failed,
     )
 
 

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint, current_app, render_template, request
 from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_blocks
 
 from portal.billing.alert_mail import whole_cents
 from portal.billing.overage import period_summary
+from portal.billing.subscriptions import current_subscription, ended
+from portal.billing.views.view_models import PlanState, describe_subscription
 from portal.dashboard import usage
 from portal.dashboard.chart import usage_chart
+from portal.dashboard.first_run import first_run_context
+from portal.dashboard.outcomes import COLUMNS as OUTCOME_COLUMNS
+from portal.dashboard.outcomes import month_outcomes
 from portal.enforcement import current_usage_snapshot
 from portal.extensions import db
 from portal.models import Tenant
@@ -32,25 +38,31 @@ def index() -> str:
     tenant: Tenant = current_user.tenant
     now = datetime.now(UTC)
     context = _bars_context(tenant, now)
-    series = usage.daily_series(db.session(), tenant.id, now.date())
     return render_template(
         "dashboard/index.html",
         tenant=tenant,
         plan=PLANS[tenant.pricing_tier],
-        limits=tenant.limits,
         features=sorted(feature.label for feature in tenant.limits.features),
-        chart=usage_chart(series, tenant.limits.api_calls_per_day),
+        plan_ends=_plan_ends(tenant),
         **context,
+        **first_run_context(tenant, context["calls_today"]),
     )
 
 
 @bp.get("/dashboard/usage-bars")
 @login_required
 def usage_bars() -> str:
-    """The polled fragment: the ``usage_bars`` block of the dashboard, and the overage card
-    swapped out of band (``hx-swap-oob``), so one poll keeps both current."""
-    context = _bars_context(current_user.tenant, datetime.now(UTC))
-    blocks = ["usage_bars", "overage_card"]
+    """The polled fragment: the ``usage_bars`` block of the dashboard, with the overage card
+    and the 30-day chart swapped out of band (``hx-swap-oob``), so one poll keeps all three
+    current (today's bar is the live count, the same as the day's bar)."""
+    tenant: Tenant = current_user.tenant
+    context = _bars_context(tenant, datetime.now(UTC))
+    blocks = ["usage_bars", "overage_card", "trend_chart"]
+    if request.args.get("guide"):
+        # The page shows the first-run guide: its ticks move live too, and when the last one
+        # ticks it stays (all done) until the next page load, which no longer shows it.
+        context.update(first_run_context(tenant, context["calls_today"], keep=True))
+        blocks.append("first_run")
     return render_blocks("dashboard/index.html", blocks, out_of_band=True, **context)
 
 
@@ -64,12 +76,20 @@ def usage_page() -> str:
     live = live_usage(tenant.id)
     storage = usage.storage_detail(session, tenant.id)
     bars = usage.usage_bars(tenant.limits, stored_today, live, storage)
+    calls_today = usage.calls_today(stored_today, live)
+    first, last = billing_period(tenant, today)
     return render_template(
         "dashboard/usage.html",
         limits=tenant.limits,
         endpoints=usage.endpoint_usage(session, tenant.id, today),
-        calls_today=usage.calls_today(stored_today, live),
-        calls_month=usage.month_calls(session, tenant.id, today),
+        outcomes=month_outcomes(session, tenant.id, today),
+        outcome_columns=OUTCOME_COLUMNS,
+        calls_today=calls_today,
+        period_first=first,
+        period_last=last,
+        calls_period=usage.period_calls(session, tenant.id, first, today)
+        - stored_today
+        + calls_today,
         storage=storage,
         storage_bars=[bar for bar in bars if bar.key in usage.STORAGE_BARS],
         today=today,
@@ -84,15 +104,27 @@ def _bars_context(tenant: Tenant, now: datetime) -> dict[str, Any]:
     live = live_usage(tenant.id)
     storage = usage.storage_detail(session, tenant.id)
     today = usage.calls_today(stored_today, live)
-    # The month's flushed rows, with today's stored count swapped for the live one.
-    month = usage.month_calls(session, tenant.id, now.date()) - stored_today + today
+    # The period's flushed rows, with today's stored count swapped for the live one.
+    first, last = billing_period(tenant, now.date())
+    period = usage.period_calls(session, tenant.id, first, now.date()) - stored_today + today
     overage = tenant.pricing_tier == PricingTier.PRO and bool(tenant.overage_enabled)
+    # The chart's last bar is today's live count, so it moves with the day's bar.
+    series = usage.daily_series(session, tenant.id, now.date())
+    series[-1] = replace(series[-1], calls=max(series[-1].calls, today))
     return {
+        "limits": limits,
+        "calls_today": today,
+        "chart": usage_chart(series, limits.api_calls_per_day),
         "bars": usage.usage_bars(limits, stored_today, live, storage, overage=overage),
         "day_projection": usage.daily_limit_projection(
-            today, limits.api_calls_per_day, now, overage=overage
+            today,
+            limits.api_calls_per_day,
+            now,
+            overage=overage,
+            calls_this_minute=live.calls_this_minute,
+            minute_limit=limits.api_calls_per_minute,
         ),
-        "month_projection": usage.monthly_share(month, limits.api_calls_per_day, now.date()),
+        "month_projection": usage.period_total(period, first, last),
         "updated_at": now,
         "poll_seconds": poll_seconds(),
         **_overage_context(tenant, now),
@@ -116,6 +148,25 @@ def _overage_context(tenant: Tenant, now: datetime) -> dict[str, Any]:
         "overage_cost": shown[0],
         "overage_projected": format_money(whole_cents(summary.projected_cents)),
     }
+
+
+def _plan_ends(tenant: Tenant) -> datetime | None:
+    """When a cancelled plan ends ("Pro · ends 28 Dec"), while that cancellation is pending."""
+    view = describe_subscription(tenant)
+    if view.state == PlanState.CANCELING and view.subscription is not None:
+        return view.subscription.current_period_end
+    return None
+
+
+def billing_period(tenant: Tenant, today: date) -> tuple[date, date | None]:
+    """The UTC days of the tenant's current billing period: its subscription's, or else the
+    calendar month so far (``None`` for an end: it runs to today)."""
+    sub = current_subscription(tenant)
+    if sub is not None and not ended(sub) and sub.current_period_start and sub.current_period_end:
+        first = sub.current_period_start.date()
+        if first <= today:
+            return first, (sub.current_period_end - timedelta(seconds=1)).date()
+    return today.replace(day=1), None
 
 
 def poll_seconds() -> str:

@@ -7,6 +7,7 @@ from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_block
 from werkzeug.wrappers import Response as BaseResponse
 
+from portal.dashboard.first_run import api_base_url, example_curl
 from portal.keys import api_keys
 from portal.keys.forms import CreateKeyForm
 from portal.models import ApiKey
@@ -39,6 +40,8 @@ def _render(
         "new_key": new_key,
         "raw_key": raw_key,
         "message": message,
+        "api_base_url": api_base_url(),
+        "example_curl": example_curl,
     }
     if is_component_request():
         body = render_block(TEMPLATE, "keys_component", **context)

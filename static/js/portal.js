@@ -83,3 +83,64 @@ document.addEventListener("htmx:afterSettle", function () {
     clearHistoryCache();
   }
 });
+
+// Screen readers: one polite live region (#announcer, in the layout) says what an action did.
+// Swapped content marks its news with data-announce (a key created, copied or revoked, a plan
+// changed); the region is emptied first so the same words are announced again.
+function announce(text) {
+  var region = document.getElementById("announcer");
+  if (!region || !text) {
+    return;
+  }
+  region.textContent = "";
+  window.setTimeout(function () { region.textContent = text; }, 50);
+}
+document.addEventListener("portal:announce", function (event) {
+  announce(event.detail && event.detail.text);
+});
+
+// After an htmx swap (not a poll, not a boosted page), focus goes to the result: the notice
+// it carries, else a step that asks for attention, else the swapped section itself.
+document.addEventListener("htmx:afterSettle", function (event) {
+  var source = event.detail.elt;
+  if (!source || source.hasAttribute("data-poll-while-visible") || event.detail.boosted) {
+    return;
+  }
+  var target = event.detail.target;
+  if (!target || !target.isConnected) {
+    target = document.getElementById(target && target.id) || document.querySelector("main");
+  }
+  if (!target) {
+    return;
+  }
+  var news = target.querySelector("[data-announce]");
+  if (news) {
+    announce(news.getAttribute("data-announce") || news.textContent.trim());
+  }
+  var focus = target.querySelector("[data-focus], .notice, .flash, [autofocus]") || target;
+  if (!focus.hasAttribute("tabindex") && !focus.matches("a, button, input, select, textarea")) {
+    focus.setAttribute("tabindex", "-1");
+  }
+  focus.focus({ preventScroll: false });
+});
+
+// A boosted page change moves focus to the new page's main content, as a page load would.
+document.addEventListener("htmx:afterSettle", function (event) {
+  if (!event.detail.boosted) {
+    return;
+  }
+  // Its flash, inside main with role="status" or "alert", is read as the page is entered.
+  var main = document.getElementById("main");
+  if (main) {
+    main.focus({ preventScroll: true });
+  }
+});
+
+// Links that look like buttons (role="button") answer Space as buttons do.
+document.addEventListener("keydown", function (event) {
+  var link = event.target;
+  if (event.key === " " && link.matches && link.matches("a[role='button']")) {
+    event.preventDefault();
+    link.click();
+  }
+});

@@ -7,6 +7,7 @@ CSS only, htmx swaps the preview step in place, and the no-JS path reaches the s
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -195,7 +196,7 @@ def test_upgrade_switch_cancel_resume_with_htmx(
     assert page.url.endswith("/billing/"), "htmx swaps the step in place"
     shots.both("switch-preview")
     page.get_by_role("button", name="Confirm and pay").click()
-    page.get_by_text("now billed yearly").wait_for()
+    page.locator("main").get_by_text("now billed yearly").wait_for()
     assert page.locator(".flashes").count() == 0, "the swap cleared the stale 'Welcome' flash"
     page.locator("#invoices").get_by_text("$249.40").wait_for()
     shots.both("switched-yearly")
@@ -208,10 +209,12 @@ def test_upgrade_switch_cancel_resume_with_htmx(
     page.get_by_text("you can resume until then").first.wait_for()
     shots.both("canceling-after-confirm")
     page.get_by_role("button", name="Resume Pro").click()
-    page.get_by_text("Welcome back").wait_for()
+    page.locator("main").get_by_text("Welcome back").wait_for()
 
-    page.locator("#payment-methods").get_by_role("button", name="Remove").click()
-    page.get_by_text("only card paying for your Pro plan").wait_for()
+    page.locator("#payment-methods").get_by_text("Remove…").click()
+    shots.both("card-remove-confirm")
+    page.locator("#payment-methods").get_by_role("button", name=re.compile("Yes, remove")).click()
+    page.locator("main").get_by_text("only card paying for your Pro plan").wait_for()
     assert page.url.endswith("/billing/")
     shots.both("card-remove-refused")
 
@@ -240,7 +243,7 @@ def test_without_javascript_the_same_steps_work(
     shots.both("nojs-cancel-step")
     page.get_by_role("button", name="Keep Pro").click()
     page.get_by_role("button", name="Make default").click()
-    page.get_by_text("is now your default card").wait_for()
+    page.locator("main").get_by_text("is now your default card").wait_for()
     assert page.url.endswith("/billing/#payment-methods")
     shots.both("nojs-card-default")
     context.close()

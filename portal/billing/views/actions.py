@@ -20,6 +20,7 @@ from werkzeug.wrappers import Response
 
 from portal.billing import plan_changes
 from portal.billing.alerts import ALERT_ROLES
+from portal.billing.cancellations import parse_feedback, record_feedback
 from portal.billing.checkout import open_billing_portal, start_add_payment_method
 from portal.billing.past_due import awaiting_payment
 from portal.billing.payment_methods import remove_payment_method, set_default_payment_method
@@ -41,6 +42,7 @@ from portal.billing.views.pay_now import make_default_and_pay
 from portal.billing.views.view_models import describe_subscription
 from portal.config import portal_url
 from portal.errors import NotFound, PortalError
+from portal.extensions import db
 from portal.models import Membership
 
 _PAYMENT_METHOD_ID = re.compile(r"pm_[A-Za-z0-9_]{1,200}")
@@ -100,11 +102,21 @@ def change_plan() -> ActionResult:
 @bp.post("/billing/cancel")
 @login_required
 def cancel() -> ActionResult:
-    """Cancel at period end (the confirmation step is ``/billing/?confirm=cancel``)."""
+    """Cancel at period end (the confirmation step is ``/billing/?confirm=cancel``), keeping
+    the optional reason for the operators (``portal.billing.cancellations``)."""
+    try:
+        feedback = parse_feedback(request.form.get("reason"), request.form.get("comment"))
+    except PortalError as error:
+        return _render("subscription", error.message, "error", 400, step="cancel")
 
     def cancel_plan() -> str:
-        plan_changes.cancel_at_period_end(current_tenant())
-        return "Cancellation scheduled. You will not be charged again."
+        result = plan_changes.cancel_at_period_end(current_tenant())
+        record_feedback(
+            result.subscription.tenant_id, result.subscription.stripe_subscription_id, feedback
+        )
+        db.session.commit()
+        thanks = " Thank you for telling us why." if feedback.given else ""
+        return f"Cancellation scheduled. You will not be charged again.{thanks}"
 
     return _answer("subscription", cancel_plan)
 

@@ -14,6 +14,7 @@ from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_block
 from werkzeug.wrappers import Response
 
+from portal.billing.cancellations import REASONS
 from portal.billing.enterprise import EnterpriseInquiryForm, record_inquiry
 from portal.billing.invoices import list_invoices
 from portal.billing.payment_methods import SavedCard, list_payment_methods
@@ -25,6 +26,7 @@ from portal.billing.views.view_models import (
     SubscriptionView,
     describe_subscription,
     invoice_status,
+    line_description,
     past_due_view,
     plan_cards,
 )
@@ -40,7 +42,7 @@ from portal.plans import (
     BillingInterval,
     PricingTier,
 )
-from portal.stripe_gateway import StripeInvoice
+from portal.stripe_gateway import StripeInvoice, get_gateway
 from portal.web.formatting import format_money
 from portal.web.layout import is_component_request
 
@@ -76,6 +78,8 @@ def render_billing(
     ``whole_page``: an answer that changes more than one component, and the banner)."""
     context.setdefault("saving", YEARLY_SAVING_PERCENT)
     context.setdefault("invoice_status", invoice_status)
+    context.setdefault("line_description", line_description)
+    context.setdefault("cancel_reasons", REASONS)
     context.setdefault("plans", PLANS)
     context.setdefault("today", utcnow().date())
     if "overage" not in context and "tenant" in context:
@@ -162,6 +166,9 @@ class StripeDetails:
     cards: list[SavedCard] = field(default_factory=list)
     invoices: list[StripeInvoice] = field(default_factory=list)
     problem: str | None = None
+    #: Credit on the Stripe customer (its negative balance, e.g. left by a downgrade), in
+    #: cents: Stripe spends it on the next invoices before charging a card.
+    credit_cents: int = 0
 
     @property
     def open_invoice(self) -> StripeInvoice | None:
@@ -175,9 +182,10 @@ def stripe_details(tenant: Tenant, *, cards: bool = True, invoices: bool = True)
     try:
         saved = list_payment_methods(tenant) if cards else []
         listed = list_invoices(tenant) if invoices else []
+        balance = get_gateway().customer_balance(tenant.stripe_customer_id) if cards else 0
     except PortalError as error:
         return StripeDetails(problem=error.message)
-    return StripeDetails(cards=saved, invoices=listed)
+    return StripeDetails(cards=saved, invoices=listed, credit_cents=max(0, -balance))
 
 
 def details_for(
@@ -190,9 +198,9 @@ def details_for(
     payment_failed = view.state in (PlanState.PAST_DUE, PlanState.INCOMPLETE)
     return stripe_details(
         tenant,
-        # The plan panel offers to pay the open invoice, with the default card, after a failed
-        # payment; the cards panel's "Make default" then pays it too.
-        cards=target == "payment-methods" or (target == "subscription" and payment_failed),
+        # The plan panel names the card its confirm buttons charge, and offers to pay the open
+        # invoice with it after a failed payment; "Make default" then pays it too.
+        cards=target in ("payment-methods", "subscription"),
         invoices=target == "invoices" or payment_failed,
     )
 

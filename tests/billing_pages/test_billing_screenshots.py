@@ -1,7 +1,8 @@
 """The plans and billing pages in a real browser, at desktop and phone widths, with and without JS.
 
 Screenshots land in ``screenshot_dir`` (tests/screenshots/) as billing-*.png; a person looks
-at them. The tests also check what the pictures should show: the toggle switches prices with
+at them. Each state is also checked with axe-core at both widths (no serious or critical
+fault). The tests also check what the pictures should show: the toggle switches prices with
 CSS only, htmx swaps the preview step in place, and the no-JS path reaches the same states.
 """
 
@@ -18,12 +19,13 @@ from billing_support import give_customer, upgrade_through_checkout, use_simulat
 from flask import Flask
 
 from portal.models import utcnow
+from tests.axe import assert_accessible, enable_axe
 from tests.conftest import checked_page
 from tests.factory import Account, Factory
 
 pytestmark = pytest.mark.browser
 
-DESKTOP = {"width": 1280, "height": 900}
+DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 
 
@@ -47,6 +49,8 @@ class Shooter:
                 "document.documentElement.scrollWidth - document.documentElement.clientWidth"
             )
             assert overflow <= 0, f"{name} at {label} width scrolls sideways by {overflow}px"
+            if self.page.evaluate("window.axe !== undefined"):
+                assert_accessible(self.page, f"billing {name} ({label})")
             self.page.screenshot(
                 path=str(self.directory / f"billing-{name}-{label}.png"), full_page=True
             )
@@ -56,6 +60,7 @@ class Shooter:
 @pytest.fixture
 def browser_page(browser: Any, live_server: Any) -> Iterator[Any]:
     with checked_page(browser, live_server.url, DESKTOP) as page:
+        enable_axe(page)
         yield page
 
 

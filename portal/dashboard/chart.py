@@ -60,7 +60,7 @@ class Chart:
 
 
 def usage_chart(
-    series: Sequence[DayCount], daily_limit: int, width: int = 960, height: int = 240
+    series: Sequence[DayCount], daily_limit: int, width: int = 960, height: int = 300
 ) -> Chart:
     """Lay out one bar per day; the daily limit is drawn as a line when it fits on the scale."""
     # Labels are drawn up to 34 units tall on phones (where the chart is scaled to about a

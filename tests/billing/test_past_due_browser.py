@@ -75,6 +75,11 @@ def test_pay_now_declined_then_a_working_card_clears_the_banner(
         notice.wait_for()
         assert "Your bank declined Visa •••• 0341: “Your card was declined.”" in notice.inner_text()
         assert page.evaluate("document.activeElement.classList.contains('notice')")
+        said = re.search(r"again on (\d{1,2} \w{3} \d{4})", notice.inner_text())
+        shown = re.search(
+            r"again on (\d{1,2} \w{3} \d{4})", page.locator("[data-next-retry]").inner_text()
+        )
+        assert said and shown and said[1] == shown[1]
         _look(page, screenshot_dir, "declined")
 
         customer = billing.customer_id(1)

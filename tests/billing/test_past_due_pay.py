@@ -62,6 +62,9 @@ def test_a_declined_card_says_why_and_a_working_card_picked_in_place_clears_past
     assert re.search(r"We try the card on file again on \d{1,2} \w{3} \d{4} \(UTC\)", declined.text)
     assert "past-due-banner" in declined.text
     assert billing.state(1)[1][0][1] == "past_due"
+    said = re.search(r"We try the card on file again on (\d{1,2} \w{3} \d{4})", declined.text)
+    shown = re.search(r"again on <strong><time[^>]*>(\d{1,2} \w{3} \d{4})", declined.text)
+    assert said and shown and said[1] == shown[1]  # the notice and the retry line agree
 
     customer = billing.customer_id(1)
     good = billing.stripe.v1.payment_methods.attach("pm_card_visa", {"customer": customer})

@@ -206,6 +206,9 @@ def test_upgrade_switch_cancel_resume_with_htmx(
     shots.both("switch-preview")
     page.get_by_role("button", name="Confirm and pay").click()
     page.locator("main").get_by_text("now billed yearly").wait_for()
+    # The plan change is announced to screen readers, and focus is on its notice.
+    page.locator("#announcer", has_text="now billed yearly").wait_for(state="attached")
+    assert page.evaluate("document.activeElement.classList.contains('notice')")
     assert page.locator(".flashes").count() == 0, "the swap cleared the stale 'Welcome' flash"
     page.locator("#invoices").get_by_text("$249.40").wait_for()
     shots.both("switched-yearly")

@@ -104,3 +104,5 @@ def test_signed_in_pages(
         look(page, screenshot_dir, "billing-free")
         page.goto("/billing/upgrade")
         look(page, screenshot_dir, "plans-free")
+        page.goto("/billing/enterprise")
+        look(page, screenshot_dir, "enterprise-signed-in")

@@ -73,6 +73,11 @@ def test_visible_tab_follows_usage_and_a_hidden_one_stops_polling(
     page = dashboard
     factory.usage(owner.tenant_id, "api_calls", 42)
     expect(page.locator(CALLS_TODAY)).to_have_attribute("value", "42")
+    # The 30-day chart moves in the same poll: today's bar says 42 too (its table, for
+    # screen readers, and the bar's tooltip), and the first-run guide ticks its last step.
+    expect(page.locator(".chart-figure tbody tr").last.locator("td").nth(1)).to_have_text("42")
+    expect(page.locator("rect.chart-bar-today title")).to_contain_text(": 42 calls")
+    expect(page.locator('[data-step="watch"]')).to_have_class("step-done")
     factory.usage(owner.tenant_id, "api_calls", 43)
     expect(page.locator(CALLS_TODAY)).to_have_attribute("value", "43")
     assert page.evaluate("performance.getEntriesByType('navigation').length") == 1

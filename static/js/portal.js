@@ -41,6 +41,30 @@ document.addEventListener("htmx:beforeSwap", function (event) {
   }
 });
 
+// A poll that lands after the person moved to another page (a boosted link swapped the body)
+// is dropped: its out-of-band parts (the chart, the first-run guide) would find no target. The
+// answer's events fire on the poll's own element, by then detached, so the guard listens there.
+function guardPoll(element) {
+  if (element.portalPollGuard) {
+    return;
+  }
+  element.portalPollGuard = true;
+  element.addEventListener("htmx:beforeSwap", function (event) {
+    if (!element.isConnected) {
+      event.detail.shouldSwap = false;
+    }
+  });
+}
+document.addEventListener("htmx:load", function (event) {
+  var root = event.detail.elt;
+  if (root && root.matches && root.matches("[data-poll-while-visible]")) {
+    guardPoll(root);
+  }
+  if (root && root.querySelectorAll) {
+    root.querySelectorAll("[data-poll-while-visible]").forEach(guardPoll);
+  }
+});
+
 // A flash belongs to the page load that showed it. Once an htmx request swaps one section in
 // place (an action's own notice comes with it), the old flash is stale and is cleared. Boosted
 // navigations render their own flashes, and polling is not an action, so both leave them.

@@ -26,6 +26,10 @@ def enable_axe(page: Any) -> None:
 def violations(page: Any) -> list[dict[str, Any]]:
     """axe's serious and critical violations on the current page (WCAG 2.x A and AA rules)."""
     page.wait_for_function("() => window.axe !== undefined")
+    # An htmx swap under a running axe can break its walk of the DOM: wait for htmx to be idle.
+    page.wait_for_function(
+        "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
+    )
     result = page.evaluate(
         """() => axe.run(document, {
               runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa",

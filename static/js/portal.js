@@ -127,8 +127,9 @@ document.addEventListener("portal:announce", function (event) {
 // it carries, else a step that asks for attention, else the swapped section itself.
 document.addEventListener("htmx:afterSettle", function (event) {
   var source = event.detail.elt;
-  if (!source || source.hasAttribute("data-poll-while-visible") || event.detail.boosted) {
-    return;
+  if (!source || event.detail.boosted || source.hasAttribute("data-poll-while-visible") ||
+      source.hasAttribute("data-quiet-refresh")) {
+    return;  // a page change, a poll, or a section refreshing itself after another's action
   }
   var target = event.detail.target;
   if (!target || !target.isConnected) {

@@ -7,6 +7,7 @@ checked for accessibility faults, and a serious or critical one fails the test.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +24,22 @@ def enable_axe(page: Any) -> None:
     page.context.add_init_script(path=str(AXE))
 
 
+def _wait_until(page: Any, predicate: str, timeout: float = 10.0) -> None:
+    """Poll ``predicate`` from here: ``wait_for_function`` would re-evaluate it with ``eval``,
+    which the portal's CSP (no 'unsafe-eval') refuses."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(predicate):
+        assert time.monotonic() < deadline, f"never true: {predicate}"
+        page.wait_for_timeout(50)
+
+
 def violations(page: Any) -> list[dict[str, Any]]:
     """axe's serious and critical violations on the current page (WCAG 2.x A and AA rules)."""
-    page.wait_for_function("() => window.axe !== undefined")
     # An htmx swap under a running axe can break its walk of the DOM: wait for htmx to be idle.
-    page.wait_for_function(
-        "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
+    _wait_until(
+        page,
+        """() => window.axe !== undefined
+                 && !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')""",
     )
     result = page.evaluate(
         """() => axe.run(document, {

@@ -35,8 +35,8 @@ class MeterDayTotal(Base):
 
 class CustomerMirror(Base):
     """What the billing page needs of the tenant's Stripe customer besides invoices: its default
-    card. ``synced_at`` is set once cards and invoices were backfilled from Stripe; until then the
-    billing page fills the mirror on its first view."""
+    card and its balance. ``synced_at`` is set once cards and invoices were backfilled from
+    Stripe; until then the billing page fills the mirror on its first view."""
 
     __tablename__ = "customer_mirror"
 
@@ -45,6 +45,8 @@ class CustomerMirror(Base):
     )
     customer_id: Mapped[str] = mapped_column(String(255))
     default_payment_method_id: Mapped[str | None] = mapped_column(String(255))
+    #: Stripe's ``balance`` in cents: below zero is credit that pays the next invoices.
+    balance: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     #: Stripe ``created`` of the newest customer event applied (older ones are skipped).
     last_event_created: Mapped[int] = mapped_column(BigInteger, default=0)
     synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0007"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

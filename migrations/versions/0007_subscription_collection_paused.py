@@ -2,7 +2,7 @@
 the tier rule reads (paused collection carries no paid tier).
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-11-29 00:30:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0010"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

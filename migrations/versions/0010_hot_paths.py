@@ -7,7 +7,7 @@ insert, update and delete of the outbox, so the dashboard's overage card reads a
 these rows instead of one outbox row per flush (86,400 a day for a tenant in overage all day).
 
 Revision ID: 0010
-Revises: 0005
+Revises: 0009
 Create Date: 2026-11-29 00:40:00
 
 """
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
@@ -123,6 +123,7 @@ def upgrade():
         sa.Column("tenant_id", sa.Integer(), nullable=False),
         sa.Column("customer_id", sa.String(length=255), nullable=False),
         sa.Column("default_payment_method_id", sa.String(length=255), nullable=True),
+        sa.Column("balance", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("last_event_created", sa.BigInteger(), nullable=False),
         sa.Column("synced_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),

@@ -72,6 +72,22 @@ def apply_customer(tenant: Tenant, customer: StripeCustomer) -> None:
     if customer.deleted or customer.id != tenant.stripe_customer_id:
         return
     mirror_default(tenant, customer.default_payment_method_id)
+    row = _customer_row(tenant)
+    if row is not None:
+        row.balance = customer.balance
+
+
+def refresh_customer(tenant: Tenant) -> None:
+    """Re-read the customer after an action that may have moved its balance (a downgrade's
+    credit) and mirror it. The caller commits."""
+    if tenant.stripe_customer_id:
+        apply_customer(tenant, get_gateway().retrieve_customer(tenant.stripe_customer_id))
+
+
+def credit_cents(tenant: Tenant) -> int:
+    """The customer's credit as mirrored (0 when it owes or has none)."""
+    row = db.session.get(CustomerMirror, tenant.id)
+    return max(0, -int(row.balance)) if row is not None else 0
 
 
 def backfill_cards(tenant: Tenant) -> int:

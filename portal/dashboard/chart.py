@@ -60,11 +60,12 @@ class Chart:
 
 
 def usage_chart(
-    series: Sequence[DayCount], daily_limit: int, width: int = 960, height: int = 240
+    series: Sequence[DayCount], daily_limit: int, width: int = 960, height: int = 300
 ) -> Chart:
     """Lay out one bar per day; the daily limit is drawn as a line when it fits on the scale."""
-    # The top leaves room for the highest tick label, drawn 30 units tall on phones.
-    left, right, top, bottom = 56.0, 8.0, 28.0, 28.0
+    # Labels are drawn up to 34 units tall on phones (where the chart is scaled to about a
+    # third, so they stay at least 11 px): the margins leave room for "2.5k" and "29 Nov".
+    left, right, top, bottom = 92.0, 8.0, 40.0, 40.0
     plot_height = height - top - bottom
     peak = max((point.calls for point in series), default=0)
     # Scale to the limit when usage comes near it; otherwise to the usage, so small bars show.

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint, current_app, render_template, request
 from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_blocks
 
 from portal.billing.alert_mail import whole_cents
 from portal.billing.overage import OVERAGE_SUM_COLUMNS, OverageSummary, OverageWindow
-from portal.billing.subscriptions import current_subscription
+from portal.billing.subscriptions import current_subscription, ended
+from portal.billing.views.view_models import PlanState, describe_subscription
 from portal.dashboard import usage
 from portal.dashboard.chart import usage_chart
+from portal.dashboard.first_run import first_run_context
+from portal.dashboard.outcomes import COLUMNS as OUTCOME_COLUMNS
+from portal.dashboard.outcomes import month_outcomes
 from portal.enforcement import current_usage_snapshot
 from portal.extensions import db
-from portal.models import Tenant
+from portal.models import Subscription, Tenant
 from portal.plans import PLANS, PricingTier
 from portal.teams.context import current_tenant
 from portal.web.formatting import format_money
@@ -34,25 +39,31 @@ def index() -> str:
     tenant: Tenant = current_tenant()
     now = datetime.now(UTC)
     context = _bars_context(tenant, now)
-    series = usage.daily_series(db.session(), tenant.id, now.date())
     return render_template(
         "dashboard/index.html",
         tenant=tenant,
         plan=PLANS[tenant.pricing_tier],
-        limits=tenant.limits,
         features=sorted(feature.label for feature in tenant.limits.features),
-        chart=usage_chart(series, tenant.limits.api_calls_per_day),
+        plan_ends=_plan_ends(tenant),
         **context,
+        **first_run_context(tenant, context["calls_today"]),
     )
 
 
 @bp.get("/dashboard/usage-bars")
 @login_required
 def usage_bars() -> str:
-    """The polled fragment: the ``usage_bars`` block of the dashboard, and the overage card
-    swapped out of band (``hx-swap-oob``), so one poll keeps both current."""
-    context = _bars_context(current_tenant(), datetime.now(UTC))
-    blocks = ["usage_bars", "overage_card"]
+    """The polled fragment: the ``usage_bars`` block of the dashboard, with the overage card
+    and the 30-day chart swapped out of band (``hx-swap-oob``), so one poll keeps all three
+    current (today's bar is the live count, the same as the day's bar)."""
+    tenant: Tenant = current_tenant()
+    context = _bars_context(tenant, datetime.now(UTC))
+    blocks = ["usage_bars", "overage_card", "trend_chart"]
+    if request.args.get("guide"):
+        # The page shows the first-run guide: its ticks move live too, and when the last one
+        # ticks it stays (all done) until the next page load, which no longer shows it.
+        context.update(first_run_context(tenant, context["calls_today"], keep=True))
+        blocks.append("first_run")
     return render_blocks("dashboard/index.html", blocks, out_of_band=True, **context)
 
 
@@ -62,15 +73,22 @@ def usage_page() -> str:
     tenant: Tenant = current_tenant()
     today = datetime.now(UTC).date()
     session = db.session()
-    reads = usage.fragment_reads(session, tenant.id, today)
+    paid = tenant.pricing_tier != PricingTier.FREE
+    first, last = billing_period(current_subscription(tenant) if paid else None, today)
+    reads = usage.fragment_reads(session, tenant.id, today, period_start=first)
     live = live_usage(tenant.id)
     bars = usage.usage_bars(tenant.limits, reads.stored_today, live, reads.storage)
+    calls_today = usage.calls_today(reads.stored_today, live)
     return render_template(
         "dashboard/usage.html",
         limits=tenant.limits,
         endpoints=usage.endpoint_usage(session, tenant.id, today),
-        calls_today=usage.calls_today(reads.stored_today, live),
-        calls_month=reads.month_calls,
+        outcomes=month_outcomes(session, tenant.id, today),
+        outcome_columns=OUTCOME_COLUMNS,
+        calls_today=calls_today,
+        period_first=first,
+        period_last=last,
+        calls_period=reads.period_calls - reads.stored_today + calls_today,
         storage=reads.storage,
         storage_bars=[bar for bar in bars if bar.key in usage.STORAGE_BARS],
         today=today,
@@ -78,25 +96,40 @@ def usage_page() -> str:
 
 
 def _bars_context(tenant: Tenant, now: datetime) -> dict[str, Any]:
-    """What the ``usage_bars`` block and the overage card need, in at most two queries (the
-    subscription, for a Pro tenant with overage on; then one SELECT of every sum and row) on
-    top of the signed-in user's, and the live snapshot."""
+    """What the ``usage_bars`` block, the 30-day chart and the overage card need, in at most
+    two queries on top of the signed-in user's: the subscription (paid plans only: their
+    billing period, and the overage window), then one SELECT of every sum, row and day."""
     limits = tenant.limits
+    sub = current_subscription(tenant) if tenant.pricing_tier != PricingTier.FREE else None
+    first, last = billing_period(sub, now.date())
     overage = tenant.pricing_tier == PricingTier.PRO and bool(tenant.overage_enabled)
-    window = OverageWindow.of(current_subscription(tenant), now) if overage else None
+    window = OverageWindow.of(sub, now) if overage else None
     extra, params = (OVERAGE_SUM_COLUMNS, window.params(tenant.id)) if window else ((), {})
-    reads = usage.fragment_reads(db.session(), tenant.id, now.date(), extra, params)
+    reads = usage.fragment_reads(
+        db.session(), tenant.id, now.date(), extra, params, period_start=first, series=True
+    )
     stored_today = reads.stored_today
     live = live_usage(tenant.id)
     today = usage.calls_today(stored_today, live)
-    # The month's flushed rows, with today's stored count swapped for the live one.
-    month = reads.month_calls - stored_today + today
+    # The period's flushed rows, with today's stored count swapped for the live one.
+    period = reads.period_calls - stored_today + today
+    # The chart's last bar is today's live count, so it moves with the day's bar.
+    series = list(reads.series)
+    series[-1] = replace(series[-1], calls=max(series[-1].calls, today))
     context = {
+        "limits": limits,
+        "calls_today": today,
+        "chart": usage_chart(series, limits.api_calls_per_day),
         "bars": usage.usage_bars(limits, stored_today, live, reads.storage, overage=overage),
         "day_projection": usage.daily_limit_projection(
-            today, limits.api_calls_per_day, now, overage=overage
+            today,
+            limits.api_calls_per_day,
+            now,
+            overage=overage,
+            calls_this_minute=live.calls_this_minute,
+            minute_limit=limits.api_calls_per_minute,
         ),
-        "month_projection": usage.monthly_share(month, limits.api_calls_per_day, now.date()),
+        "month_projection": usage.period_total(period, first, last),
         "updated_at": now,
         "poll_seconds": poll_seconds(),
     }
@@ -119,6 +152,24 @@ def _overage_context(summary: OverageSummary) -> dict[str, Any]:
         "overage_cost": shown[0],
         "overage_projected": format_money(whole_cents(summary.projected_cents)),
     }
+
+
+def _plan_ends(tenant: Tenant) -> datetime | None:
+    """When a cancelled plan ends ("Pro · ends 28 Dec"), while that cancellation is pending."""
+    view = describe_subscription(tenant)
+    if view.state == PlanState.CANCELING and view.subscription is not None:
+        return view.subscription.current_period_end
+    return None
+
+
+def billing_period(sub: Subscription | None, today: date) -> tuple[date, date | None]:
+    """The UTC days of the current billing period: ``sub``'s (the tenant's subscription), or
+    else the calendar month so far (``None`` for an end: it runs to today)."""
+    if sub is not None and not ended(sub) and sub.current_period_start and sub.current_period_end:
+        first = sub.current_period_start.date()
+        if first <= today:
+            return first, (sub.current_period_end - timedelta(seconds=1)).date()
+    return today.replace(day=1), None
 
 
 def poll_seconds() -> str:

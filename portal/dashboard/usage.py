@@ -8,7 +8,6 @@ the poll every open dashboard makes stays cheap.
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -113,10 +112,17 @@ class FragmentReads:
     """What one poll of the usage fragment reads from SQL, in one statement."""
 
     stored_today: int
-    month_calls: int
+    #: Flushed calls from the period's first day to today (the line under the bars).
+    period_calls: int
     storage: StorageDetail
     #: The extra scalar subqueries' values, in the order they were given.
     extra: tuple[int, ...] = ()
+    #: The chart's days, oldest first (empty unless asked for).
+    series: tuple[DayCount, ...] = ()
+
+
+#: The 30-day chart's length.
+SERIES_DAYS = 30
 
 
 def fragment_reads(
@@ -125,30 +131,51 @@ def fragment_reads(
     today: date,
     extra: tuple[ScalarSelect[int], ...] = (),
     params: Mapping[str, object] | None = None,
+    *,
+    period_start: date | None = None,
+    series: bool = False,
 ) -> FragmentReads:
-    """Today's stored calls, the month's, the storage row, and any ``extra`` scalar subqueries
-    (the overage card's sums, whose bound ``params`` come along): one SELECT of primary-key
-    range reads, one round trip. The statement is built once per ``extra`` and reused."""
-    if extra not in _FRAGMENT_STATEMENTS:
-        _FRAGMENT_STATEMENTS[extra] = select(*_FRAGMENT_COLUMNS, *extra)
-    statement = _FRAGMENT_STATEMENTS[extra]
-    values = {"tenant_id": tenant_id, "today": today, "month_start": today.replace(day=1)}
+    """Today's stored calls, the billing period's (from ``period_start``, default the first of
+    the month), the storage row, any ``extra`` scalar subqueries (the overage card's sums, whose
+    bound ``params`` come along) and, with ``series``, the chart's 30 days of calls and overage
+    calls: one SELECT of primary-key reads, one round trip. Built once per shape, then reused."""
+    key = (extra, series)
+    if key not in _FRAGMENT_STATEMENTS:
+        columns = (*_FRAGMENT_COLUMNS, *extra, *(_SERIES_COLUMNS if series else ()))
+        _FRAGMENT_STATEMENTS[key] = select(*columns)
+    statement = _FRAGMENT_STATEMENTS[key]
+    values: dict[str, object] = {
+        "tenant_id": tenant_id,
+        "today": today,
+        "month_start": period_start or today.replace(day=1),
+    }
+    if series:
+        values.update(
+            {f"day_{n}": today - timedelta(days=SERIES_DAYS - 1 - n) for n in range(SERIES_DAYS)}
+        )
     row: Sequence[Any] = session.execute(statement, {**values, **(params or {})}).one()
-    today_calls, month, memories, embeddings, bytes_used, *rest = row
+    today_calls, period, memories, embeddings, bytes_used, *rest = row
+    counts = [int(value or 0) for value in rest]
+    extras = counts[: len(extra)]
+    days = counts[len(extra) :]
     return FragmentReads(
         stored_today=int(today_calls),
-        month_calls=int(month),
+        period_calls=int(period),
         storage=StorageDetail(int(memories or 0), int(embeddings or 0), int(bytes_used or 0)),
-        extra=tuple(int(value or 0) for value in rest),
+        extra=tuple(extras),
+        series=tuple(
+            DayCount(values[f"day_{n}"], days[2 * n], days[2 * n + 1])  # type: ignore[arg-type]
+            for n in range(len(days) // 2)
+        ),
     )
 
 
-def _calls(*where: Any) -> ScalarSelect[int]:
+def _calls(*where: Any, metric: str = CALLS_METRIC) -> ScalarSelect[int]:
     return (
         select(func.coalesce(func.sum(UsageCounter.value), 0))
         .where(
             UsageCounter.tenant_id == bindparam("tenant_id"),
-            UsageCounter.metric == CALLS_METRIC,
+            UsageCounter.metric == metric,
             *where,
         )
         .scalar_subquery()
@@ -168,7 +195,13 @@ _FRAGMENT_COLUMNS = (
     _stored(StorageUsage.embeddings),
     _stored(StorageUsage.bytes_used),
 )
-_FRAGMENT_STATEMENTS: dict[tuple[ScalarSelect[int], ...], Executable] = {}
+#: The chart's days, each a primary-key read of its calls and of its overage calls.
+_SERIES_COLUMNS = tuple(
+    _calls(UsageCounter.day == bindparam(f"day_{n}"), metric=metric)
+    for n in range(SERIES_DAYS)
+    for metric in (CALLS_METRIC, OVERAGE_METRIC)
+)
+_FRAGMENT_STATEMENTS: dict[tuple[tuple[ScalarSelect[int], ...], bool], Executable] = {}
 
 
 def storage_detail(session: Session, tenant_id: int) -> StorageDetail:
@@ -283,14 +316,7 @@ def overage_cap_bar(
 
 def month_calls(session: Session, tenant_id: int, today: date) -> int:
     """Calls since the first of ``today``'s month (UTC)."""
-    total = session.scalar(
-        select(func.coalesce(func.sum(UsageCounter.value), 0)).where(
-            UsageCounter.tenant_id == tenant_id,
-            UsageCounter.metric == CALLS_METRIC,
-            UsageCounter.day.between(today.replace(day=1), today),
-        )
-    )
-    return int(total or 0)
+    return period_calls(session, tenant_id, today.replace(day=1), today)
 
 
 def endpoint_usage(session: Session, tenant_id: int, today: date) -> list[EndpointUsage]:
@@ -320,10 +346,20 @@ def endpoint_usage(session: Session, tenant_id: int, today: date) -> list[Endpoi
 
 
 def daily_limit_projection(
-    calls_today: int, daily_limit: int, now: datetime, *, overage: bool = False
+    calls_today: int,
+    daily_limit: int,
+    now: datetime,
+    *,
+    overage: bool = False,
+    calls_this_minute: int = 0,
+    minute_limit: int = 0,
 ) -> str:
-    """When, at today's pace, the daily limit is reached, in plain words (UTC). With
-    ``overage`` on, the calls past it today are billed rather than refused."""
+    """Where today is heading, in plain words (UTC), never contradicting the bars.
+
+    The pace is the recent one: the faster of the day's average and the current minute's calls
+    (the live store counts minutes, so a burst shows at once). A minute bar at its limit is
+    said first. With ``overage`` on, calls past the daily quota are billed rather than refused.
+    """
     now = now.astimezone(UTC)
     midnight = datetime.combine(now.date(), time(), tzinfo=UTC)
     elapsed = now - midnight
@@ -337,29 +373,46 @@ def daily_limit_projection(
         return (
             f"You have reached your daily limit of {daily_limit:,} calls. It resets at 00:00 UTC."
         )
+    if minute_limit > 0 and calls_this_minute >= minute_limit:
+        return (
+            f"You are at your limit of {minute_limit:,} calls a minute: further calls this "
+            f"minute get a 429. {calls_today:,} of {daily_limit:,} daily calls used."
+        )
     if calls_today == 0:
         return f"No API calls yet today. Your daily limit is {daily_limit:,} calls."
-    if elapsed < MIN_PACE_WINDOW:
+    average = calls_today / elapsed.total_seconds() if elapsed >= MIN_PACE_WINDOW else 0.0
+    recent = calls_this_minute / 60
+    per_second = max(average, recent)
+    if per_second <= 0:
         return f"{calls_today:,} calls so far today, of {daily_limit:,} allowed."
-    per_second = calls_today / elapsed.total_seconds()
+    pace = "your pace this minute" if recent > average else "today's pace"
     reached_at = now + timedelta(seconds=(daily_limit - calls_today) / per_second)
     if reached_at < midnight + timedelta(days=1):
-        return f"At today's pace you reach your daily limit around {reached_at:%H:%M} UTC."
-    by_midnight = int(per_second * 86_400)
+        return f"At {pace} you reach your daily limit around {reached_at:%H:%M} UTC."
+    left = (midnight + timedelta(days=1) - now).total_seconds()
+    by_midnight = calls_today + int(per_second * left)
     return (
-        f"At today's pace you stay within your daily limit: about {by_midnight:,} of "
+        f"At {pace} you stay within your daily limit: about {by_midnight:,} of "
         f"{daily_limit:,} calls by midnight UTC."
     )
 
 
-def monthly_share(calls_this_month: int, daily_limit: int, today: date) -> str:
-    """The month's calls as a share of what the plan allows in this month."""
-    allowance = daily_limit * calendar.monthrange(today.year, today.month)[1]
-    percent = calls_this_month * 100 // allowance if allowance else 0
-    return (
-        f"You used {percent}% of your monthly calls: {calls_this_month:,} of {allowance:,} "
-        f"({daily_limit:,} a day) in {today:%B}."
+def period_calls(session: Session, tenant_id: int, first: date, today: date) -> int:
+    """Calls from UTC day ``first`` to ``today``, both included (flushed counters)."""
+    total = session.scalar(
+        select(func.coalesce(func.sum(UsageCounter.value), 0)).where(
+            UsageCounter.tenant_id == tenant_id,
+            UsageCounter.metric == CALLS_METRIC,
+            UsageCounter.day.between(first, today),
+        )
     )
+    return int(total or 0)
+
+
+def period_total(calls: int, first: date, last: date | None) -> str:
+    """This billing period's calls, the line under the bars (no plan has a monthly quota)."""
+    span = f"{first.day} {first:%b}" + (f" to {last.day} {last:%b}" if last else " to today")
+    return f"{calls:,} calls this billing period ({span}, UTC)."
 
 
 def _days(first: date, last: date) -> list[date]:

@@ -7,6 +7,7 @@ from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_block
 from werkzeug.wrappers import Response as BaseResponse
 
+from portal.dashboard.first_run import api_base_url, example_curl
 from portal.errors import PortalError
 from portal.extensions import limiter
 from portal.keys import api_keys
@@ -44,6 +45,8 @@ def _render(
         "new_key": new_key,
         "raw_key": raw_key,
         "message": message,
+        "api_base_url": api_base_url(),
+        "example_curl": example_curl,
     }
     if is_component_request():
         body = render_block(TEMPLATE, "keys_component", **context)

@@ -34,6 +34,7 @@ from stripe.params.test_helpers import TestClockAdvanceParams, TestClockCreatePa
 from portal.errors import BillingUnavailable, PortalError
 from portal.stripe_gateway.account_setup import AccountSetupCalls
 from portal.stripe_gateway.connection import _fresh_key, _key, _replayed
+from portal.stripe_gateway.invoice_payments import InvoicePayments
 from portal.stripe_gateway.metering import MeteringCalls
 from portal.stripe_gateway.refetch import RefetchCalls
 from portal.stripe_gateway.subscription_guard import SubscriptionGuardCalls
@@ -51,9 +52,11 @@ from portal.stripe_gateway.types import (
 from portal.stripe_gateway.webhooks import verified_event, verified_event_id
 
 
-class StripeGateway(MeteringCalls, AccountSetupCalls, RefetchCalls, SubscriptionGuardCalls):
+class StripeGateway(
+    MeteringCalls, AccountSetupCalls, RefetchCalls, SubscriptionGuardCalls, InvoicePayments
+):
     """Typed calls to Stripe (usage-based billing's in ``MeteringCalls``, account setup in
-    ``AccountSetupCalls``). Build one with
+    ``AccountSetupCalls``, paying an open invoice in ``InvoicePayments``). Build one with
     :func:`get_gateway`."""
 
     # customers

@@ -26,6 +26,12 @@ class PaymentDeclined(PortalError):
 
     status_code = 402
 
+    def __init__(self, message: str, *, bank_message: str = "", decline_code: str = "") -> None:
+        super().__init__(message)
+        #: The decline as the bank worded it (Stripe's ``message``), and its ``decline_code``.
+        self.bank_message = bank_message
+        self.decline_code = decline_code
+
 
 class WebhookRejected(PortalError):
     """A webhook body that does not carry a valid, fresh Stripe signature."""
@@ -45,7 +51,9 @@ def _translated(action: str) -> Iterator[None]:
     except stripe.CardError as error:
         raise PaymentDeclined(
             f"Your card was declined: {error.user_message or 'the bank refused the charge'}. "
-            "Try another card."
+            "Try another card.",
+            bank_message=error.user_message or "",
+            decline_code=getattr(error, "decline_code", None) or error.code or "",
         ) from error
     except stripe.RateLimitError as error:
         raise BillingUnavailable(

@@ -39,6 +39,8 @@ class StripeCustomer:
     deleted: bool = False
     metadata: dict[str, str] = field(default_factory=dict)
     default_payment_method_id: str | None = None
+    #: In cents; below zero is credit that pays the next invoices.
+    balance: int = 0
 
     @classmethod
     def of(cls, customer: stripe.Customer) -> StripeCustomer:
@@ -50,6 +52,7 @@ class StripeCustomer:
             email=customer.email,
             metadata=_metadata(customer.metadata),
             default_payment_method_id=_id(settings.default_payment_method) if settings else None,
+            balance=int(getattr(customer, "balance", 0) or 0),
         )
 
 

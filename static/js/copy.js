@@ -18,7 +18,12 @@
       }
       var input = document.getElementById(button.getAttribute("data-copy-from"));
       input.select();
-      var done = function () { button.textContent = "Copied"; };
+      var done = function () {
+        button.textContent = "Copied";
+        document.dispatchEvent(new CustomEvent("portal:announce", {
+          detail: { text: "Copied to the clipboard." },
+        }));
+      };
       if (navigator.clipboard && window.isSecureContext) {
         navigator.clipboard.writeText(input.value).then(done, function () {});
       } else if (document.execCommand("copy")) {

@@ -1,12 +1,14 @@
 """The plans and billing pages in a real browser, at desktop and phone widths, with and without JS.
 
 Screenshots land in ``screenshot_dir`` (tests/screenshots/) as billing-*.png; a person looks
-at them. The tests also check what the pictures should show: the toggle switches prices with
+at them. Each state is also checked with axe-core at both widths (no serious or critical
+fault). The tests also check what the pictures should show: the toggle switches prices with
 CSS only, htmx swaps the preview step in place, and the no-JS path reaches the same states.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -17,12 +19,13 @@ from billing_support import give_customer, upgrade_through_checkout, use_simulat
 from flask import Flask
 
 from portal.models import utcnow
+from tests.axe import assert_accessible, enable_axe
 from tests.conftest import checked_page
 from tests.factory import Account, Factory
 
 pytestmark = pytest.mark.browser
 
-DESKTOP = {"width": 1280, "height": 900}
+DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 
 
@@ -46,6 +49,8 @@ class Shooter:
                 "document.documentElement.scrollWidth - document.documentElement.clientWidth"
             )
             assert overflow <= 0, f"{name} at {label} width scrolls sideways by {overflow}px"
+            if self.page.evaluate("window.axe !== undefined"):
+                assert_accessible(self.page, f"billing {name} ({label})")
             self.page.screenshot(
                 path=str(self.directory / f"billing-{name}-{label}.png"), full_page=True
             )
@@ -55,6 +60,7 @@ class Shooter:
 @pytest.fixture
 def browser_page(browser: Any, live_server: Any) -> Iterator[Any]:
     with checked_page(browser, live_server.url, DESKTOP) as page:
+        enable_axe(page)
         yield page
 
 
@@ -156,6 +162,10 @@ def test_billing_page_in_each_state(
         if status:
             expect(page.locator("#payment-methods li.saved-card")).to_have_count(cards)
         shots.both(f"page-{name}")
+        if name == "canceling":
+            page.goto("/")
+            expect(page.locator("[data-plan]")).to_contain_text("Pro · ends ")
+            shots.both("dashboard-canceling")
         if name == "past-due":
             page.goto("/")
             expect(page.locator(".past-due-banner")).to_contain_text("Fix payment")
@@ -195,7 +205,10 @@ def test_upgrade_switch_cancel_resume_with_htmx(
     assert page.url.endswith("/billing/"), "htmx swaps the step in place"
     shots.both("switch-preview")
     page.get_by_role("button", name="Confirm and pay").click()
-    page.get_by_text("now billed yearly").wait_for()
+    page.locator("main").get_by_text("now billed yearly").wait_for()
+    # The plan change is announced to screen readers, and focus is on its notice.
+    page.locator("#announcer", has_text="now billed yearly").wait_for(state="attached")
+    assert page.evaluate("document.activeElement.classList.contains('notice')")
     assert page.locator(".flashes").count() == 0, "the swap cleared the stale 'Welcome' flash"
     page.locator("#invoices").get_by_text("$249.40").wait_for()
     shots.both("switched-yearly")
@@ -208,11 +221,18 @@ def test_upgrade_switch_cancel_resume_with_htmx(
     page.get_by_text("you can resume until then").first.wait_for()
     shots.both("canceling-after-confirm")
     page.get_by_role("button", name="Resume Pro").click()
-    page.get_by_text("Welcome back").wait_for()
+    page.locator("main").get_by_text("Welcome back").wait_for()
 
-    page.locator("#payment-methods").get_by_role("button", name="Remove").click()
-    page.get_by_text("only card paying for your Pro plan").wait_for()
-    assert page.url.endswith("/billing/")
+    # The only card of a renewing plan: the confirmation says why it cannot go, and offers no
+    # button (the server refuses it too: tests/billing_pages/test_payment_methods.py).
+    page.locator("#payment-methods").get_by_text("Remove…").click()
+    page.locator("[data-last-card]").get_by_text("only card paying for your Pro plan").wait_for()
+    assert (
+        page.locator("#payment-methods")
+        .get_by_role("button", name=re.compile("Yes, remove"))
+        .count()
+        == 0
+    )
     shots.both("card-remove-refused")
 
 
@@ -240,7 +260,7 @@ def test_without_javascript_the_same_steps_work(
     shots.both("nojs-cancel-step")
     page.get_by_role("button", name="Keep Pro").click()
     page.get_by_role("button", name="Make default").click()
-    page.get_by_text("is now your default card").wait_for()
+    page.locator("main").get_by_text("is now your default card").wait_for()
     assert page.url.endswith("/billing/#payment-methods")
     shots.both("nojs-card-default")
     context.close()

@@ -348,7 +348,9 @@ def second_card_default_and_remove_the_old(j: Journey, app: Flask, sim: Any, clo
     wait_until(lambda: "Default" in mastercard.inner_text(), "the Mastercard to be the default")
     j.shoot("billing-second-card-default")
 
-    visa.get_by_role("button", name=re.compile("Remove")).click()
+    visa.get_by_text("Remove…").click()
+    j.shoot("billing-card-remove-confirm")
+    visa.get_by_role("button", name=re.compile("Yes, remove")).click()
     remaining = page.locator("#payment-methods li.saved-card")
     wait_until(lambda: remaining.count() == 1, "the old card to be removed")
     assert "4444" in remaining.inner_text() and "Default" in remaining.inner_text()
@@ -366,7 +368,7 @@ def switch_to_yearly_after_the_preview(j: Journey, app: Flask, sim: Any, clock: 
     preview = page.inner_text("#subscription")
     assert "Due today" in preview and "$" in preview
     j.shoot("billing-yearly-preview")
-    page.locator("#subscription form button[type=submit]").click()
+    page.get_by_role("button", name=re.compile(r"Confirm and pay .* with \w+ •••• 4444")).click()
     page.wait_for_selector("table.proration", state="detached")
     j.wait_for_text("billed yearly", path="/billing/")
     assert subscription_row(app).interval == "year"

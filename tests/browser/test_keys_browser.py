@@ -63,7 +63,7 @@ def test_sign_up_sign_in_create_and_revoke_a_key(browser, live_server, screensho
     key_input.wait_for()
     raw_key = key_input.input_value()
     assert KEY_SHAPE.fullmatch(raw_key)
-    page.get_by_role("button", name="Copy").click()
+    page.get_by_role("button", name="Copy", exact=True).click()
     page.get_by_role("button", name="Copied").wait_for()
     assert page.evaluate("navigator.clipboard.readText()") == raw_key
     shoot(page, screenshot_dir, "keys-07-key-created")
@@ -72,13 +72,16 @@ def test_sign_up_sign_in_create_and_revoke_a_key(browser, live_server, screensho
     assert raw_key not in page.content()
     row = page.locator("tbody tr")
     assert row.count() == 1
-    assert row.locator("td").nth(1).inner_text() == raw_key[:12] + "…"
+    assert row.locator("td").nth(0).inner_text() == raw_key[:12] + "…"
 
     page.get_by_text("Revoke…").click()
     page.get_by_role("button", name="Yes, revoke “production server”").wait_for()
     shoot(page, screenshot_dir, "keys-08-revoke-confirm")
     page.get_by_role("button", name="Yes, revoke “production server”").click()
-    page.get_by_text("Calls with it now fail").wait_for()
+    page.locator("main").get_by_text("Calls with it now fail").wait_for()
+    # The news is announced to screen readers, and focus moves to it.
+    page.locator("#announcer", has_text="Calls with it now fail").wait_for(state="attached")
+    assert page.evaluate("document.activeElement.textContent").startswith("Revoked")
     assert page.locator(".badge", has_text="Revoked").count() == 1
     shoot(page, screenshot_dir, "keys-09-revoked")
     assert script_errors == []

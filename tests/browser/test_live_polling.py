@@ -8,6 +8,7 @@ and values, not for fixed times, except where the point is that nothing happens.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -73,6 +74,11 @@ def test_visible_tab_follows_usage_and_a_hidden_one_stops_polling(
     page = dashboard
     factory.usage(owner.tenant_id, "api_calls", 42)
     expect(page.locator(CALLS_TODAY)).to_have_attribute("value", "42")
+    # The 30-day chart moves in the same poll: today's bar says 42 too (its table, for
+    # screen readers, and the bar's tooltip), and the first-run guide ticks its last step.
+    expect(page.locator(".chart-figure tbody tr").last.locator("td").nth(1)).to_have_text("42")
+    expect(page.locator("rect.chart-bar-today title")).to_contain_text(": 42 calls")
+    expect(page.locator('[data-step="watch"]')).to_have_class("step-done")
     factory.usage(owner.tenant_id, "api_calls", 43)
     expect(page.locator(CALLS_TODAY)).to_have_attribute("value", "43")
     assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
@@ -102,3 +108,30 @@ def test_coming_back_to_the_tab_refreshes_at_once(
         set_visibility(page, "visible")
     expect(page.locator(CALLS_TODAY)).to_have_attribute("value", "42")
     assert len(page.polls) == 1
+
+
+def test_a_poll_landing_after_a_page_change_is_dropped(
+    browser: Any, app: Flask, live_server: Any, owner: Account
+) -> None:
+    """The dashboard's poll (with the chart and the guide out of band) is still in flight when
+    the person follows a link: it is cancelled, and nothing errors on the new page."""
+    from tests.conftest import checked_page
+
+    app.config["USAGE_POLL_SECONDS"] = 0.2
+    held: list[Any] = []
+    with checked_page(browser, live_server.url, {"width": 1280, "height": 800}) as page:
+        page.context.add_cookies([owner.browser_cookie(live_server.url)])
+        page.goto("/")
+        page.route(f"**{FRAGMENT}*", lambda route: held.append(route))
+        deadline = time.monotonic() + 10
+        while not held:  # the next poll is held back, in flight
+            assert time.monotonic() < deadline, "no poll was made"
+            page.wait_for_timeout(50)
+        page.get_by_role("link", name="API keys").click()
+        page.wait_for_url(f"{live_server.url}/keys")
+        assert held, "a poll was in flight"
+        for route in held:
+            route.fulfill(response=route.fetch())
+        # Give a late answer the time to land (there is no event for "nothing happened").
+        page.wait_for_timeout(300)
+        assert page.locator("#api-keys").is_visible()

@@ -177,7 +177,7 @@ def test_without_javascript_the_form_saves_and_shows_errors(
     page.locator("#overage").get_by_role("switch").check()
     page.locator("#overage").get_by_label("Monthly spend cap", exact=True).fill("$1,000")
     page.locator("#overage").get_by_role("button", name="Save overage and alerts").click()
-    page.get_by_text("Overage is on, capped at $1,000.00").wait_for()
+    page.locator("main").get_by_text("Overage is on, capped at $1,000.00").wait_for()
     assert page.url.endswith("/billing/#overage")
     assert stored(account) == (True, 100_000)
     context.close()

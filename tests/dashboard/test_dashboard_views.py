@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import calendar
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -82,10 +81,12 @@ def test_fragment_endpoint_returns_only_the_bars_block(live: dict, factory: Fact
     assert fragment.startswith('<div id="usage-bars"') and fragment.endswith("</div>")
     assert "<html" not in fragment and "<nav" not in fragment and "Your plan" not in fragment
     assert fragment.count("<progress") == 5
-    # The month's share is live too: today's live calls count, last month's do not.
+    # The period's total is live too: today's live calls count, last month's do not.
     today = datetime.now(UTC).date()
-    allowance = 100 * calendar.monthrange(today.year, today.month)[1]
-    assert f"monthly calls: 45 of {allowance:,} (100 a day)" in fragment
+    assert f"45 calls this billing period (1 {today:%b} to today, UTC)." in fragment
+    # The chart is swapped in the same poll, and its today is the live count, as the bar's.
+    assert '<div id="trend-chart" hx-swap-oob="true">' in fragment
+    assert f"<td>{today.day} {today:%b %Y}</td><td>45</td>" in fragment
     assert 'hx-trigger="every 3s, portal:visible"' in fragment and "data-poll-while-visible" in page
     # The same markup serves both: the page holds the fragment's opening tag verbatim.
     assert fragment.splitlines()[0] in page
@@ -123,7 +124,7 @@ def test_dashboard_projection_and_chart(live: dict, factory: Factory) -> None:
     factory.usage(acme.tenant_id, "api_calls", 40, day=today - timedelta(days=2))
     html = client.get("/").get_data(as_text=True)
     assert "No API calls yet today. Your daily limit is 100 calls." in html
-    assert "You used " in html and "% of your monthly calls" in html
+    assert "calls this billing period" in html and "monthly calls" not in html
     svg = re.search(r"<svg class=\"chart\".*?</svg>", html, re.S)
     assert svg and '<title id="chart-title">API calls per day, last 30 days</title>' in svg.group(0)
     assert svg.group(0).count('<rect class="chart-bar') == 30

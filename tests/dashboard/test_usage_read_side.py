@@ -115,10 +115,31 @@ def test_daily_projection_in_plain_words(calls: int, now: str, expected: str) ->
     assert usage.daily_limit_projection(calls, 100, moment) == expected
 
 
-def test_monthly_share_names_the_allowance() -> None:
-    assert usage.monthly_share(1_860, 100, TODAY) == (
-        "You used 62% of your monthly calls: 1,860 of 3,000 (100 a day) in November."
+def test_the_period_line_is_the_billing_periods_total_not_a_monthly_quota() -> None:
+    first = date(2026, 11, 3)
+    assert usage.period_total(1_860, first, date(2026, 12, 2)) == (
+        "1,860 calls this billing period (3 Nov to 2 Dec, UTC)."
     )
+    assert (
+        usage.period_total(5, first, None) == "5 calls this billing period (3 Nov to today, UTC)."
+    )
+
+
+def test_the_projection_never_contradicts_a_full_minute_bar() -> None:
+    # 50 calls by 10:00 is a slow day, but the minute bar is full: the projection says so.
+    moment = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+    said = usage.daily_limit_projection(50, 100_000, moment, calls_this_minute=60, minute_limit=60)
+    assert said.startswith("You are at your limit of 60 calls a minute")
+    assert "stay within" not in said
+
+
+def test_the_projection_uses_the_recent_pace() -> None:
+    # 50 calls by 10:00 (5 an hour) would stay far below 1,000; 30 in this minute will not.
+    moment = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+    slow = usage.daily_limit_projection(50, 1_000, moment)
+    assert slow.startswith("At today's pace you stay within")
+    fast = usage.daily_limit_projection(50, 1_000, moment, calls_this_minute=30, minute_limit=60)
+    assert fast == "At your pace this minute you reach your daily limit around 10:31 UTC."
 
 
 def test_chart_scales_to_the_limit_near_it_and_to_usage_far_below() -> None:

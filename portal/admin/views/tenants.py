@@ -11,6 +11,7 @@ from portal.admin import contracts, tenants
 from portal.admin.charts import Series, bar_chart
 from portal.admin.forms import ConfirmForm, ContractForm, LimitsForm, RevokeKeysForm
 from portal.admin.views import bp, staff_actor
+from portal.billing.cancellations import reasons_for
 from portal.errors import NotFound, PortalError
 from portal.extensions import db
 from portal.models import EnterpriseInquiry, Tenant, utcnow
@@ -61,6 +62,7 @@ def _detail(tenant: Tenant, revoke_form: RevokeKeysForm | None = None, status: i
         chart=chart,
         revoke_form=revoke_form or RevokeKeysForm(),
         confirm_form=ConfirmForm(),
+        cancel_reasons=reasons_for(tenant.id),
     ), status
 
 

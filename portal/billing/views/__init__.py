@@ -11,4 +11,5 @@ from portal.billing.views import (  # noqa: E402,F401
     json_api,
     overage_api,
     pages,
+    pay_now,
 )

@@ -21,8 +21,11 @@ from werkzeug.wrappers import Response
 
 from portal.billing import plan_changes
 from portal.billing.alerts import ALERT_ROLES
+from portal.billing.cancellations import parse_feedback, record_feedback
+from portal.billing.card_mirror import refresh_customer
 from portal.billing.checkout import open_billing_portal, start_add_payment_method
 from portal.billing.invoice_mirror import backfill_invoices
+from portal.billing.past_due import awaiting_payment
 from portal.billing.payment_methods import remove_payment_method, set_default_payment_method
 from portal.billing.views import bp
 from portal.billing.views.overage_form import (
@@ -38,6 +41,7 @@ from portal.billing.views.pages import (
     details_for,
     render_billing,
 )
+from portal.billing.views.pay_now import make_default_and_pay
 from portal.billing.views.view_models import describe_subscription
 from portal.config import portal_url
 from portal.errors import NotFound, PortalError
@@ -77,6 +81,7 @@ def _refresh_invoices(tenant: Tenant) -> None:
     request, so the page shows it (the invoice webhooks would, a moment later)."""
     try:
         backfill_invoices(tenant)
+        refresh_customer(tenant)  # a downgrade may have left a credit
         db.session.commit()
     except PortalError as error:
         db.session.rollback()
@@ -120,12 +125,22 @@ def change_plan() -> ActionResult:
 @bp.post("/billing/cancel")
 @login_required
 def cancel() -> ActionResult:
-    """Cancel at period end (the confirmation step is ``/billing/?confirm=cancel``)."""
+    """Cancel at period end (the confirmation step is ``/billing/?confirm=cancel``), keeping
+    the optional reason for the operators (``portal.billing.cancellations``)."""
+    try:
+        feedback = parse_feedback(request.form.get("reason"), request.form.get("comment"))
+    except PortalError as error:
+        return _render("subscription", error.message, "error", 400, step="cancel")
 
     def cancel_plan() -> str:
-        plan_changes.cancel_at_period_end(current_tenant())
+        result = plan_changes.cancel_at_period_end(current_tenant())
+        record_feedback(
+            result.subscription.tenant_id, result.subscription.stripe_subscription_id, feedback
+        )
         record_by_member("plan_changed", "cancellation at the end of the period")
-        return "Cancellation scheduled. You will not be charged again."
+        db.session.commit()
+        thanks = " Thank you for telling us why." if feedback.given else ""
+        return f"Cancellation scheduled. You will not be charged again.{thanks}"
 
     return _answer("subscription", cancel_plan)
 
@@ -174,6 +189,10 @@ def _card_id(payment_method_id: str) -> str:
 @bp.post("/billing/payment-methods/<payment_method_id>/default")
 @login_required
 def set_default_card(payment_method_id: str) -> ActionResult:
+    if awaiting_payment(current_tenant()) is not None:
+        # Past due: the chosen card pays the open invoice at once (portal.billing.past_due).
+        return make_default_and_pay(_card_id(payment_method_id))
+
     def make_default() -> str:
         card = set_default_payment_method(current_tenant(), _card_id(payment_method_id))
         db.session.commit()  # the card mirror has the new default

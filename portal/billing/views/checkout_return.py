@@ -14,6 +14,7 @@ from portal.billing import checkout
 from portal.billing.subscriptions import on_trial
 from portal.billing.views import bp
 from portal.billing.views.pages import current_tenant
+from portal.billing.views.pay_now import settle_after_adding
 from portal.errors import BillingUnavailable, PortalError
 from portal.extensions import db
 
@@ -75,10 +76,13 @@ def checkout_cancelled() -> Response:
 def card_added() -> Response:
     """Back from Checkout in setup mode: make the saved card the default."""
     try:
-        checkout.complete_setup(current_tenant(), request.args.get("session_id"))
+        card_id = checkout.complete_setup(current_tenant(), request.args.get("session_id"))
         db.session.commit()  # the card mirror has the new card, as the default
     except BillingUnavailable:
         raise
     except PortalError as error:
         return _back("billing.index", error.message, "error")
+    paid = settle_after_adding(card_id)  # past due: the new card pays the open invoice now
+    if paid is not None:
+        return _back("billing.index", *paid)
     return _back("billing.index", "Your new card is saved and is now the default.", "success")

@@ -14,7 +14,8 @@ from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_block
 from werkzeug.wrappers import Response
 
-from portal.billing.card_mirror import ensure_warm
+from portal.billing.cancellations import REASONS
+from portal.billing.card_mirror import credit_cents, ensure_warm
 from portal.billing.enterprise import EnterpriseInquiryForm, record_inquiry
 from portal.billing.invoices import list_invoices
 from portal.billing.payment_methods import SavedCard, list_payment_methods
@@ -26,6 +27,7 @@ from portal.billing.views.view_models import (
     SubscriptionView,
     describe_subscription,
     invoice_status,
+    line_description,
     past_due_view,
     plan_cards,
 )
@@ -72,15 +74,20 @@ def component_target() -> str | None:
     return target if target in COMPONENTS else None
 
 
-def render_billing(status: int = 200, **context: Any) -> tuple[str, int]:
-    """The billing page, or only the component an htmx request targets."""
+def render_billing(
+    status: int = 200, *, whole_page: bool = False, **context: Any
+) -> tuple[str, int]:
+    """The billing page, or only the component an htmx request targets (unless
+    ``whole_page``: an answer that changes more than one component, and the banner)."""
     context.setdefault("saving", YEARLY_SAVING_PERCENT)
     context.setdefault("invoice_status", invoice_status)
+    context.setdefault("line_description", line_description)
+    context.setdefault("cancel_reasons", REASONS)
     context.setdefault("plans", PLANS)
     context.setdefault("today", utcnow().date())
     if "overage" not in context and "tenant" in context:
         context["overage"] = overage_section(context["tenant"])
-    target = component_target()
+    target = None if whole_page else component_target()
     if target:
         return render_block(BILLING_TEMPLATE, COMPONENTS[target], **context), status
     return render_template(BILLING_TEMPLATE, **context), status
@@ -162,6 +169,9 @@ class StripeDetails:
     cards: list[SavedCard] = field(default_factory=list)
     invoices: list[StripeInvoice] = field(default_factory=list)
     problem: str | None = None
+    #: Credit on the Stripe customer (its negative balance, e.g. left by a downgrade), in
+    #: cents: Stripe spends it on the next invoices before charging a card.
+    credit_cents: int = 0
 
     @property
     def open_invoice(self) -> StripeInvoice | None:
@@ -177,22 +187,26 @@ def stripe_details(tenant: Tenant, *, cards: bool = True, invoices: bool = True)
         ensure_warm(tenant)
         saved = list_payment_methods(tenant) if cards else []
         listed = list_invoices(tenant) if invoices else []
+        credit = credit_cents(tenant) if cards else 0
     except PortalError as error:
         return StripeDetails(problem=error.message)
-    return StripeDetails(cards=saved, invoices=listed)
+    return StripeDetails(cards=saved, invoices=listed, credit_cents=credit)
 
 
-def details_for(tenant: Tenant, view: SubscriptionView) -> StripeDetails:
+def details_for(
+    tenant: Tenant, view: SubscriptionView, *, whole_page: bool = False
+) -> StripeDetails:
     """Only what the requested component shows: a full page loads everything."""
-    target = component_target()
+    target = None if whole_page else component_target()
     if target is None:
         return stripe_details(tenant)
     payment_failed = view.state in (PlanState.PAST_DUE, PlanState.INCOMPLETE)
     return stripe_details(
         tenant,
-        cards=target == "payment-methods",
-        # The plan panel offers to pay the open invoice after a failed payment.
-        invoices=target == "invoices" or (target == "subscription" and payment_failed),
+        # The plan panel names the card its confirm buttons charge, and offers to pay the open
+        # invoice with it after a failed payment; "Make default" then pays it too.
+        cards=target in ("payment-methods", "subscription"),
+        invoices=target == "invoices" or payment_failed,
     )
 
 

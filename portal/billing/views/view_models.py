@@ -6,8 +6,9 @@ so the plan, its state and its dates render even while Stripe is unreachable.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
@@ -20,6 +21,7 @@ from portal.plans import (
     Plan,
     PricingTier,
 )
+from portal.web.formatting import format_date
 
 
 class PlanState(StrEnum):
@@ -123,6 +125,8 @@ class PlanCard:
     plan: Plan
     is_current: bool
     features: list[tuple[str, bool]]
+    #: The plan this visitor would move to (Free -> Pro -> Enterprise); phones show it first.
+    is_next: bool = False
 
     @property
     def tier(self) -> PricingTier:
@@ -137,8 +141,18 @@ class PlanCard:
 
 def plan_cards(current: PricingTier | None) -> list[PlanCard]:
     """Free, Pro and Enterprise, each with its feature checklist read from the catalog."""
+    upgrade = {
+        None: PricingTier.PRO,
+        PricingTier.FREE: PricingTier.PRO,
+        PricingTier.PRO: PricingTier.ENTERPRISE,
+    }.get(current)
     return [
-        PlanCard(plan=plan, is_current=plan.tier == current, features=_features(plan))
+        PlanCard(
+            plan=plan,
+            is_current=plan.tier == current,
+            features=_features(plan),
+            is_next=plan.tier == upgrade,
+        )
         for plan in PLANS.values()
     ]
 
@@ -167,3 +181,22 @@ INVOICE_STATUSES = {
 def invoice_status(status: str | None) -> tuple[str, str]:
     """``(label, tone)`` for an invoice status, e.g. ``("Paid", "ok")``."""
     return INVOICE_STATUSES.get(status or "", ((status or "unknown").capitalize(), "muted"))
+
+
+_ISO_DAY = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+
+
+def line_description(text: str | None, amount: int) -> str:
+    """An invoice line as a person reads it: Stripe's "after 2026-11-28" becomes "after
+    28 Nov 2026"; a line without words is named by its sign."""
+    if not text:
+        return "Credit for unused time" if amount < 0 else "Plan change"
+
+    def words(match: re.Match[str]) -> str:
+        try:
+            day = date(int(match[1]), int(match[2]), int(match[3]))
+        except ValueError:
+            return match[0]
+        return format_date(day)
+
+    return _ISO_DAY.sub(words, text)

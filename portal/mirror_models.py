@@ -92,6 +92,8 @@ class Invoice(Base):
     period_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
     period_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempt_count: Mapped[int] = mapped_column(Integer, default=0)
+    #: When Stripe retries an unpaid invoice on its own (None: no retry left, or not unpaid).
+    next_payment_attempt: Mapped[datetime | None] = mapped_column(UTCDateTime)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: Paid by its first charge attempt (None while unpaid): the payment success rate's count.
     paid_first_attempt: Mapped[bool | None] = mapped_column(Boolean)

@@ -91,6 +91,8 @@ POSTGRES_TRIGGERS = [
 
 
 def upgrade():
+    with op.batch_alter_table("invoice", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("next_payment_attempt", sa.DateTime(timezone=True)))
     op.create_table(
         "meter_day_total",
         sa.Column("tenant_id", sa.Integer(), nullable=False),
@@ -161,6 +163,8 @@ def upgrade():
 
 
 def downgrade():
+    with op.batch_alter_table("invoice", schema=None) as batch_op:
+        batch_op.drop_column("next_payment_attempt")
     with op.batch_alter_table("payment_method", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_payment_method_tenant_id"))
     op.drop_table("payment_method")

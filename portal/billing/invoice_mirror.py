@@ -114,6 +114,7 @@ def _values_columns() -> list[str]:
         "period_start",
         "period_end",
         "attempt_count",
+        "next_payment_attempt",
         "hosted_invoice_url",
         "invoice_pdf",
         "lines",
@@ -134,6 +135,7 @@ def _values(remote: StripeInvoice) -> dict[str, Any]:
         "period_start": remote.period_start,
         "period_end": remote.period_end,
         "attempt_count": remote.attempt_count,
+        "next_payment_attempt": remote.next_payment_attempt,
         "hosted_invoice_url": remote.hosted_invoice_url,
         "invoice_pdf": remote.invoice_pdf,
         "lines": [

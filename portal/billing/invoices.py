@@ -35,7 +35,7 @@ def _as_stripe(row: Invoice) -> StripeInvoice:
         period_start=row.period_start,
         period_end=row.period_end,
         attempt_count=row.attempt_count,
-        next_payment_attempt=None,
+        next_payment_attempt=row.next_payment_attempt,
         hosted_invoice_url=row.hosted_invoice_url,
         invoice_pdf=row.invoice_pdf,
         lines=[

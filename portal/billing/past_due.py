@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from portal.billing.invoice_mirror import mirror_invoice
 from portal.billing.invoices import list_invoices
 from portal.billing.subscriptions import current_subscription, ended, sync_subscription
 from portal.errors import Conflict, NotFound
@@ -97,7 +98,10 @@ def pay_open_invoice(tenant: Tenant, payment_method_id: str) -> Settled:
         paid = gateway.pay_invoice(invoice.id, card.id)
     except PaymentDeclined as declined:
         log.info("tenant %s: paying %s with %s declined", tenant.id, invoice.id, card.id)
-        retry = gateway.retrieve_invoice(invoice.id).next_payment_attempt
+        refreshed = gateway.retrieve_invoice(invoice.id)
+        mirror_invoice(tenant, refreshed)  # the page shows its next retry in this response
+        db.session.commit()
+        retry = refreshed.next_payment_attempt
         raise PaymentStillDue(
             declined_message(words, declined.bank_message, retry),
             bank_message=declined.bank_message,

@@ -90,6 +90,7 @@ ACCESS: dict[str, Rule] = {
     "billing.remove_card": BILLING,
     "billing.add_card": BILLING,
     "billing.portal": BILLING,
+    "billing.pay_now": BILLING,
     "billing.create_checkout_session": BILLING_API,
     "billing.subscription": BILLING_API,
     "billing.cancel_subscription": BILLING_API,

@@ -68,6 +68,8 @@ def test_a_declined_card_says_why_and_a_working_card_picked_in_place_clears_past
 
     customer = billing.customer_id(1)
     good = billing.stripe.v1.payment_methods.attach("pm_card_visa", {"customer": customer})
+    # Stripe tells the portal with payment_method.attached: the billing page's mirror learns it.
+    assert billing.send("payment_method.attached", good.to_dict(for_json=True)).status_code == 200
     page = person.get("/billing/").text
     assert "Make default and pay $" in page
     # Picking the saved 4242 from the page, as htmx sends it: the whole page comes back.

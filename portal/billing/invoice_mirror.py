@@ -84,6 +84,11 @@ def _upsert(connection: sa.Connection) -> sa.Executable:
         **{name: getattr(new, name) for name in _values_columns()},
         "tenant_id": new.tenant_id,
         "attempt_count": attempts,
+        # A copy with fewer charge attempts is older: it does not move the next retry back.
+        "next_payment_attempt": sa.case(
+            (stored.attempt_count > new.attempt_count, stored.next_payment_attempt),
+            else_=new.next_payment_attempt,
+        ),
         "mirrored_at": new.mirrored_at,
         # Stripe's created time when the copy has one.
         "created": sa.func.coalesce(

@@ -101,12 +101,13 @@ class SimulatorProcess:
     # Process control ----------------------------------------------------------------------
     def start(self, timeout: float = 20.0) -> SimulatorProcess:
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        # The API key goes by environment, not argv: ``ps`` shows every process's arguments.
+        env = dict(os.environ, STRIPE_SIM_API_KEY=self.api_key, PYTHONPATH=os.pathsep.join(
             [str(_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
         with open(self.log_path, "ab") as log:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "stripe_sim", "--port", str(self.port),
-                 "--db", str(self.db), "--api-key", self.api_key,
+                 "--db", str(self.db),
                  "--webhook-retry-base", str(self.retry_base),
                  "--webhook-max-attempts", str(self.max_attempts),
                  "--webhook-timeout", str(self.delivery_timeout),

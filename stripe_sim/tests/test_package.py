@@ -68,3 +68,12 @@ def test_the_product_does_not_import_the_simulator() -> None:
     importers = [path.relative_to(SIM.parent).as_posix() for path in sorted(portal.rglob("*.py"))
                  if re.search(r"^\s*(import|from)\s+stripe_sim\b", path.read_text(), re.M)]
     assert importers == []
+
+
+def test_the_test_simulator_keeps_its_api_key_out_of_its_command_line(sim):
+    """``ps`` shows every process's arguments: the key goes by environment."""
+    cmdline = Path(f"/proc/{sim._proc.pid}/cmdline").read_bytes()
+    assert b"stripe_sim" in cmdline
+    assert sim.api_key.encode() not in cmdline
+    environ = Path(f"/proc/{sim._proc.pid}/environ").read_bytes()
+    assert f"STRIPE_SIM_API_KEY={sim.api_key}".encode() in environ

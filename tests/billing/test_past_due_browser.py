@@ -83,7 +83,11 @@ def test_pay_now_declined_then_a_working_card_clears_the_banner(
         _look(page, screenshot_dir, "declined")
 
         customer = billing.customer_id(1)
-        billing.stripe.v1.payment_methods.attach("pm_card_visa", {"customer": customer})
+        good = billing.stripe.v1.payment_methods.attach("pm_card_visa", {"customer": customer})
+        # Stripe tells the portal with payment_method.attached; the billing page's mirror
+        # learns the card from it (sent here, so the page does not race the delivery).
+        attached = billing.send("payment_method.attached", good.to_dict(for_json=True))
+        assert attached.status_code == 200
         page.goto("/billing/")
         page.get_by_role("button", name=re.compile(r"Make default and pay \$")).click()
         page.locator("main").get_by_text("Your plan is active again.").wait_for()

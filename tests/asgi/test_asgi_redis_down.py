@@ -73,6 +73,8 @@ def test_redis_down_follows_the_fail_mode_then_recovers(
             time.sleep(0.1)
         back = [api.call("GET", "/api/memories", headers=account.headers) for _ in range(3)]
         assert [answer.status for answer in back] == [200, 200, 200]
-        assert enforcement.live_counts(account.tenant_id).minute >= 4  # counted in Redis
+        # The three calls after recovery are counted in Redis (the call that found it back may
+        # have been admitted by the local fallback just before, so it is not counted on).
+        assert enforcement.live_counts(account.tenant_id).minute >= 3
     finally:
         stop_redis(server)

@@ -91,6 +91,32 @@ async def incoming_memory(request: Request) -> StorageSnapshot | None:
     return StorageSnapshot(memories=1, embeddings=1, bytes_used=len(content.encode()))
 
 
+class NoSniffing:
+    """Every answer is JSON or an event stream: browsers must never guess another type. A pure
+    ASGI middleware (``@app.middleware("http")`` would run each request through Starlette's
+    ``BaseHTTPMiddleware``: an extra task and memory streams per call, about a third of this
+    app's throughput in bench (e))."""
+
+    HEADER = (b"x-content-type-options", b"nosniff")
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def sniff_proof_send(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = message.get("headers", ())
+                kept = [pair for pair in headers if pair[0].lower() != self.HEADER[0]]
+                message["headers"] = [*kept, self.HEADER]
+            await send(message)
+
+        await self.app(scope, receive, sniff_proof_send)
+
+
 #: The caller, as the handlers take it (a write checked against the storage quota first).
 Caller = Annotated[ApiCaller, Depends(current_caller)]
 Writer = Annotated[ApiCaller, Depends(storage_quota(incoming_memory))]
@@ -106,13 +132,6 @@ def create_app(
         settings = Config().as_dict()  # the portal's own reading of its environment
     app = FastAPI(title="CONTINUUM API (example)")
 
-    @app.middleware("http")
-    async def no_sniffing(request: Request, call_next: Any) -> Any:
-        """Every answer is JSON or an event stream: browsers must never guess another type."""
-        response = await call_next(request)
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        return response
-
     @app.exception_handler(PortalError)
     def portal_error(request: Request, error: PortalError) -> JSONResponse:
         """The enforcement functions' errors (a 503 when the database is unreachable)."""
@@ -123,6 +142,7 @@ def create_app(
     # Added last = outermost: Billing checks the feature gate beneath it before admitting.
     app.add_middleware(FeatureAccessMiddleware, feature_map=FEATURES)
     app.add_middleware(BillingMiddleware)
+    app.add_middleware(NoSniffing)  # outermost: the enforcement's refusals get it too
 
     @app.get("/health")
     def health() -> dict[str, str]:

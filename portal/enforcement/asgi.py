@@ -143,10 +143,15 @@ class FeatureAccessMiddleware(_Gate):
         self.feature_map = dict(DEFAULT_FEATURES if feature_map is None else feature_map)
         for feature in self.feature_map.values():
             Feature(feature)  # a typo fails when the app is built, not on the first call
+        # ``matches`` with each prefix's subtree built once, not on every call.
+        self._prefixes = tuple(
+            (prefix, prefix.rstrip("/") + "/", feature)
+            for prefix, feature in self.feature_map.items()
+        )
 
     def feature(self, path: str) -> str | None:
-        for prefix, feature in self.feature_map.items():
-            if matches(path, prefix):
+        for prefix, tree, feature in self._prefixes:
+            if path == prefix or path.startswith(tree):
                 return feature
         return None
 
@@ -271,11 +276,14 @@ class BillingMiddleware:
     ) -> Call | Decision | None:
         """The admission without a thread when nothing in it blocks (``asgi_admit``)."""
         features: list[str] = []
+        path = scope["path"]
         for gate in self._gates or ():
-            if gate.applies(scope):
-                if not isinstance(gate, FeatureAccessMiddleware):
-                    return None  # the storage gate reads SQL
-                features.append(gate.feature(scope["path"]) or "")
+            if isinstance(gate, FeatureAccessMiddleware):
+                feature = gate.feature(path)
+                if feature is not None:
+                    features.append(feature)
+            elif gate.applies(scope):
+                return None  # the storage gate reads SQL
         loop = self._loop_admission
         if loop is None or loop.enforcement is not enforcement:
             loop = self._loop_admission = LoopAdmission(enforcement)

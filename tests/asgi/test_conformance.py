@@ -99,6 +99,21 @@ def test_unmetered_paths_need_no_key(api: Api) -> None:
     assert api.call("GET", "/docs").status == 200
 
 
+def test_every_answer_says_nosniff(api: Api, factory: Factory, clock: FakeClock) -> None:
+    """Answers, refusals (401, 403) and streams alike, once (httpx joins repeats with commas)."""
+    free, pro = factory.account("free", key=True), factory.account("pro", key=True)
+    answers = [
+        api.call("GET", "/health"),
+        api.call("GET", "/api/memories", headers=pro.headers),
+        api.call("GET", "/api/memories"),
+        api.call("POST", "/api/federation", json={"memory_ids": []}, headers=free.headers),
+        api.call("GET", "/api/realtime", headers=pro.headers),
+    ]
+    assert [answer.status for answer in answers] == [200, 200, 401, 403, 200]
+    for answer in answers:
+        assert answer.headers["X-Content-Type-Options"] == "nosniff"
+
+
 def test_a_free_403_on_federation_counts_nothing(
     api: Api, make_account: Callable[..., Account], clock: FakeClock
 ) -> None:

@@ -118,7 +118,6 @@ def _already_processed(payload: bytes) -> bool:
     event_id = get_gateway().verified_event_id(payload, request.headers.get("Stripe-Signature"))
     if event_id is None or not events.is_processed(event_id):
         return False
-    db.session.rollback()
     log.info("webhook %s: duplicate, already processed", event_id)
     metrics.webhook_event("duplicate")
     return True

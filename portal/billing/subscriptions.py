@@ -126,7 +126,11 @@ def current_subscription(tenant: Tenant) -> Subscription | None:
 def tenant_for_customer(customer_id: str | None) -> Tenant | None:
     if not customer_id:
         return None
-    return db.session.scalar(sa.select(Tenant).where(Tenant.stripe_customer_id == customer_id))
+    return db.session.scalar(_TENANT_BY_CUSTOMER, {"customer": customer_id})
+
+
+#: Built once: every webhook delivery runs it, and building the comparison cost a third of it.
+_TENANT_BY_CUSTOMER = sa.select(Tenant).where(Tenant.stripe_customer_id == sa.bindparam("customer"))
 
 
 def lock_tenant(tenant: Tenant) -> None:

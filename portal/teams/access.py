@@ -151,6 +151,8 @@ def enforce() -> Response | None:
     if rule is None:
         log.error("no access rule for endpoint %s: refused", endpoint)
         return _refuse(403, "Forbidden", "You do not have access to that.")
+    if rule.need == PUBLIC_NEED and rule.anonymous:
+        return None  # open to all, signed in or not: no need to load the person (webhooks)
     uses_key = rule.api_key and bool(request.headers.get("Authorization"))
     if not current_user.is_authenticated:
         if rule.anonymous or uses_key:

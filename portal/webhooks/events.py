@@ -40,8 +40,11 @@ def claim(event: RecordedEvent) -> bool:
 
 
 def is_processed(event_id: str) -> bool:
-    """Whether ``event_id`` was processed already (a read: nothing is claimed)."""
-    row = db.session.connection().execute(_PROCESSED_AT, {"event_id": event_id}).first()
+    """Whether ``event_id`` was processed already (a read of committed state: nothing is
+    claimed). Read on a connection of its own, outside the session: a duplicate then costs no
+    session transaction to begin and roll back."""
+    with db.engine.connect() as connection:
+        row = connection.execute(_PROCESSED_AT, {"event_id": event_id}).first()
     return row is not None and row[0] is not None
 
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.factory import Factory
+from tests.factory import Factory, sign_in_client
 
 from .conftest import Billing, event_json, sign
 
@@ -108,3 +108,18 @@ def test_rejections_are_logged_without_secrets(
     assert "webhook rejected" in caplog.text
     assert "whsec_" not in caplog.text
     assert billing.sim.api_key not in caplog.text
+
+
+def test_a_staff_session_cookie_does_not_divert_a_delivery(
+    billing: Billing, factory: Factory, customer_event: bytes
+) -> None:
+    # The console's hook sends staff without a team to the console; a webhook is no page, so a
+    # delivery carrying a staff member's session (a proxy, a test tool) is still handled.
+    sign_in_client(billing.client, factory.staff())
+    response = billing.client.post(
+        "/billing/webhook",
+        data=customer_event,
+        headers={"Content-Type": "application/json", "Stripe-Signature": sign(customer_event)},
+    )
+    assert response.status_code == 200, response.headers.get("Location")
+    assert billing.state(1)[0] == "pro"

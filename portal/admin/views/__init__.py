@@ -22,6 +22,8 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 BEFORE_SECOND_FACTOR = frozenset({"admin.second_factor"})
 #: What a staff member without a tenant of their own may open outside the console.
 STAFF_ELSEWHERE = frozenset({"static", "auth.logout", "auth.login", "metrics"})
+#: Endpoint prefixes never redirected: the console itself, and Stripe's webhooks (no person).
+STAFF_NEVER_SENT = ("admin.", "webhooks.")
 
 
 @bp.before_request
@@ -45,10 +47,11 @@ def _private(response: Response) -> Response:
 @bp.before_app_request
 def _staff_without_tenant_to_console() -> BaseResponse | None:
     """Staff accounts have no tenant: the tenant pages would have nothing to show them."""
+    endpoint = request.endpoint
+    if endpoint is None or endpoint.startswith(STAFF_NEVER_SENT) or endpoint in STAFF_ELSEWHERE:
+        return None  # decided without loading the signed-in person (Stripe's deliveries)
     staff = current_staff()
-    if staff is None or staff.memberships or request.endpoint is None:
-        return None
-    if request.endpoint.startswith("admin.") or request.endpoint in STAFF_ELSEWHERE:
+    if staff is None or staff.memberships:
         return None
     return redirect(url_for("admin.index"))
 

@@ -247,7 +247,9 @@ def app_config(app_config: dict[str, Any], sim: Any) -> dict[str, Any]:
     return app_config
 
 
-@pytest.mark.both_dbs
+# On SQLite here and on PostgreSQL in ``test_fuzz_routes_postgresql.py``: two files, so two
+# test workers can share the minute this walk takes on each database.
+@pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
 def test_no_route_answers_hostile_input_with_a_5xx_or_a_partial_write(
     app: Flask, app_config: dict[str, Any], factory: Factory
 ) -> None:

@@ -204,13 +204,6 @@ _SERIES_COLUMNS = tuple(
 _FRAGMENT_STATEMENTS: dict[tuple[tuple[ScalarSelect[int], ...], bool], Executable] = {}
 
 
-def storage_detail(session: Session, tenant_id: int) -> StorageDetail:
-    row = session.get(StorageUsage, tenant_id)
-    if row is None:
-        return StorageDetail()
-    return StorageDetail(int(row.memories), int(row.embeddings), int(row.bytes_used))
-
-
 def calls_today(stored: int, live: LiveUsage) -> int:
     """Today's calls: the live store may be a second ahead of the flushed counter, and after a
     restart it starts from zero, so the larger of the two is the honest figure."""
@@ -274,24 +267,6 @@ def usage_bars(
     ]
 
 
-def daily_series(session: Session, tenant_id: int, today: date, days: int = 30) -> list[DayCount]:
-    """Calls (and overage calls) per UTC day for the ``days`` days ending ``today``, zero-filled;
-    one primary-key range read for both metrics."""
-    first = today - timedelta(days=days - 1)
-    rows = session.execute(
-        select(UsageCounter.metric, UsageCounter.day, UsageCounter.value).where(
-            UsageCounter.tenant_id == tenant_id,
-            UsageCounter.metric.in_((CALLS_METRIC, OVERAGE_METRIC)),
-            UsageCounter.day.between(first, today),
-        )
-    ).all()
-    counts = {(metric, day): int(value) for metric, day, value in rows}
-    return [
-        DayCount(day, counts.get((CALLS_METRIC, day), 0), counts.get((OVERAGE_METRIC, day), 0))
-        for day in _days(first, today)
-    ]
-
-
 def overage_cap_bar(
     cost_cents: Decimal, cap_cents: int, period_end: datetime, shown: tuple[str, str]
 ) -> UsageBar:
@@ -312,11 +287,6 @@ def overage_cap_bar(
         shown=shown,
         reached="Cap reached.",
     )
-
-
-def month_calls(session: Session, tenant_id: int, today: date) -> int:
-    """Calls since the first of ``today``'s month (UTC)."""
-    return period_calls(session, tenant_id, today.replace(day=1), today)
 
 
 def endpoint_usage(session: Session, tenant_id: int, today: date) -> list[EndpointUsage]:
@@ -397,23 +367,7 @@ def daily_limit_projection(
     )
 
 
-def period_calls(session: Session, tenant_id: int, first: date, today: date) -> int:
-    """Calls from UTC day ``first`` to ``today``, both included (flushed counters)."""
-    total = session.scalar(
-        select(func.coalesce(func.sum(UsageCounter.value), 0)).where(
-            UsageCounter.tenant_id == tenant_id,
-            UsageCounter.metric == CALLS_METRIC,
-            UsageCounter.day.between(first, today),
-        )
-    )
-    return int(total or 0)
-
-
 def period_total(calls: int, first: date, last: date | None) -> str:
     """This billing period's calls, the line under the bars (no plan has a monthly quota)."""
     span = f"{first.day} {first:%b}" + (f" to {last.day} {last:%b}" if last else " to today")
     return f"{calls:,} calls this billing period ({span}, UTC)."
-
-
-def _days(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=offset) for offset in range((last - first).days + 1)]

@@ -76,7 +76,8 @@ def test_series_month_and_endpoints_read_only_this_tenant(app: Flask, factory: F
         _add(theirs, "api_calls:search", TODAY, 500)
         db.session.commit()
 
-        series = usage.daily_series(db.session, mine, TODAY)
+        reads = usage.fragment_reads(db.session, mine, TODAY, series=True)
+        series = reads.series
         assert len(series) == 30
         assert (series[0].day, series[-1].day) == (TODAY - timedelta(days=29), TODAY)
         assert {point.day: point.calls for point in series if point.calls} == {
@@ -84,13 +85,13 @@ def test_series_month_and_endpoints_read_only_this_tenant(app: Flask, factory: F
             TODAY - timedelta(days=3): 5,
             date(2026, 10, 31): 7,
         }
-        assert usage.month_calls(db.session, mine, TODAY) == 17
+        assert reads.period_calls == 17  # from the first of the month
         assert usage.endpoint_usage(db.session, mine, TODAY) == [
             usage.EndpointUsage("search", today=9, month=13),
             usage.EndpointUsage("memories", today=0, month=6),
         ]
         assert usage.stored_count(db.session, theirs, "api_calls", TODAY) == 500
-        assert usage.storage_detail(db.session, mine) == StorageDetail()
+        assert reads.storage == StorageDetail()
 
 
 @pytest.mark.parametrize(

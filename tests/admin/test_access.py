@@ -134,9 +134,12 @@ def test_first_sign_in_sets_up_totp_then_each_code_works_once(
     assert wrong.status_code == 400 and "does not match" in wrong.get_data(as_text=True)
     assert staff.get("/admin/").status_code == 302  # still locked
 
+    # The codes are fixed here, not re-read later: a test crossing a 30 s step boundary
+    # must still replay the very code it used, and then offer the step after it.
+    used, following = code_at(secret), code_at(secret, 1)
     done = staff.post(
         "/admin/second-factor?next=/admin/tenants?q=x",
-        data={"code": code_at(secret), "csrf_token": token},
+        data={"code": used, "csrf_token": token},
     )
     assert done.status_code == 302 and done.headers["Location"] == "/admin/tenants?q=x"
     assert staff.get("/admin/").status_code == 200
@@ -156,11 +159,9 @@ def test_first_sign_in_sets_up_totp_then_each_code_works_once(
     page = again.get("/admin/second-factor")
     assert "Enter your code" in page.get_data(as_text=True)
     token = again.csrf_token("/admin/second-factor")
-    replay = again.post("/admin/second-factor", data={"code": code_at(secret), "csrf_token": token})
+    replay = again.post("/admin/second-factor", data={"code": used, "csrf_token": token})
     assert replay.status_code == 400 and "already used" in replay.get_data(as_text=True)
-    fresh = again.post(
-        "/admin/second-factor", data={"code": code_at(secret, 1), "csrf_token": token}
-    )
+    fresh = again.post("/admin/second-factor", data={"code": following, "csrf_token": token})
     assert fresh.status_code == 302
     assert again.get("/admin/").status_code == 200
 

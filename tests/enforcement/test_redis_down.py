@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 from examples.continuum_api import create_api_app
 from portal.enforcement import Enforcement, enforcement_for, get_usage
 from portal.enforcement.stores.base import Quota
-from portal.enforcement.stores.guarded import GuardedStore, StoreUnavailable
+from portal.enforcement.stores.guarded import GuardedStore
 from portal.enforcement.stores.redis import RedisStore, connect
 from portal.enforcement.stores.redis_link import PROBE_AFTER_IDLE_SECONDS
 from tests.enforcement.support import FakeClock

@@ -151,3 +151,15 @@ def test_the_next_person_on_the_same_browser_starts_in_their_own_team(app, facto
     page = client.get("/keys", follow_redirects=True).get_data(as_text=True)
     assert "globex key" in page
     assert "no longer a member" not in page
+
+
+def test_the_header_names_a_one_person_account_once(factory):
+    """Sign-up names a tenant after its owner's address; the header shows that address once.
+    A team with a name of its own is named next to the address."""
+    solo = factory.account(email="solo@example.com")
+    html = solo.client.get("/usage").get_data(as_text=True)
+    header = html.split("</nav>")[0]
+    assert header.count("solo@example.com") == 1
+    named = factory.account(name="Initech")
+    header = named.client.get("/usage").get_data(as_text=True).split("</nav>")[0]
+    assert "Initech (owner)" in header and "initech@example.com" in header

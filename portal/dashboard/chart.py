@@ -3,11 +3,13 @@ daily limit as a line. Geometry only; ``templates/dashboard/_chart.html`` draws 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
 from portal.dashboard.usage import DayCount
+from portal.web.formatting import format_date
 
 #: The chart's smallest scale, so a few calls do not get axis labels like 2.5.
 MIN_CHART_SCALE = 10
@@ -25,6 +27,8 @@ class ChartBar:
     height: float
     overage: int = 0
     overage_height: float = 0.0
+    #: The day as people read it ("29 Nov 2026"), made once for the tooltip and the table.
+    label: str = ""
 
     @property
     def quota_y(self) -> float:
@@ -48,15 +52,21 @@ class Chart:
     bars: list[ChartBar]
     limit_y: float | None
     ticks: list[tuple[float, str]]
+    #: The busiest day's calls.
+    peak: int = 0
+    #: Whether any day had overage calls (the chart then shows them, with a legend). A field,
+    #: not a property: the template asks once per bar.
+    has_overage: bool = False
 
-    @property
-    def peak(self) -> int:
-        return max((bar.calls for bar in self.bars), default=0)
 
-    @property
-    def has_overage(self) -> bool:
-        """Whether any day had overage calls (the chart then shows them, with a legend)."""
-        return any(bar.overage for bar in self.bars)
+def chart_key(series: Sequence[DayCount], daily_limit: int) -> str:
+    """A short fingerprint of everything the chart draws (its days, their calls and overage
+    calls, the daily limit). The polled fragment sends the chart only when the key differs
+    from the one the page already shows, so a quiet day costs no SVG per poll."""
+    numbers = [daily_limit]
+    for point in series:
+        numbers += (point.day.toordinal(), point.calls, point.overage)
+    return hashlib.blake2b(repr(numbers).encode(), digest_size=8).hexdigest()
 
 
 def usage_chart(
@@ -87,6 +97,7 @@ def usage_chart(
                 height=bar_height,
                 overage=point.overage,
                 overage_height=round(bar_height * share, 2),
+                label=format_date(point.day),
             )
         )
     limit_y = (
@@ -96,7 +107,18 @@ def usage_chart(
         (round(top + plot_height * (1 - share), 2), _compact(scale_max * share))
         for share in (0, 0.5, 1)
     ]
-    return Chart(width, height, left, width - right, scale_max, bars, limit_y, ticks)
+    return Chart(
+        width,
+        height,
+        left,
+        width - right,
+        scale_max,
+        bars,
+        limit_y,
+        ticks,
+        peak=peak,
+        has_overage=any(point.overage for point in series),
+    )
 
 
 def _nice_ceiling(value: int) -> int:

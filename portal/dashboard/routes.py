@@ -15,7 +15,7 @@ from portal.billing.overage import OVERAGE_SUM_COLUMNS, OverageSummary, OverageW
 from portal.billing.subscriptions import current_subscription, ended
 from portal.billing.views.view_models import PlanState, describe_subscription
 from portal.dashboard import usage
-from portal.dashboard.chart import usage_chart
+from portal.dashboard.chart import chart_key, usage_chart
 from portal.dashboard.first_run import first_run_context
 from portal.dashboard.outcomes import COLUMNS as OUTCOME_COLUMNS
 from portal.dashboard.outcomes import month_outcomes
@@ -55,10 +55,16 @@ def index() -> str:
 def usage_bars() -> str:
     """The polled fragment: the ``usage_bars`` block of the dashboard, with the overage card
     and the 30-day chart swapped out of band (``hx-swap-oob``), so one poll keeps all three
-    current (today's bar is the live count, the same as the day's bar)."""
+    current (today's bar is the live count, the same as the day's bar).
+
+    The chart is the costly part, and most polls would redraw it unchanged: the block's poll
+    URL carries the key of the chart the page shows (``?chart=``, see ``chart_key``), and the
+    chart is sent only when its numbers differ from that (today's count moved, a new day)."""
     tenant: Tenant = current_tenant()
-    context = _bars_context(tenant, datetime.now(UTC))
-    blocks = ["usage_bars", "overage_card", "trend_chart"]
+    context = _bars_context(tenant, datetime.now(UTC), shown_chart=request.args.get("chart"))
+    blocks = ["usage_bars", "overage_card"]
+    if context["chart"] is not None:
+        blocks.append("trend_chart")
     if request.args.get("guide"):
         # The page shows the first-run guide: its ticks move live too, and when the last one
         # ticks it stays (all done) until the next page load, which no longer shows it.
@@ -95,10 +101,11 @@ def usage_page() -> str:
     )
 
 
-def _bars_context(tenant: Tenant, now: datetime) -> dict[str, Any]:
+def _bars_context(tenant: Tenant, now: datetime, shown_chart: str | None = None) -> dict[str, Any]:
     """What the ``usage_bars`` block, the 30-day chart and the overage card need, in at most
     two queries on top of the signed-in user's: the subscription (paid plans only: their
-    billing period, and the overage window), then one SELECT of every sum, row and day."""
+    billing period, and the overage window), then one SELECT of every sum, row and day.
+    ``chart`` is None when its key is ``shown_chart`` (the page already shows that chart)."""
     limits = tenant.limits
     sub = current_subscription(tenant) if tenant.pricing_tier != PricingTier.FREE else None
     first, last = billing_period(sub, now.date())
@@ -116,10 +123,12 @@ def _bars_context(tenant: Tenant, now: datetime) -> dict[str, Any]:
     # The chart's last bar is today's live count, so it moves with the day's bar.
     series = list(reads.series)
     series[-1] = replace(series[-1], calls=max(series[-1].calls, today))
+    key = chart_key(series, limits.api_calls_per_day)
     context = {
         "limits": limits,
         "calls_today": today,
-        "chart": usage_chart(series, limits.api_calls_per_day),
+        "chart": None if key == shown_chart else usage_chart(series, limits.api_calls_per_day),
+        "chart_key": key,
         "bars": usage.usage_bars(limits, stored_today, live, reads.storage, overage=overage),
         "day_projection": usage.daily_limit_projection(
             today,

@@ -19,6 +19,7 @@ from portal.dashboard.chart import chart_key, usage_chart
 from portal.dashboard.first_run import first_run_context
 from portal.dashboard.outcomes import COLUMNS as OUTCOME_COLUMNS
 from portal.dashboard.outcomes import month_outcomes
+from portal.dashboard.reads import fragment_reads
 from portal.enforcement import current_usage_snapshot
 from portal.extensions import db
 from portal.models import Subscription, Tenant
@@ -81,7 +82,7 @@ def usage_page() -> str:
     session = db.session()
     paid = tenant.pricing_tier != PricingTier.FREE
     first, last = billing_period(current_subscription(tenant) if paid else None, today)
-    reads = usage.fragment_reads(session, tenant.id, today, period_start=first)
+    reads = fragment_reads(session, tenant.id, today, period_start=first)
     live = live_usage(tenant.id)
     bars = usage.usage_bars(tenant.limits, reads.stored_today, live, reads.storage)
     calls_today = usage.calls_today(reads.stored_today, live)
@@ -112,7 +113,7 @@ def _bars_context(tenant: Tenant, now: datetime, shown_chart: str | None = None)
     overage = tenant.pricing_tier == PricingTier.PRO and bool(tenant.overage_enabled)
     window = OverageWindow.of(sub, now) if overage else None
     extra, params = (OVERAGE_SUM_COLUMNS, window.params(tenant.id)) if window else ((), {})
-    reads = usage.fragment_reads(
+    reads = fragment_reads(
         db.session(), tenant.id, now.date(), extra, params, period_start=first, series=True
     )
     stored_today = reads.stored_today

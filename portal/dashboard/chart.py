@@ -7,12 +7,15 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 from portal.dashboard.usage import DayCount
 from portal.web.formatting import format_date
 
 #: The chart's smallest scale, so a few calls do not get axis labels like 2.5.
 MIN_CHART_SCALE = 10
+#: The days' labels ("29 Nov 2026"): the same 30 days come back every poll.
+_day_label = lru_cache(maxsize=64)(format_date)
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,12 @@ class ChartBar:
     @property
     def quota_height(self) -> float:
         return round(self.height - self.overage_height, 2)
+
+    @property
+    def tip(self) -> str:
+        """The bar's tooltip: "29 Nov 2026: 1,200 calls, 200 of them overage"."""
+        overage = f", {self.overage:,} of them overage" if self.overage else ""
+        return f"{self.label}: {self.calls:,} calls{overage}"
 
 
 @dataclass(frozen=True)
@@ -97,7 +106,7 @@ def usage_chart(
                 height=bar_height,
                 overage=point.overage,
                 overage_height=round(bar_height * share, 2),
-                label=format_date(point.day),
+                label=_day_label(point.day),
             )
         )
     limit_y = (

@@ -61,6 +61,8 @@ class Chart:
     bars: list[ChartBar]
     limit_y: float | None
     ticks: list[tuple[float, str]]
+    #: The x-axis labels: (x, text-anchor, text) for every seventh day back from today.
+    day_labels: tuple[tuple[float, str, str], ...] = ()
     #: The busiest day's calls.
     peak: int = 0
     #: Whether any day had overage calls (the chart then shows them, with a legend). A field,
@@ -125,9 +127,23 @@ def usage_chart(
         bars,
         limit_y,
         ticks,
+        day_labels=_day_labels(bars),
         peak=peak,
         has_overage=any(point.overage for point in series),
     )
+
+
+def _day_labels(bars: Sequence[ChartBar]) -> tuple[tuple[float, str, str], ...]:
+    """Today's label at the right edge (anchored at its end), then one under every seventh bar
+    back from it, centred, oldest first."""
+    labels = []
+    for back, bar in enumerate(reversed(bars)):
+        if back % 7 == 0:
+            x, anchor = (
+                (bar.x + bar.width, "end") if back == 0 else (bar.x + bar.width / 2, "middle")
+            )
+            labels.append((x, anchor, f"{bar.day.day} {bar.day:%b}"))
+    return tuple(reversed(labels))
 
 
 def _nice_ceiling(value: int) -> int:

@@ -1,10 +1,16 @@
 """(f) The dashboard under a full database: the polled usage fragment, ``/`` and ``/usage``.
 
 Seeds 10,000 tenants × 90 days × 4 metrics of ``usage_counter`` rows (3.6 million), a storage
-row per tenant, and one Pro tenant with overage on whose outbox holds a row every 10 s for the
+row per tenant, and one Pro tenant with overage on (and the API key its calls come with, so
+its dashboard is past the first-run guide) whose outbox holds a row every 10 s for the
 last 7 days (60,480 rows: what the usage flush writes for a tenant in overage all week). Then
 signs that tenant's owner in and times each page in the server (a WSGI wrapper around the app:
 from the call until the last byte of the body), interleaved, and prints p50 and p95.
+
+The fragment is polled as the browser polls it: at the URL the previous answer named (its
+``hx-get``, which carries the key of the chart the page shows, so an unchanged chart is not
+sent again). "fragment, chart redrawn" polls without that key: what a poll costs when the
+chart changed since the last one (a tenant whose calls move today's bar between two polls).
 
 On SQLite always; on PostgreSQL too when ``TEST_POSTGRES_URL``'s server answers (a database of
 its own, dropped at the end).
@@ -14,6 +20,8 @@ its own, dropped at the end).
 
 from __future__ import annotations
 
+import html
+import re
 import statistics
 import time
 from collections.abc import Callable, Iterable
@@ -30,6 +38,7 @@ from portal.auth.sessions import SEEN_AT, SIGNED_IN_AT
 from portal.billing.overage import usage_period
 from portal.extensions import db
 from portal.models import (
+    ApiKey,
     Membership,
     MeterReport,
     StorageUsage,
@@ -46,11 +55,23 @@ OUTBOX_EVERY_SECONDS = 10
 OUTBOX_DAYS = 7
 ROUNDS = 300
 GOAL_P95_MS = 5.0
+FRAGMENT = "/dashboard/usage-bars"
 PAGES = {
-    "fragment": "/dashboard/usage-bars",
+    "fragment": FRAGMENT,
+    "fragment, chart redrawn": FRAGMENT,
     "/": "/",
     "/usage": "/usage",
 }
+#: The pages polled with htmx's header.
+FRAGMENTS = ("fragment", "fragment, chart redrawn")
+_POLL_URL = re.compile(r'<div id="usage-bars"[^>]*?hx-get="([^"]+)"')
+
+
+def next_poll(body: str) -> str:
+    """The URL the page or fragment ``body`` tells htmx to poll next."""
+    found = _POLL_URL.search(body)
+    assert found, "no usage-bars poll in the page"
+    return html.unescape(found.group(1))
 
 
 def numbers(count: int) -> Any:
@@ -135,6 +156,16 @@ def seed(app: Flask) -> int:
         db.session.add(user)
         db.session.flush()
         db.session.add(Membership(user_id=user.id, tenant_id=1, role="owner"))
+        db.session.add(
+            ApiKey(
+                tenant_id=1,
+                name="Production",
+                prefix="ck_bench",
+                key_hash="0" * 64,
+                last_used_at=now,
+                created_by_id=user.id,
+            )
+        )
         start, _ = usage_period(sub, now)
         rows = OUTBOX_DAYS * 86_400 // OUTBOX_EVERY_SECONDS
         n = numbers(rows)
@@ -193,10 +224,15 @@ def measure(app: Flask, user_id: int) -> dict[str, list[float]]:
     for _ in range(20):  # warm: caches, the connection pool, templates
         for path in PAGES.values():
             client.get(path, headers=headers)
+    polled = next_poll(client.get("/").get_data(as_text=True))
     for _ in range(ROUNDS):
         for name, path in PAGES.items():
-            response = client.get(path, headers=headers if name == "fragment" else {})
+            if name == "fragment":
+                path = polled
+            response = client.get(path, headers=headers if name in FRAGMENTS else {})
             assert response.status_code == 200, (path, response.status_code)
+            if name == "fragment":
+                polled = next_poll(response.get_data(as_text=True))
             times[name].append(timer.last * 1000)
             times[f"{name} (CPU)"].append(timer.last_cpu * 1000)
     return times
@@ -207,7 +243,7 @@ def report(label: str, times: dict[str, list[float]]) -> None:
         ordered = sorted(samples)
         p50 = statistics.median(ordered)
         p95 = ordered[int(len(ordered) * 0.95) - 1]
-        goal = f" (goal p95 <= {GOAL_P95_MS:g} ms)" if name == "fragment" else ""
+        goal = f" (goal p95 <= {GOAL_P95_MS:g} ms)" if name.startswith("fragment") else ""
         print(f"(f) {label}, {name}: p50 {p50:.2f} ms, p95 {p95:.2f} ms{goal}", flush=True)
 
 

@@ -3,14 +3,19 @@ daily limit as a line. Geometry only; ``templates/dashboard/_chart.html`` draws 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 from portal.dashboard.usage import DayCount
+from portal.web.formatting import format_date
 
 #: The chart's smallest scale, so a few calls do not get axis labels like 2.5.
 MIN_CHART_SCALE = 10
+#: The days' labels ("29 Nov 2026"): the same 30 days come back every poll.
+_day_label = lru_cache(maxsize=64)(format_date)
 
 
 @dataclass(frozen=True)
@@ -25,6 +30,8 @@ class ChartBar:
     height: float
     overage: int = 0
     overage_height: float = 0.0
+    #: The day as people read it ("29 Nov 2026"), made once for the tooltip and the table.
+    label: str = ""
 
     @property
     def quota_y(self) -> float:
@@ -34,6 +41,12 @@ class ChartBar:
     @property
     def quota_height(self) -> float:
         return round(self.height - self.overage_height, 2)
+
+    @property
+    def tip(self) -> str:
+        """The bar's tooltip: "29 Nov 2026: 1,200 calls, 200 of them overage"."""
+        overage = f", {self.overage:,} of them overage" if self.overage else ""
+        return f"{self.label}: {self.calls:,} calls{overage}"
 
 
 @dataclass(frozen=True)
@@ -48,15 +61,23 @@ class Chart:
     bars: list[ChartBar]
     limit_y: float | None
     ticks: list[tuple[float, str]]
+    #: The x-axis labels: (x, text-anchor, text) for every seventh day back from today.
+    day_labels: tuple[tuple[float, str, str], ...] = ()
+    #: The busiest day's calls.
+    peak: int = 0
+    #: Whether any day had overage calls (the chart then shows them, with a legend). A field,
+    #: not a property: the template asks once per bar.
+    has_overage: bool = False
 
-    @property
-    def peak(self) -> int:
-        return max((bar.calls for bar in self.bars), default=0)
 
-    @property
-    def has_overage(self) -> bool:
-        """Whether any day had overage calls (the chart then shows them, with a legend)."""
-        return any(bar.overage for bar in self.bars)
+def chart_key(series: Sequence[DayCount], daily_limit: int) -> str:
+    """A short fingerprint of everything the chart draws (its days, their calls and overage
+    calls, the daily limit). The polled fragment sends the chart only when the key differs
+    from the one the page already shows, so a quiet day costs no SVG per poll."""
+    numbers = [daily_limit]
+    for point in series:
+        numbers += (point.day.toordinal(), point.calls, point.overage)
+    return hashlib.blake2b(repr(numbers).encode(), digest_size=8).hexdigest()
 
 
 def usage_chart(
@@ -87,6 +108,7 @@ def usage_chart(
                 height=bar_height,
                 overage=point.overage,
                 overage_height=round(bar_height * share, 2),
+                label=_day_label(point.day),
             )
         )
     limit_y = (
@@ -96,7 +118,32 @@ def usage_chart(
         (round(top + plot_height * (1 - share), 2), _compact(scale_max * share))
         for share in (0, 0.5, 1)
     ]
-    return Chart(width, height, left, width - right, scale_max, bars, limit_y, ticks)
+    return Chart(
+        width,
+        height,
+        left,
+        width - right,
+        scale_max,
+        bars,
+        limit_y,
+        ticks,
+        day_labels=_day_labels(bars),
+        peak=peak,
+        has_overage=any(point.overage for point in series),
+    )
+
+
+def _day_labels(bars: Sequence[ChartBar]) -> tuple[tuple[float, str, str], ...]:
+    """Today's label at the right edge (anchored at its end), then one under every seventh bar
+    back from it, centred, oldest first."""
+    labels = []
+    for back, bar in enumerate(reversed(bars)):
+        if back % 7 == 0:
+            x, anchor = (
+                (bar.x + bar.width, "end") if back == 0 else (bar.x + bar.width / 2, "middle")
+            )
+            labels.append((x, anchor, f"{bar.day.day} {bar.day:%b}"))
+    return tuple(reversed(labels))
 
 
 def _nice_ceiling(value: int) -> int:

@@ -8,16 +8,16 @@ where ``make run`` serves the example API).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from portal.config import portal_url
 from portal.dashboard.usage import CALLS_METRIC
-from portal.extensions import db
-from portal.models import ApiKey, Tenant, UsageCounter
+from portal.models import ApiKey, UsageCounter
 
 #: The endpoint the example calls: listing memories works on every plan and changes nothing.
 EXAMPLE_PATH = "/api/memories"
@@ -49,30 +49,41 @@ def example_curl(key: str = KEY_PLACEHOLDER) -> str:
     return f'curl -H "Authorization: Bearer {key}" {api_base_url()}{EXAMPLE_PATH}'
 
 
-def first_run(tenant: Tenant, calls_today: int = 0) -> FirstRun:
-    """Two indexed reads: the tenant's keys (any made, any used) and any counted call."""
-    made, used = db.session.execute(
-        select(func.count(ApiKey.id), func.max(ApiKey.last_used_at)).where(
-            ApiKey.tenant_id == tenant.id
+#: The guide's reads as scalar subqueries bound by ``tenant_id``, to ride along the polled
+#: fragment's one SELECT (``portal.dashboard.reads``): the tenant's keys, the keys ever used,
+#: and whether any call was ever counted (0 or 1: the first counter row found, by primary key).
+FIRST_RUN_COLUMNS = (
+    select(func.count(ApiKey.id))
+    .where(ApiKey.tenant_id == bindparam("tenant_id"))
+    .scalar_subquery(),
+    select(func.count(ApiKey.last_used_at))
+    .where(ApiKey.tenant_id == bindparam("tenant_id"))
+    .scalar_subquery(),
+    select(func.count())
+    .select_from(
+        select(UsageCounter.value)
+        .where(
+            UsageCounter.tenant_id == bindparam("tenant_id"),
+            UsageCounter.metric == CALLS_METRIC,
         )
-    ).one()
-    counted = calls_today > 0 or (
-        db.session.scalar(
-            select(UsageCounter.value)
-            .where(UsageCounter.tenant_id == tenant.id, UsageCounter.metric == CALLS_METRIC)
-            .limit(1)
-        )
-        is not None
+        .limit(1)
+        .subquery()
     )
-    return FirstRun(has_key=made > 0, called=used is not None or counted, counted=counted)
+    .scalar_subquery(),
+)
 
 
-def first_run_context(
-    tenant: Tenant, calls_today: int = 0, *, keep: bool = False
-) -> dict[str, Any]:
+def steps_from(counts: Sequence[int], calls_today: int = 0) -> FirstRun:
+    """The steps from ``FIRST_RUN_COLUMNS``' values (and today's live count, which may be ahead
+    of every flushed counter)."""
+    keys, used_keys, any_counted = counts
+    counted = calls_today > 0 or any_counted > 0
+    return FirstRun(has_key=keys > 0, called=used_keys > 0 or counted, counted=counted)
+
+
+def first_run_context(steps: FirstRun, *, keep: bool = False) -> dict[str, Any]:
     """The guide's template values; ``first_run`` is None once every step is done, unless
     ``keep`` (a page already showing the guide sees its last tick)."""
-    steps = first_run(tenant, calls_today)
     return {
         "first_run": steps if keep or not steps.done else None,
         "example_curl": example_curl(),

@@ -15,10 +15,11 @@ from portal.billing.overage import OVERAGE_SUM_COLUMNS, OverageSummary, OverageW
 from portal.billing.subscriptions import current_subscription, ended
 from portal.billing.views.view_models import PlanState, describe_subscription
 from portal.dashboard import usage
-from portal.dashboard.chart import usage_chart
-from portal.dashboard.first_run import first_run_context
+from portal.dashboard.chart import chart_key, usage_chart
+from portal.dashboard.first_run import FIRST_RUN_COLUMNS, first_run_context, steps_from
 from portal.dashboard.outcomes import COLUMNS as OUTCOME_COLUMNS
 from portal.dashboard.outcomes import month_outcomes
+from portal.dashboard.reads import fragment_reads
 from portal.enforcement import current_usage_snapshot
 from portal.extensions import db
 from portal.models import Subscription, Tenant
@@ -38,7 +39,7 @@ def index() -> str:
         return render_template("home.html", free_limits=PLANS[PricingTier.FREE].limits)
     tenant: Tenant = current_tenant()
     now = datetime.now(UTC)
-    context = _bars_context(tenant, now)
+    context = _bars_context(tenant, now, guide=True)
     return render_template(
         "dashboard/index.html",
         tenant=tenant,
@@ -46,7 +47,7 @@ def index() -> str:
         features=sorted(feature.label for feature in tenant.limits.features),
         plan_ends=_plan_ends(tenant),
         **context,
-        **first_run_context(tenant, context["calls_today"]),
+        **first_run_context(context.pop("steps")),
     )
 
 
@@ -55,14 +56,23 @@ def index() -> str:
 def usage_bars() -> str:
     """The polled fragment: the ``usage_bars`` block of the dashboard, with the overage card
     and the 30-day chart swapped out of band (``hx-swap-oob``), so one poll keeps all three
-    current (today's bar is the live count, the same as the day's bar)."""
+    current (today's bar is the live count, the same as the day's bar).
+
+    The chart is the costly part, and most polls would redraw it unchanged: the block's poll
+    URL carries the key of the chart the page shows (``?chart=``, see ``chart_key``), and the
+    chart is sent only when its numbers differ from that (today's count moved, a new day)."""
     tenant: Tenant = current_tenant()
-    context = _bars_context(tenant, datetime.now(UTC))
-    blocks = ["usage_bars", "overage_card", "trend_chart"]
-    if request.args.get("guide"):
+    guide = bool(request.args.get("guide"))
+    context = _bars_context(
+        tenant, datetime.now(UTC), shown_chart=request.args.get("chart"), guide=guide
+    )
+    blocks = ["usage_bars", "overage_card"]
+    if context["chart"] is not None:
+        blocks.append("trend_chart")
+    if guide:
         # The page shows the first-run guide: its ticks move live too, and when the last one
         # ticks it stays (all done) until the next page load, which no longer shows it.
-        context.update(first_run_context(tenant, context["calls_today"], keep=True))
+        context.update(first_run_context(context.pop("steps"), keep=True))
         blocks.append("first_run")
     return render_blocks("dashboard/index.html", blocks, out_of_band=True, **context)
 
@@ -75,7 +85,7 @@ def usage_page() -> str:
     session = db.session()
     paid = tenant.pricing_tier != PricingTier.FREE
     first, last = billing_period(current_subscription(tenant) if paid else None, today)
-    reads = usage.fragment_reads(session, tenant.id, today, period_start=first)
+    reads = fragment_reads(session, tenant.id, today, period_start=first)
     live = live_usage(tenant.id)
     bars = usage.usage_bars(tenant.limits, reads.stored_today, live, reads.storage)
     calls_today = usage.calls_today(reads.stored_today, live)
@@ -95,17 +105,23 @@ def usage_page() -> str:
     )
 
 
-def _bars_context(tenant: Tenant, now: datetime) -> dict[str, Any]:
+def _bars_context(
+    tenant: Tenant, now: datetime, shown_chart: str | None = None, *, guide: bool = False
+) -> dict[str, Any]:
     """What the ``usage_bars`` block, the 30-day chart and the overage card need, in at most
     two queries on top of the signed-in user's: the subscription (paid plans only: their
-    billing period, and the overage window), then one SELECT of every sum, row and day."""
+    billing period, and the overage window), then one SELECT of every sum, row and day.
+    ``chart`` is None when its key is ``shown_chart`` (the page already shows that chart).
+    With ``guide``, the same SELECT reads the first-run guide's steps too (``steps``)."""
     limits = tenant.limits
     sub = current_subscription(tenant) if tenant.pricing_tier != PricingTier.FREE else None
     first, last = billing_period(sub, now.date())
     overage = tenant.pricing_tier == PricingTier.PRO and bool(tenant.overage_enabled)
     window = OverageWindow.of(sub, now) if overage else None
     extra, params = (OVERAGE_SUM_COLUMNS, window.params(tenant.id)) if window else ((), {})
-    reads = usage.fragment_reads(
+    if guide:
+        extra = (*extra, *FIRST_RUN_COLUMNS)
+    reads = fragment_reads(
         db.session(), tenant.id, now.date(), extra, params, period_start=first, series=True
     )
     stored_today = reads.stored_today
@@ -116,10 +132,12 @@ def _bars_context(tenant: Tenant, now: datetime) -> dict[str, Any]:
     # The chart's last bar is today's live count, so it moves with the day's bar.
     series = list(reads.series)
     series[-1] = replace(series[-1], calls=max(series[-1].calls, today))
+    key = chart_key(series, limits.api_calls_per_day)
     context = {
         "limits": limits,
         "calls_today": today,
-        "chart": usage_chart(series, limits.api_calls_per_day),
+        "chart": None if key == shown_chart else usage_chart(series, limits.api_calls_per_day),
+        "chart_key": key,
         "bars": usage.usage_bars(limits, stored_today, live, reads.storage, overage=overage),
         "day_projection": usage.daily_limit_projection(
             today,
@@ -133,11 +151,13 @@ def _bars_context(tenant: Tenant, now: datetime) -> dict[str, Any]:
         "updated_at": now,
         "poll_seconds": poll_seconds(),
     }
+    if guide:
+        context["steps"] = steps_from(reads.extra[-len(FIRST_RUN_COLUMNS) :], today)
     if tenant.pricing_tier != PricingTier.PRO:
         return {**context, "overage": None}
     if window is None:  # overage off: a line that offers it
         return {**context, "overage": None, "offer_overage": True}
-    calls, recent = reads.extra
+    calls, recent = reads.extra[: len(OVERAGE_SUM_COLUMNS)]
     return {**context, **_overage_context(window.summary(tenant, calls, recent))}
 
 

@@ -2,22 +2,20 @@
 
 Framework-free: functions take a SQLAlchemy session and plain values. Every query is a primary-key
 range read of ``usage_counter`` (tenant_id, metric, day) or ``storage_usage`` (tenant_id), never a
-scan of raw events, and the polled fragment's reads are one statement (``fragment_reads``), so
-the poll every open dashboard makes stays cheap.
+scan of raw events, and the polled fragment's reads are one statement
+(``portal.dashboard.reads.fragment_reads``), so the poll every open dashboard makes stays cheap.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
 
-from sqlalchemy import Executable, ScalarSelect, bindparam, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal.models import StorageUsage, UsageCounter
+from portal.models import UsageCounter
 from portal.plans import BYTES_PER_MB, TierLimits
 
 #: The metric every API call increments; per-endpoint metrics are ``api_calls:<endpoint>``.
@@ -105,103 +103,6 @@ def stored_count(session: Session, tenant_id: int, metric: str, day: date) -> in
     """One counter, by primary key."""
     row = session.get(UsageCounter, (tenant_id, metric, day))
     return int(row.value) if row else 0
-
-
-@dataclass(frozen=True)
-class FragmentReads:
-    """What one poll of the usage fragment reads from SQL, in one statement."""
-
-    stored_today: int
-    #: Flushed calls from the period's first day to today (the line under the bars).
-    period_calls: int
-    storage: StorageDetail
-    #: The extra scalar subqueries' values, in the order they were given.
-    extra: tuple[int, ...] = ()
-    #: The chart's days, oldest first (empty unless asked for).
-    series: tuple[DayCount, ...] = ()
-
-
-#: The 30-day chart's length.
-SERIES_DAYS = 30
-
-
-def fragment_reads(
-    session: Session,
-    tenant_id: int,
-    today: date,
-    extra: tuple[ScalarSelect[int], ...] = (),
-    params: Mapping[str, object] | None = None,
-    *,
-    period_start: date | None = None,
-    series: bool = False,
-) -> FragmentReads:
-    """Today's stored calls, the billing period's (from ``period_start``, default the first of
-    the month), the storage row, any ``extra`` scalar subqueries (the overage card's sums, whose
-    bound ``params`` come along) and, with ``series``, the chart's 30 days of calls and overage
-    calls: one SELECT of primary-key reads, one round trip. Built once per shape, then reused."""
-    key = (extra, series)
-    if key not in _FRAGMENT_STATEMENTS:
-        columns = (*_FRAGMENT_COLUMNS, *extra, *(_SERIES_COLUMNS if series else ()))
-        _FRAGMENT_STATEMENTS[key] = select(*columns)
-    statement = _FRAGMENT_STATEMENTS[key]
-    values: dict[str, object] = {
-        "tenant_id": tenant_id,
-        "today": today,
-        "month_start": period_start or today.replace(day=1),
-    }
-    if series:
-        values.update(
-            {f"day_{n}": today - timedelta(days=SERIES_DAYS - 1 - n) for n in range(SERIES_DAYS)}
-        )
-    row: Sequence[Any] = session.execute(statement, {**values, **(params or {})}).one()
-    today_calls, period, memories, embeddings, bytes_used, *rest = row
-    counts = [int(value or 0) for value in rest]
-    extras = counts[: len(extra)]
-    days = counts[len(extra) :]
-    return FragmentReads(
-        stored_today=int(today_calls),
-        period_calls=int(period),
-        storage=StorageDetail(int(memories or 0), int(embeddings or 0), int(bytes_used or 0)),
-        extra=tuple(extras),
-        series=tuple(
-            DayCount(values[f"day_{n}"], days[2 * n], days[2 * n + 1])  # type: ignore[arg-type]
-            for n in range(len(days) // 2)
-        ),
-    )
-
-
-def _calls(*where: Any, metric: str = CALLS_METRIC) -> ScalarSelect[int]:
-    return (
-        select(func.coalesce(func.sum(UsageCounter.value), 0))
-        .where(
-            UsageCounter.tenant_id == bindparam("tenant_id"),
-            UsageCounter.metric == metric,
-            *where,
-        )
-        .scalar_subquery()
-    )
-
-
-def _stored(column: Any) -> ScalarSelect[int]:
-    return select(column).where(StorageUsage.tenant_id == bindparam("tenant_id")).scalar_subquery()
-
-
-# Built once: the polled fragment runs them for every open dashboard every few seconds, and
-# building a statement costs more than running it.
-_FRAGMENT_COLUMNS = (
-    _calls(UsageCounter.day == bindparam("today")),
-    _calls(UsageCounter.day.between(bindparam("month_start"), bindparam("today"))),
-    _stored(StorageUsage.memories),
-    _stored(StorageUsage.embeddings),
-    _stored(StorageUsage.bytes_used),
-)
-#: The chart's days, each a primary-key read of its calls and of its overage calls.
-_SERIES_COLUMNS = tuple(
-    _calls(UsageCounter.day == bindparam(f"day_{n}"), metric=metric)
-    for n in range(SERIES_DAYS)
-    for metric in (CALLS_METRIC, OVERAGE_METRIC)
-)
-_FRAGMENT_STATEMENTS: dict[tuple[tuple[ScalarSelect[int], ...], bool], Executable] = {}
 
 
 def calls_today(stored: int, live: LiveUsage) -> int:

@@ -88,3 +88,34 @@ def test_the_fragment_of_a_pro_tenant_with_overage_runs_three_queries(
     assert not any("meter_report" in sql for sql, _ in statements)
     html = account.client.get("/dashboard/usage-bars", headers={"HX-Request": "true"}).text
     assert "350" in html  # 50 rows of 7 overage calls, from the running total
+
+
+@pytest.mark.both_dbs
+def test_the_guide_and_chart_poll_of_a_pro_tenant_runs_three_queries_too(
+    app: Flask, factory: Factory, db_backend: str
+) -> None:
+    """A new Pro tenant's dashboard shows the first-run guide, whose ticks the poll moves:
+    the guide's reads ride along the same SELECT, so the poll stays at three queries."""
+    from tests.dashboard.test_chart_when_changed import poll_url
+    from tests.dashboard.test_overage_card import overage_on
+
+    account, _, _ = overage_on(factory)
+    url = poll_url(account.client.get("/").get_data(as_text=True))
+    assert "guide=1" in url
+    seen: list[str] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", capture)
+    try:
+        response = account.client.get(
+            url.replace("chart=", "chart=x"), headers={"HX-Request": "true"}
+        )
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", capture)
+    assert response.status_code == 200
+    assert 'id="first-run"' in response.text and 'id="trend-chart"' in response.text
+    assert len(seen) <= 3, seen

@@ -9,6 +9,7 @@ from flask import Flask
 
 from portal.dashboard import usage
 from portal.dashboard.chart import usage_chart
+from portal.dashboard.reads import fragment_reads
 from portal.dashboard.usage import DayCount, LiveUsage, StorageDetail, UsageBar
 from portal.extensions import db
 from portal.models import UsageCounter
@@ -60,10 +61,15 @@ def _add(tenant_id: int, metric: str, day: date, value: int) -> None:
     db.session.add(UsageCounter(tenant_id=tenant_id, metric=metric, day=day, value=value))
 
 
-def test_series_month_and_endpoints_read_only_this_tenant(app: Flask, factory: Factory) -> None:
+@pytest.mark.both_dbs
+def test_series_month_and_endpoints_read_only_this_tenant(
+    app: Flask, factory: Factory, db_backend: str
+) -> None:
     mine, theirs = factory.tenant("Mine"), factory.tenant("Theirs")
     with app.app_context():
         _add(mine, "api_calls", TODAY, 12)
+        _add(mine, "api_calls_overage", TODAY, 2)  # of those 12, past the quota
+        _add(theirs, "api_calls_overage", TODAY, 40)
         _add(mine, "api_calls", TODAY - timedelta(days=3), 5)
         _add(mine, "api_calls", TODAY - timedelta(days=30), 999)  # outside the 30-day window
         _add(mine, "api_calls", date(2026, 10, 31), 7)  # in the window, but last month
@@ -76,7 +82,7 @@ def test_series_month_and_endpoints_read_only_this_tenant(app: Flask, factory: F
         _add(theirs, "api_calls:search", TODAY, 500)
         db.session.commit()
 
-        reads = usage.fragment_reads(db.session, mine, TODAY, series=True)
+        reads = fragment_reads(db.session, mine, TODAY, series=True)
         series = reads.series
         assert len(series) == 30
         assert (series[0].day, series[-1].day) == (TODAY - timedelta(days=29), TODAY)
@@ -85,6 +91,7 @@ def test_series_month_and_endpoints_read_only_this_tenant(app: Flask, factory: F
             TODAY - timedelta(days=3): 5,
             date(2026, 10, 31): 7,
         }
+        assert {point.day: point.overage for point in series if point.overage} == {TODAY: 2}
         assert reads.period_calls == 17  # from the first of the month
         assert usage.endpoint_usage(db.session, mine, TODAY) == [
             usage.EndpointUsage("search", today=9, month=13),

@@ -25,7 +25,8 @@ from portal.billing.subscriptions import tenant_for_customer
 from portal.errors import PortalError
 from portal.extensions import csrf, db, limiter
 from portal.stripe_gateway import StripeObjectMissing, WebhookEvent, WebhookRejected, get_gateway
-from portal.webhooks import events, thin, versions
+from portal.stripe_gateway.webhooks import body_event_id, event_from_body
+from portal.webhooks import events, sessionless, thin, versions
 from portal.webhooks.handlers import HANDLERS, Delivery
 
 log = logging.getLogger("continuum.billing")
@@ -34,15 +35,9 @@ MAX_BODY_BYTES = 1024 * 1024
 
 webhooks_bp = Blueprint("webhooks", __name__)
 # Stripe's deliveries carry no limit of the portal's (they are signed, and Stripe paces them):
-# exempt, the limiter does not even look at them, which keeps the intake fast.
+# exempt, and skipped: the limiter does not even look at them, which keeps the intake fast.
 limiter.exempt(webhooks_bp)
-
-
-@limiter.request_filter
-def _stripe_delivery() -> bool:
-    """Skip the limiter's per-request work for the webhook blueprint: ``exempt`` alone still
-    resolved every limit of the app before finding none apply (a tenth of a duplicate's cost)."""
-    return request.blueprint == webhooks_bp.name
+limiter.skip_blueprint(webhooks_bp.name)
 
 
 def _answer(status: int, **body: object) -> tuple[Response, int]:
@@ -57,10 +52,11 @@ def receive() -> tuple[Response, int]:
     payload = _payload("STRIPE_WEBHOOK_SECRET")
     if isinstance(payload, tuple):
         return payload
-    if _already_processed(payload):
-        return _answer(200, received=True, duplicate=True)
     try:
-        event = get_gateway().construct_event(payload, request.headers.get("Stripe-Signature"))
+        body = get_gateway().verified_body(payload, request.headers.get("Stripe-Signature"))
+        if _already_processed(body):
+            return _answer(200, received=True, duplicate=True)
+        event = event_from_body(body)
     except WebhookRejected as error:
         log.warning("webhook rejected: %s", error.message)
         return _answer(400, error=error.message)
@@ -111,11 +107,11 @@ def _payload(secret_setting: str) -> bytes | tuple[Response, int]:
     return payload
 
 
-def _already_processed(payload: bytes) -> bool:
-    """A verified redelivery of an event already processed: answered before the event is
-    parsed into objects (the costly part), since a processed event is final (``claim`` never
-    takes it again). Anything else goes the full way, claim included."""
-    event_id = get_gateway().verified_event_id(payload, request.headers.get("Stripe-Signature"))
+def _already_processed(body: object) -> bool:
+    """A verified redelivery of an event already processed: answered with one primary-key
+    read, before the body is read into an event, since a processed event is final (``claim``
+    never takes it again). Anything else goes the full way, claim included."""
+    event_id = body_event_id(body)
     if event_id is None or not events.is_processed(event_id):
         return False
     log.info("webhook %s: duplicate, already processed", event_id)
@@ -164,3 +160,7 @@ def _process(event: WebhookEvent) -> tuple[Response, int]:
         except Exception:  # noqa: BLE001 - the change is stored; a failed notice must not undo it
             log.exception("webhook %s: follow-up after commit failed", event.id)
     return _answer(200, received=True)
+
+
+# After the routes (registration runs these in order): their paths are known by then.
+webhooks_bp.record_once(sessionless.install)

@@ -41,11 +41,23 @@ log = logging.getLogger("continuum.billing")
 
 @dataclass
 class Delivery:
-    """One event being handled, with the work to do after its transaction commits."""
+    """One event being handled, with the work to do after its transaction commits.
+
+    ``tenant_id`` is the tenant of the event's customer (None: not one of ours); the ORM
+    ``tenant`` is loaded on first use, so a handler that needs only the id (the invoice
+    mirror) costs no entity load.
+    """
 
     event: WebhookEvent
-    tenant: Tenant | None
+    tenant_id: int | None
     after_commit: list[Callable[[], object]] = field(default_factory=list)
+    _tenant: Tenant | None = field(default=None, init=False, repr=False)
+
+    @property
+    def tenant(self) -> Tenant | None:
+        if self._tenant is None and self.tenant_id is not None:
+            self._tenant = db.session.get(Tenant, self.tenant_id)
+        return self._tenant
 
     def sync(self, subscription_id: str | None) -> SyncResult | None:
         """Re-fetch and mirror ``subscription_id``; queue the downgrade mail if it applies."""
@@ -141,8 +153,8 @@ def _invoice(delivery: Delivery) -> StripeInvoice | None:
     to the local invoice mirror on the way (it never moves an invoice back)."""
     invoice = delivery.event.object
     if isinstance(invoice, StripeInvoice) and invoice.subscription_id:
-        if delivery.tenant is not None:
-            mirror_invoice(delivery.tenant, invoice)
+        if delivery.tenant_id is not None:
+            mirror_invoice(delivery.tenant_id, invoice)
         return invoice
     return None
 

@@ -21,7 +21,6 @@ import logging
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from portal import metrics
-from portal.billing.subscriptions import tenant_for_customer
 from portal.errors import PortalError
 from portal.extensions import csrf, db, limiter
 from portal.stripe_gateway import StripeObjectMissing, WebhookEvent, WebhookRejected, get_gateway
@@ -128,12 +127,12 @@ def _process(event: WebhookEvent) -> tuple[Response, int]:
             metrics.webhook_event("duplicate")
             return _answer(200, received=True, duplicate=True)
         event = versions.at_pinned_version(event)
-        tenant = tenant_for_customer(event.customer_id)
-        delivery = Delivery(event=event, tenant=tenant)
+        tenant_id = events.tenant_id_for_customer(event.customer_id)
+        delivery = Delivery(event=event, tenant_id=tenant_id)
         if handler is None:
             log.info("webhook %s: %s is not handled; acknowledged", event.id, event.type)
         else:
-            if tenant is None:
+            if tenant_id is None:
                 log.info(
                     "webhook %s (%s): customer %s is not one of ours",
                     event.id,
@@ -141,7 +140,7 @@ def _process(event: WebhookEvent) -> tuple[Response, int]:
                     event.customer_id,
                 )
             handler(delivery)
-        events.mark_processed(event, tenant.id if tenant else None)
+        events.mark_processed(event, tenant_id)
         db.session.commit()
         metrics.webhook_event("processed")
     except StripeObjectMissing as error:

@@ -87,13 +87,28 @@ def event_of(body: Any) -> WebhookEvent:
         created=int(event.created),
         livemode=bool(event.livemode),
         object_id=getattr(data_object, "id", None),
-        customer_id=(
-            data_object.id if kind == "customer" else _id(getattr(data_object, "customer", None))
-        ),
+        customer_id=_customer_of(kind, data_object),
         object=_object_of(kind, data_object),
         api_version=getattr(event, "api_version", None),
         object_type=kind,
     )
+
+
+def body_customer_id(body: Any) -> str | None:
+    """The customer ``event_of(body).customer_id`` names, read without parsing the event
+    (None when the body has no such shape: the full parse then decides)."""
+    try:
+        data_object = _Fields(body).data.object if isinstance(body, dict) else None
+        return _customer_of(getattr(data_object, "object", None), data_object)
+    except (AttributeError, TypeError):
+        return None
+
+
+def _customer_of(kind: Any, data_object: Any) -> str | None:
+    """The customer an event is about: the object itself, or the customer it names."""
+    if kind == "customer":
+        return data_object.id  # type: ignore[no-any-return]  # as the SDK gives it
+    return _id(getattr(data_object, "customer", None))
 
 
 def _object_of(kind: Any, value: Any) -> EventObject:

@@ -24,6 +24,7 @@ from portal import metrics
 from portal.errors import PortalError
 from portal.extensions import csrf, db, limiter
 from portal.stripe_gateway import StripeObjectMissing, WebhookEvent, WebhookRejected, get_gateway
+from portal.stripe_gateway.event_payload import body_customer_id
 from portal.stripe_gateway.webhooks import body_event_id, event_from_body
 from portal.webhooks import events, sessionless, thin, versions
 from portal.webhooks.handlers import HANDLERS, Delivery
@@ -53,7 +54,10 @@ def receive() -> tuple[Response, int]:
         return payload
     try:
         body = get_gateway().verified_body(payload, request.headers.get("Stripe-Signature"))
-        if _already_processed(body):
+        known = _look_up(body)
+        if known is not None and known.processed:
+            log.info("webhook %s: duplicate, already processed", known.event_id)
+            metrics.webhook_event("duplicate")
             return _answer(200, received=True, duplicate=True)
         event = event_from_body(body)
     except WebhookRejected as error:
@@ -62,7 +66,7 @@ def receive() -> tuple[Response, int]:
     except PortalError as error:
         log.error("webhook refused: %s", error.message)
         return _answer(error.status_code, error=error.message)
-    return _process(event)
+    return _process(event, known if known is not None and known.event_id == event.id else None)
 
 
 @webhooks_bp.post("/billing/webhook/thin")
@@ -106,19 +110,18 @@ def _payload(secret_setting: str) -> bytes | tuple[Response, int]:
     return payload
 
 
-def _already_processed(body: object) -> bool:
-    """A verified redelivery of an event already processed: answered with one primary-key
-    read, before the body is read into an event, since a processed event is final (``claim``
-    never takes it again). Anything else goes the full way, claim included."""
+def _look_up(body: object) -> events.Known | None:
+    """A verified body's event: processed already? and its customer's tenant (one read).
+
+    A redelivery of an event already processed is answered from this alone, before the body
+    is read into an event, since a processed event is final (``claim`` never takes it again).
+    None when the body names no usable id: the full parse then refuses it with the reason.
+    """
     event_id = body_event_id(body)
-    if event_id is None or not events.is_processed(event_id):
-        return False
-    log.info("webhook %s: duplicate, already processed", event_id)
-    metrics.webhook_event("duplicate")
-    return True
+    return None if event_id is None else events.look_up(event_id, body_customer_id(body))
 
 
-def _process(event: WebhookEvent) -> tuple[Response, int]:
+def _process(event: WebhookEvent, known: events.Known | None) -> tuple[Response, int]:
     handler = HANDLERS.get(event.type)
     try:
         if not events.claim(event):
@@ -127,7 +130,10 @@ def _process(event: WebhookEvent) -> tuple[Response, int]:
             metrics.webhook_event("duplicate")
             return _answer(200, received=True, duplicate=True)
         event = versions.at_pinned_version(event)
-        tenant_id = events.tenant_id_for_customer(event.customer_id)
+        if known is not None and known.customer_id == event.customer_id:
+            tenant_id = known.tenant_id  # read before the claim, as a delivery a moment earlier
+        else:  # a re-fetched object (another API version) may name another customer
+            tenant_id = events.tenant_id_for_customer(event.customer_id)
         delivery = Delivery(event=event, tenant_id=tenant_id)
         if handler is None:
             log.info("webhook %s: %s is not handled; acknowledged", event.id, event.type)

@@ -7,9 +7,11 @@ row, so only one of them does the work.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Protocol, cast
+from collections.abc import Mapping
+from typing import Any, NamedTuple, Protocol, cast
 
 import sqlalchemy as sa
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from portal.db import dialect_insert
 from portal.extensions import db
@@ -63,11 +65,30 @@ def look_up(event_id: str, customer_id: str | None) -> Known:
     params = {"event_id": event_id, "customer": customer_id or None}
     engine = db.engine
     if engine.dialect.name == "sqlite":
-        with engine.connect() as connection:
-            row = connection.execute(_LOOK_UP, params).one()
+        row = _read_on_own_connection(engine, params)
     else:
-        row = db.session.connection().execute(_LOOK_UP, params).one()
+        row = tuple(db.session.connection().execute(_LOOK_UP, params).one())
     return Known(event_id, customer_id, row[0] is not None, row[1])
+
+
+def _read_on_own_connection(engine: sa.Engine, params: Mapping[str, object]) -> tuple[Any, ...]:
+    """``_LOOK_UP`` on a pooled DB-API connection of its own, compiled once: the statement
+    takes the driver a few microseconds, and the Core connection and result around it took
+    five times that. Nothing is written: the pool's reset on return ends the read."""
+    compiled = _COMPILED.get(engine.dialect.name)
+    if compiled is None:
+        compiled = _LOOK_UP.compile(dialect=engine.dialect)
+        _COMPILED[engine.dialect.name] = compiled
+    names = compiled.positiontup or []
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        cursor.execute(compiled.string, [params[name] for name in names])
+        row = cursor.fetchone()
+        cursor.close()
+    finally:
+        connection.close()  # back to the pool
+    return tuple(row or (None, None))  # one row: a SELECT of two scalar subqueries
 
 
 def tenant_id_for_customer(customer_id: str | None) -> int | None:
@@ -93,7 +114,10 @@ _EVENTS = cast(sa.Table, StripeEvent.__table__)
 _CLAIMS: dict[str, sa.Executable] = {}
 _PROCESSED_AT = sa.select(_EVENTS.c.processed_at).where(_EVENTS.c.id == sa.bindparam("event_id"))
 _TENANT_ID = sa.select(Tenant.id).where(Tenant.stripe_customer_id == sa.bindparam("customer"))
-_LOOK_UP = sa.select(_PROCESSED_AT.scalar_subquery(), _TENANT_ID.limit(1).scalar_subquery())
+# stripe_customer_id is unique: the tenant subquery gives at most one row.
+_LOOK_UP = sa.select(_PROCESSED_AT.scalar_subquery(), _TENANT_ID.scalar_subquery())
+#: ``_LOOK_UP`` compiled, per dialect name (SQLite's positional parameters).
+_COMPILED: dict[str, SQLCompiler] = {}
 _MARK_PROCESSED = (
     sa.update(_EVENTS)
     .where(_EVENTS.c.id == sa.bindparam("event_id"))

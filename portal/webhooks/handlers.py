@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from portal.billing import dunning
 from portal.billing.checkout import adopt_checkout_card, adopt_setup_intent
 from portal.billing.invoice_mirror import mirror_invoice
-from portal.billing.one_subscription import settle_duplicates
+from portal.billing.one_subscription import BLOCKING_STATUSES, settle_duplicates
 from portal.billing.subscriptions import (
     SyncResult,
     past_due_grace_ends,
@@ -64,15 +64,31 @@ class Delivery:
         tenant = self.tenant
         if tenant is None or not subscription_id:
             return None
+        before = _mirrored_status(subscription_id)
         result = sync_subscription(tenant, subscription_id, event_created=self.event.created)
         if result is not None and result.downgraded:
             self.after_commit.append(lambda: dunning.send_downgraded(tenant))
         if result is not None:
-            self.after_commit.extend(settle_duplicates(tenant))
+            # Stripe is asked for the tenant's other subscriptions only when this one starts
+            # paying (new to the mirror, or out of incomplete): two paid checkouts each start
+            # paying once, and the later of those syncs finds the other one at Stripe (or in
+            # the mirror). A renewal or an update of a paying one compares the mirror only,
+            # one Stripe call fewer per event.
+            starts_paying = (
+                before not in BLOCKING_STATUSES and result.subscription.status in BLOCKING_STATUSES
+            )
+            self.after_commit.extend(settle_duplicates(tenant, ask_stripe=starts_paying))
         return result
 
 
 Handler = Callable[[Delivery], None]
+
+
+def _mirrored_status(subscription_id: str) -> str | None:
+    """The mirror's status of ``subscription_id`` before a sync (None: not mirrored yet)."""
+    return db.session.scalar(
+        sa.select(Subscription.status).where(Subscription.stripe_subscription_id == subscription_id)
+    )
 
 
 def checkout_completed(delivery: Delivery) -> None:

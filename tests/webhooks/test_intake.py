@@ -161,13 +161,34 @@ def _body(data_object: dict[str, Any], api_version: str | None = "2026-10-28.end
     }
 
 
+EMPTIED: dict[str, dict[str, Any]] = {
+    "customer": {"invoice_settings": {}},
+    "subscription": {"pause_collection": {}},
+    "invoice": {"parent": {}, "status_transitions": {}},
+}
+
+
+def _emptied(kind: str, data_object: dict[str, Any]) -> dict[str, Any]:
+    """The same object with nested objects present but empty: the SDK's objects are truthy even
+    empty, so its readers fail on them (and the event carries no object); the views must too."""
+    return {**data_object, **EMPTIED.get(kind, {})}
+
+
+@pytest.mark.parametrize("emptied", [False, True])
 @pytest.mark.parametrize("kind", sorted(OBJECTS))
-def test_the_dict_reading_matches_the_sdk_objects(kind: str) -> None:
+def test_the_dict_reading_matches_the_sdk_objects(kind: str, emptied: bool) -> None:
     data_object, read = OBJECTS[kind]
+    if emptied:
+        data_object = _emptied(kind, data_object)
     body = _body(data_object)
     sdk = stripe.Event.construct_from(json.loads(json.dumps(body)), "sk_test_x").data.object
     parsed = event_of(body)
-    assert parsed.object == read(sdk)
+    try:
+        expected = read(sdk)
+    except (AttributeError, IndexError, KeyError, TypeError):  # what the SDK path logged
+        expected = None
+    assert parsed.object == expected
+    assert (expected is None) == (emptied and kind in EMPTIED)
     assert (parsed.id, parsed.type, parsed.created, parsed.livemode) == (
         "evt_1",
         "some.event",

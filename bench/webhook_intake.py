@@ -9,10 +9,15 @@ The in-process rates are printed twice: by the wall clock (the goal), and per se
 process's own CPU time, which is what the intake costs when the machine's other jobs are left
 out (on a 2-core machine shared with other work the wall-clock figure follows the load).
 
-The events are ``invoice.finalized`` for a customer the portal knows: verified, claimed in
-``stripe_event``, the tenant looked up, the invoice written to the local mirror, marked processed,
-committed. They call no Stripe API (nothing in that handler re-fetches), so the figure is the
-portal's intake, not the simulator's speed.
+The events are ``invoice.finalized`` for a customer the portal knows: verified, looked up
+(processed already? the customer's tenant: one read), claimed in ``stripe_event``, the invoice
+written to the local mirror, marked processed, committed. On PostgreSQL that is four statements
+and one commit per delivery, plus the pool's pre-ping and the driver's BEGIN: seven round trips.
+They call no Stripe API (nothing in that handler re-fetches), so the figure is the portal's
+intake, not the simulator's speed. A duplicate is the signature check and the one read.
+
+The 1-minute load average is printed before and after: the machine is often shared, and the
+wall-clock rates follow it.
 
     .venv/bin/python -m bench.webhook_intake
 """
@@ -274,6 +279,7 @@ def http_postgres() -> tuple[float, float] | None:
 
 
 def main() -> None:
+    load_before = os.getloadavg()[0]
     rates = in_process_sqlite()
     for kind, label, goal in GOALS_IN_PROCESS:
         print(
@@ -289,6 +295,7 @@ def main() -> None:
             f"deliveries: {http_rates[0]:,.0f} /s (goal >= 300); per second of the workers' "
             f"CPU: {http_rates[1]:,.0f} /s"
         )
+    print(f"(g) load average (1 min): {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
 
 
 if __name__ == "__main__":

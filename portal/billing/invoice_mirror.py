@@ -28,9 +28,10 @@ def _rank(column: Any) -> Any:
     return sa.case(_STATUS_RANK, value=column, else_=-1)
 
 
-def mirror_invoice(tenant: Tenant, remote: StripeInvoice) -> str | None:
-    """Write ``remote`` into the mirror for ``tenant``; returns its id (None for a preview,
-    which has no id). The caller commits.
+def mirror_invoice(tenant: Tenant | int, remote: StripeInvoice) -> str | None:
+    """Write ``remote`` into the mirror for ``tenant`` (or a tenant id: the webhook intake
+    does not load the tenant for this); returns its id (None for a preview, which has no id).
+    The caller commits.
 
     One upsert, race-free: a new invoice is inserted; a stored one is updated only if ``remote``
     is not older (its status ranks at least as far), keeping the larger attempt count and the
@@ -43,7 +44,7 @@ def mirror_invoice(tenant: Tenant, remote: StripeInvoice) -> str | None:
     params = {
         **_values(remote),
         "id": remote.id,
-        "tenant_id": tenant.id,
+        "tenant_id": tenant if isinstance(tenant, int) else tenant.id,
         "created": remote.created or now,
         "mirrored_at": now,
         "paid_at": (remote.paid_at or now) if paid else None,

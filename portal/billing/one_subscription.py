@@ -78,15 +78,19 @@ def _expire(session_id: str) -> None:
             raise Conflict(ALREADY_SUBSCRIBED) from None
 
 
-def settle_duplicates(tenant: Tenant, *, on_page: bool = False) -> list[Callable[[], object]]:
+def settle_duplicates(
+    tenant: Tenant, *, on_page: bool = False, ask_stripe: bool = True
+) -> list[Callable[[], object]]:
     """Cancel every paying subscription but the oldest (created first at Stripe; on a tie, the
     one mirrored first), with a prorated credit; returns the
     notices to send once the change is committed (empty when there was one or none).
-    ``on_page``: the owner is syncing from a page, which then shows the notice too."""
+    ``on_page``: the owner is syncing from a page, which then shows the notice too.
+    ``ask_stripe=False``: only the mirrored subscriptions are compared (a webhook sync of a
+    subscription that was already paying: see ``Delivery.sync``)."""
     if not tenant.stripe_customer_id or not any(valid(s) for s in subscriptions_of(tenant)):
         return []
     # The other tab's subscription may not be mirrored yet: ask Stripe for all of them.
-    for remote in get_gateway().list_subscriptions(tenant.stripe_customer_id):
+    for remote in get_gateway().list_subscriptions(tenant.stripe_customer_id) if ask_stripe else []:
         if remote.status in BLOCKING_STATUSES:
             apply_subscription(tenant, remote)
     paying = [sub for sub in subscriptions_of(tenant) if valid(sub)]

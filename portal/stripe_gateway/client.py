@@ -47,9 +47,8 @@ from portal.stripe_gateway.types import (
     StripeSetupIntent,
     StripeSubscription,
     StripeTestClock,
-    WebhookEvent,
 )
-from portal.stripe_gateway.webhooks import verified_event, verified_event_id
+from portal.stripe_gateway.webhooks import verified_body
 
 
 class StripeGateway(
@@ -369,13 +368,10 @@ class StripeGateway(
 
     # webhooks
 
-    def construct_event(self, payload: bytes, signature: str | None) -> WebhookEvent:
-        """Verify ``payload`` with the signing secret and parse it; else ``WebhookRejected``."""
-        return verified_event(self._client, payload, signature, self.webhook_secret)
-
-    def verified_event_id(self, payload: bytes, signature: str | None) -> str | None:
-        """The event id of a verified ``payload`` (None: unverified or not an event)."""
-        return verified_event_id(payload, signature, self.webhook_secret)
+    def verified_body(self, payload: bytes, signature: str | None) -> object:
+        """``payload`` parsed once its signature is verified with the signing secret; else
+        ``WebhookRejected`` (``webhooks.event_from_body`` then reads the event from it)."""
+        return verified_body(payload, signature, self.webhook_secret)
 
 
 def gateway_for(app: Flask) -> StripeGateway:

@@ -7,7 +7,6 @@ place an SDK field is read and a Stripe API change is absorbed.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -350,21 +349,6 @@ class WebhookEvent:
     #: The payload's ``object`` type (``invoice``, ``customer``...), to re-fetch it by.
     object_type: str | None = None
 
-    @classmethod
-    def of(cls, event: stripe.Event) -> WebhookEvent:
-        data_object = event.data.object
-        return cls(
-            id=str(event.id),
-            type=str(event.type),
-            created=int(event.created),
-            livemode=bool(event.livemode),
-            object_id=getattr(data_object, "id", None),
-            customer_id=_event_customer(data_object),
-            object=_event_object(data_object),
-            api_version=getattr(event, "api_version", None),
-            object_type=getattr(data_object, "object", None),
-        )
-
     def with_object(self, data_object: EventObject) -> WebhookEvent:
         """This event carrying ``data_object`` (re-fetched) instead of its own payload."""
         customer = (
@@ -373,27 +357,3 @@ class WebhookEvent:
             else (getattr(data_object, "customer_id", None) or self.customer_id)
         )
         return replace(self, object=data_object, customer_id=customer)
-
-
-def _event_object(value: Any) -> EventObject:
-    parsers: list[tuple[type[Any], Callable[[Any], EventObject]]] = [
-        (stripe.Customer, StripeCustomer.of),
-        (stripe.Subscription, StripeSubscription.of),
-        (stripe.Invoice, StripeInvoice.of),
-        (stripe.checkout.Session, StripeCheckoutSession.of),
-        (stripe.PaymentMethod, StripePaymentMethod.of),
-    ]
-    for kind, parse in parsers:
-        if isinstance(value, kind):
-            try:
-                return parse(value)
-            except (AttributeError, IndexError, KeyError, TypeError):
-                log.warning("event object %s has an unexpected shape", getattr(value, "id", "?"))
-                return None
-    return None
-
-
-def _event_customer(value: Any) -> str | None:
-    if isinstance(value, stripe.Customer):
-        return value.id
-    return _id(getattr(value, "customer", None))

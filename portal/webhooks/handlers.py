@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from portal.billing import dunning
 from portal.billing.checkout import adopt_checkout_card, adopt_setup_intent
 from portal.billing.invoice_mirror import mirror_invoice
-from portal.billing.one_subscription import settle_duplicates
+from portal.billing.one_subscription import BLOCKING_STATUSES, settle_duplicates
 from portal.billing.subscriptions import (
     SyncResult,
     past_due_grace_ends,
@@ -41,26 +41,54 @@ log = logging.getLogger("continuum.billing")
 
 @dataclass
 class Delivery:
-    """One event being handled, with the work to do after its transaction commits."""
+    """One event being handled, with the work to do after its transaction commits.
+
+    ``tenant_id`` is the tenant of the event's customer (None: not one of ours); the ORM
+    ``tenant`` is loaded on first use, so a handler that needs only the id (the invoice
+    mirror) costs no entity load.
+    """
 
     event: WebhookEvent
-    tenant: Tenant | None
+    tenant_id: int | None
     after_commit: list[Callable[[], object]] = field(default_factory=list)
+    _tenant: Tenant | None = field(default=None, init=False, repr=False)
+
+    @property
+    def tenant(self) -> Tenant | None:
+        if self._tenant is None and self.tenant_id is not None:
+            self._tenant = db.session.get(Tenant, self.tenant_id)
+        return self._tenant
 
     def sync(self, subscription_id: str | None) -> SyncResult | None:
         """Re-fetch and mirror ``subscription_id``; queue the downgrade mail if it applies."""
         tenant = self.tenant
         if tenant is None or not subscription_id:
             return None
+        before = _mirrored_status(subscription_id)
         result = sync_subscription(tenant, subscription_id, event_created=self.event.created)
         if result is not None and result.downgraded:
             self.after_commit.append(lambda: dunning.send_downgraded(tenant))
         if result is not None:
-            self.after_commit.extend(settle_duplicates(tenant))
+            # Stripe is asked for the tenant's other subscriptions only when this one starts
+            # paying (new to the mirror, or out of incomplete): two paid checkouts each start
+            # paying once, and the later of those syncs finds the other one at Stripe (or in
+            # the mirror). A renewal or an update of a paying one compares the mirror only,
+            # one Stripe call fewer per event.
+            starts_paying = (
+                before not in BLOCKING_STATUSES and result.subscription.status in BLOCKING_STATUSES
+            )
+            self.after_commit.extend(settle_duplicates(tenant, ask_stripe=starts_paying))
         return result
 
 
 Handler = Callable[[Delivery], None]
+
+
+def _mirrored_status(subscription_id: str) -> str | None:
+    """The mirror's status of ``subscription_id`` before a sync (None: not mirrored yet)."""
+    return db.session.scalar(
+        sa.select(Subscription.status).where(Subscription.stripe_subscription_id == subscription_id)
+    )
 
 
 def checkout_completed(delivery: Delivery) -> None:
@@ -141,8 +169,8 @@ def _invoice(delivery: Delivery) -> StripeInvoice | None:
     to the local invoice mirror on the way (it never moves an invoice back)."""
     invoice = delivery.event.object
     if isinstance(invoice, StripeInvoice) and invoice.subscription_id:
-        if delivery.tenant is not None:
-            mirror_invoice(delivery.tenant, invoice)
+        if delivery.tenant_id is not None:
+            mirror_invoice(delivery.tenant_id, invoice)
         return invoice
     return None
 

@@ -56,16 +56,16 @@ def invoice_changed(delivery: Delivery) -> None:
     """Any invoice of one of our customers (created, updated, voided, uncollectible...) goes
     into the mirror; it never moves an invoice back."""
     invoice = delivery.event.object
-    if isinstance(invoice, StripeInvoice) and delivery.tenant is not None:
-        mirror_invoice(delivery.tenant, invoice)
+    if isinstance(invoice, StripeInvoice) and delivery.tenant_id is not None:
+        mirror_invoice(delivery.tenant_id, invoice)
 
 
 def invoice_deleted(delivery: Delivery) -> None:
     """A draft invoice was deleted at Stripe: it leaves the mirror."""
-    if delivery.tenant is not None and delivery.event.object_id:
+    if delivery.tenant_id is not None and delivery.event.object_id:
         db.session.execute(
             sa.delete(Invoice).where(
-                Invoice.id == delivery.event.object_id, Invoice.tenant_id == delivery.tenant.id
+                Invoice.id == delivery.event.object_id, Invoice.tenant_id == delivery.tenant_id
             )
         )
 

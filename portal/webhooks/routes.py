@@ -21,11 +21,12 @@ import logging
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from portal import metrics
-from portal.billing.subscriptions import tenant_for_customer
 from portal.errors import PortalError
 from portal.extensions import csrf, db, limiter
 from portal.stripe_gateway import StripeObjectMissing, WebhookEvent, WebhookRejected, get_gateway
-from portal.webhooks import events, thin, versions
+from portal.stripe_gateway.event_payload import body_customer_id
+from portal.stripe_gateway.webhooks import body_event_id, event_from_body
+from portal.webhooks import events, sessionless, thin, versions
 from portal.webhooks.handlers import HANDLERS, Delivery
 
 log = logging.getLogger("continuum.billing")
@@ -34,15 +35,9 @@ MAX_BODY_BYTES = 1024 * 1024
 
 webhooks_bp = Blueprint("webhooks", __name__)
 # Stripe's deliveries carry no limit of the portal's (they are signed, and Stripe paces them):
-# exempt, the limiter does not even look at them, which keeps the intake fast.
+# exempt, and skipped: the limiter does not even look at them, which keeps the intake fast.
 limiter.exempt(webhooks_bp)
-
-
-@limiter.request_filter
-def _stripe_delivery() -> bool:
-    """Skip the limiter's per-request work for the webhook blueprint: ``exempt`` alone still
-    resolved every limit of the app before finding none apply (a tenth of a duplicate's cost)."""
-    return request.blueprint == webhooks_bp.name
+limiter.skip_blueprint(webhooks_bp.name)
 
 
 def _answer(status: int, **body: object) -> tuple[Response, int]:
@@ -57,17 +52,21 @@ def receive() -> tuple[Response, int]:
     payload = _payload("STRIPE_WEBHOOK_SECRET")
     if isinstance(payload, tuple):
         return payload
-    if _already_processed(payload):
-        return _answer(200, received=True, duplicate=True)
     try:
-        event = get_gateway().construct_event(payload, request.headers.get("Stripe-Signature"))
+        body = get_gateway().verified_body(payload, request.headers.get("Stripe-Signature"))
+        known = _look_up(body)
+        if known is not None and known.processed:
+            log.info("webhook %s: duplicate, already processed", known.event_id)
+            metrics.webhook_event("duplicate")
+            return _answer(200, received=True, duplicate=True)
+        event = event_from_body(body)
     except WebhookRejected as error:
         log.warning("webhook rejected: %s", error.message)
         return _answer(400, error=error.message)
     except PortalError as error:
         log.error("webhook refused: %s", error.message)
         return _answer(error.status_code, error=error.message)
-    return _process(event)
+    return _process(event, known if known is not None and known.event_id == event.id else None)
 
 
 @webhooks_bp.post("/billing/webhook/thin")
@@ -111,19 +110,18 @@ def _payload(secret_setting: str) -> bytes | tuple[Response, int]:
     return payload
 
 
-def _already_processed(payload: bytes) -> bool:
-    """A verified redelivery of an event already processed: answered before the event is
-    parsed into objects (the costly part), since a processed event is final (``claim`` never
-    takes it again). Anything else goes the full way, claim included."""
-    event_id = get_gateway().verified_event_id(payload, request.headers.get("Stripe-Signature"))
-    if event_id is None or not events.is_processed(event_id):
-        return False
-    log.info("webhook %s: duplicate, already processed", event_id)
-    metrics.webhook_event("duplicate")
-    return True
+def _look_up(body: object) -> events.Known | None:
+    """A verified body's event: processed already? and its customer's tenant (one read).
+
+    A redelivery of an event already processed is answered from this alone, before the body
+    is read into an event, since a processed event is final (``claim`` never takes it again).
+    None when the body names no usable id: the full parse then refuses it with the reason.
+    """
+    event_id = body_event_id(body)
+    return None if event_id is None else events.look_up(event_id, body_customer_id(body))
 
 
-def _process(event: WebhookEvent) -> tuple[Response, int]:
+def _process(event: WebhookEvent, known: events.Known | None) -> tuple[Response, int]:
     handler = HANDLERS.get(event.type)
     try:
         if not events.claim(event):
@@ -132,12 +130,15 @@ def _process(event: WebhookEvent) -> tuple[Response, int]:
             metrics.webhook_event("duplicate")
             return _answer(200, received=True, duplicate=True)
         event = versions.at_pinned_version(event)
-        tenant = tenant_for_customer(event.customer_id)
-        delivery = Delivery(event=event, tenant=tenant)
+        if known is not None and known.customer_id == event.customer_id:
+            tenant_id = known.tenant_id  # read before the claim, as a delivery a moment earlier
+        else:  # a re-fetched object (another API version) may name another customer
+            tenant_id = events.tenant_id_for_customer(event.customer_id)
+        delivery = Delivery(event=event, tenant_id=tenant_id)
         if handler is None:
             log.info("webhook %s: %s is not handled; acknowledged", event.id, event.type)
         else:
-            if tenant is None:
+            if tenant_id is None:
                 log.info(
                     "webhook %s (%s): customer %s is not one of ours",
                     event.id,
@@ -145,7 +146,7 @@ def _process(event: WebhookEvent) -> tuple[Response, int]:
                     event.customer_id,
                 )
             handler(delivery)
-        events.mark_processed(event, tenant.id if tenant else None)
+        events.mark_processed(event, tenant_id)
         db.session.commit()
         metrics.webhook_event("processed")
     except StripeObjectMissing as error:
@@ -164,3 +165,7 @@ def _process(event: WebhookEvent) -> tuple[Response, int]:
         except Exception:  # noqa: BLE001 - the change is stored; a failed notice must not undo it
             log.exception("webhook %s: follow-up after commit failed", event.id)
     return _answer(200, received=True)
+
+
+# After the routes (registration runs these in order): their paths are known by then.
+webhooks_bp.record_once(sessionless.install)

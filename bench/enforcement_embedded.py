@@ -24,6 +24,7 @@ from bench.harness import (
 
 CALLS, ROUNDS = 250, 30
 READ, BILLED = "metered + requires_feature", "same, every call billed as overage"
+HEADERS = "undecorated + the 9 rate headers"
 
 
 def main() -> None:
@@ -32,6 +33,7 @@ def main() -> None:
     reference = limiter_app("memory://")
     variants = {
         "undecorated": caller(api, "/bench/plain", headers),
+        HEADERS: caller(api, "/bench/headers", headers),
         READ: caller(api, "/bench/read", headers),
         BILLED: caller(api, "/bench/read", bench.overage_headers, billed=True),
         "metered + storage_quota (POST)": caller(api, "/bench/write", headers, "POST"),
@@ -42,7 +44,7 @@ def main() -> None:
     # The same three again in CPU time: on a shared machine the wall clock moves with the
     # neighbours' load, which can hide a gap of 0.02 either way.
     cpu = throughputs(
-        {name: variants[name] for name in ("undecorated", READ, BILLED)},
+        {name: variants[name] for name in ("undecorated", HEADERS, READ, BILLED)},
         CALLS,
         ROUNDS,
         clock=time.thread_time,
@@ -60,6 +62,7 @@ def main() -> None:
         "(a) embedded store, Flask test client, one thread",
         rates,
         {
+            "headers only (their cost)": (HEADERS, "undecorated"),
             "read (target >= 0.80)": (READ, "undecorated"),
             "read, billed as overage": (BILLED, "undecorated"),
             "write with storage quota": ("metered + storage_quota (POST)", "undecorated"),
@@ -74,6 +77,7 @@ def main() -> None:
         "(a) embedded store, Flask test client, one thread, CPU time",
         cpu,
         {
+            "headers only (their cost)": (HEADERS, "undecorated"),
             "read (target >= 0.80)": (READ, "undecorated"),
             "read, billed as overage": (BILLED, "undecorated"),
         },

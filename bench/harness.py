@@ -24,6 +24,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from examples.continuum_api import create_api_app
 from portal import create_app
 from portal.enforcement import enforcement_for, metered, requires_feature, storage_quota
+from portal.enforcement.flask import _add_headers
 from portal.extensions import db
 from portal.keys.api_keys import create_api_key
 from portal.models import Tenant
@@ -67,6 +68,30 @@ def ok() -> ResponseReturnValue:
     return jsonify(ok=True)
 
 
+#: The nine headers an admitted call of the bench's enterprise tenant answers with (values as
+#: sent): ``ok_with_rate_headers`` adds them and does nothing else.
+RATE_HEADERS = {
+    "X-RateLimit-Limit-Day": "1000000000",
+    "X-RateLimit-Limit-Minute": "1000000000",
+    "X-Tier": "enterprise",
+    "RateLimit-Policy": '"minute";q=1000000000;w=60, "day";q=1000000000;w=86400',
+    "X-RateLimit-Remaining-Day": "999999999",
+    "X-RateLimit-Remaining-Minute": "999999999",
+    "X-RateLimit-Reset": "1796083200",
+    "RateLimit": '"day";r=999999999;t=73402',
+    "X-Request-Duration-Ms": "0.05",
+}
+
+
+def ok_with_rate_headers() -> ResponseReturnValue:
+    """The undecorated endpoint plus the rate headers, added as ``@metered`` adds them: what
+    carrying them costs (Werkzeug and the test client handle each header several times), the
+    part of the decorated endpoint's price no implementation of the same headers can cut."""
+    response = jsonify(ok=True)
+    _add_headers(response, RATE_HEADERS)
+    return response
+
+
 @dataclass(frozen=True)
 class BenchApi:
     """The example API with the benchmark routes, and the key headers of its two tenants."""
@@ -79,10 +104,12 @@ class BenchApi:
 
 
 def enforced_api(config: dict[str, Any]) -> BenchApi:
-    """The example API plus /bench/plain (undecorated), /bench/read and /bench/write (decorated)."""
+    """The example API plus /bench/plain (undecorated), /bench/headers (undecorated, with the
+    rate headers), /bench/read and /bench/write (decorated)."""
     portal = create_app(config)
     api = create_api_app(config, enforcement=enforcement_for(portal))
     api.add_url_rule("/bench/plain", "plain", ok)
+    api.add_url_rule("/bench/headers", "headers", ok_with_rate_headers)
     api.add_url_rule("/bench/read", "read", metered(requires_feature("semantic_search")(ok)))
     api.add_url_rule("/bench/write", "write", metered(storage_quota(ok)), methods=["POST"])
     with portal.app_context():

@@ -4,14 +4,21 @@ again (on the ASGI side, over a new connection of the on-loop admission)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+import redis
 
 from portal.enforcement import Enforcement
+from portal.enforcement.stores.base import Quota
+from portal.enforcement.stores.redis import RedisStore, connect
+from portal.enforcement.stores.redis_async import AsyncRedisAdmissions
 from tests.asgi.conftest import Api
 from tests.conftest import base_test_config
 from tests.enforcement.support import FakeClock
@@ -77,4 +84,43 @@ def test_redis_down_follows_the_fail_mode_then_recovers(
         # have been admitted by the local fallback just before, so it is not counted on).
         assert enforcement.live_counts(account.tenant_id).minute >= 3
     finally:
+        stop_redis(server)
+
+
+def test_an_async_admission_that_timed_out_is_taken_back_when_redis_runs_it_late() -> None:
+    """The on-loop admission's timeout leaves its script in Redis's socket buffer too: Redis runs
+    it when it wakes, and the store's releaser thread takes it back with no other call."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = start_redis(port)
+    store = RedisStore(connect(f"redis://127.0.0.1:{port}/0", 0.1))
+    admissions = AsyncRedisAdmissions(store)
+    quota = Quota(per_minute=100, per_day=1000, concurrent=2)
+
+    async def admit() -> Any:
+        return await admissions.acquire(1, quota, time.time(), 30.0, ["api_calls"])
+
+    async def scenario() -> None:
+        first = await admit()
+        store.release(1, first.lease)
+        server.send_signal(signal.SIGSTOP)
+        try:
+            with pytest.raises((redis.RedisError, OSError)):
+                await admit()
+        finally:
+            server.send_signal(signal.SIGCONT)
+        await admissions.close()
+
+    try:
+        asyncio.run(scenario())
+        deadline = time.monotonic() + 5
+        while True:
+            counts = store.live_counts(1, time.time())
+            if (counts.concurrent, counts.minute, counts.day) == (0, 1, 1) and not store.has_unsure:
+                break
+            assert time.monotonic() < deadline, f"the refused call is still counted: {counts}"
+            time.sleep(0.05)
+    finally:
+        store.close()
         stop_redis(server)

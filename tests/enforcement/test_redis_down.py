@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 
 from examples.continuum_api import create_api_app
 from portal.enforcement import Enforcement, enforcement_for, get_usage
-from portal.enforcement.stores.base import Quota
+from portal.enforcement.stores.base import Quota, StoreUnavailable
 from portal.enforcement.stores.guarded import GuardedStore
 from portal.enforcement.stores.redis import RedisStore, connect
 from portal.enforcement.stores.redis_link import PROBE_AFTER_IDLE_SECONDS
@@ -199,6 +199,49 @@ def test_a_call_ending_while_redis_is_unreachable_still_gives_its_slot_back() ->
             time.sleep(0.05)
         admission = admit()
         assert admission.refused is None and admission.in_flight == 1
+    finally:
+        store.close()
+        stop_redis(server)
+
+
+def test_an_admission_that_timed_out_is_taken_back_when_redis_runs_it_late() -> None:
+    """A refused call (503) whose admission timed out on the client was still in Redis's socket
+    buffer: Redis runs it when it wakes. Its undo, queued at the timeout and retried until Redis
+    answers, takes back its slot and its counts without waiting for another call."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = start_redis(port)
+    store = GuardedStore(
+        RedisStore(connect(f"redis://127.0.0.1:{port}/0", 0.1)), "closed", open_seconds=0.3
+    )
+    quota = Quota(per_minute=100, per_day=1000, concurrent=2)
+    metrics = ["api_calls", "api_calls:/api/memories"]
+
+    def admit() -> Any:
+        return store.acquire(1, quota, time.time(), 30.0, metrics)
+
+    try:
+        admission = admit()
+        assert admission.lease is not None
+        store.release(1, admission.lease)
+        server.send_signal(signal.SIGSTOP)  # Redis hangs: the admission times out
+        try:
+            with pytest.raises(StoreUnavailable):
+                admit()
+        finally:
+            server.send_signal(signal.SIGCONT)
+        # No other call comes: the undo must go out on its own.
+        deadline = time.monotonic() + 5
+        while True:
+            counts = store.primary.live_counts(1, time.time())
+            taken_back = counts.concurrent == 0 and counts.minute == 1 and counts.day == 1
+            if taken_back and not store.primary.has_unsure:
+                break
+            assert time.monotonic() < deadline, f"the refused call is still counted: {counts}"
+            time.sleep(0.05)
+        day = int(time.time()) // 86_400
+        assert store.primary.pending_usage(1, "api_calls:/api/memories", [day]) == 1
     finally:
         store.close()
         stop_redis(server)

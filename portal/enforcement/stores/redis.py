@@ -9,6 +9,7 @@ worker loses nothing."""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections import deque
@@ -85,6 +86,8 @@ class RedisStore:
         self._seeded_day = -1
         #: Admissions whose reply never came: undo-script (keys, args), run once Redis answers.
         self._unsure: deque[tuple[list[str], list[str | int]]] = deque()
+        #: Held while undos are on their way (the releaser thread's, or a caller's).
+        self._settling = threading.Lock()
         self._pending_key = f"{prefix}usage:pending"
         self._batches_key = f"{prefix}usage:batches"
         self._acquire = ScriptLink(client, ACQUIRE)
@@ -94,12 +97,13 @@ class RedisStore:
         self._take = client.register_script(TAKE)
         self._pending = client.register_script(PENDING)
         self._undo = client.register_script(UNDO)
-        self._releases = ReleaseQueue(client)
+        self._releases = ReleaseQueue(client, self.settle, lambda: bool(self._unsure))
 
     @property
     def has_unsure(self) -> bool:
-        """Whether admissions whose reply was lost wait to be settled (``settle``)."""
-        return bool(self._unsure)
+        """Whether admissions whose reply was lost wait to be settled, or are being settled
+        right now (``settle``)."""
+        return bool(self._unsure) or self._settling.locked()
 
     def tenant_key(self, tenant_id: int, name: str) -> str:
         return self._tenant_key(tenant_id, name)
@@ -184,7 +188,7 @@ class RedisStore:
         metrics: Iterable[str],
         overage: OverageWindow | None = None,
     ) -> Admission:
-        if self._unsure:
+        if self.has_unsure:
             self.settle()
         self.seed(tenant_id, now, overage)
         call = self.prepare(tenant_id, quota, now, lease_seconds, tuple(metrics), overage)
@@ -257,9 +261,11 @@ class RedisStore:
     def lost(self, call: PreparedCall) -> None:
         """The script's reply never came: its releases are queued again, and it is undone once
         Redis answers if it ran after all (a timeout, a reset while the reply was on its way:
-        the undo checks the lease is there)."""
+        the undo checks the lease is there). The releaser thread sends the undo at once and
+        until Redis takes it; the next admission settles first too."""
         self._releases.put_back(call.releases)
         self._unsure.append(_undo_call(call.keys[0], call.layout, self._pending_key, call.token))
+        self._releases.nudge()
 
     def refund(self, tenant_id: int, admission: Admission) -> None:
         """Take the admitted call back in one round trip (the undo script: the lease, then the
@@ -272,23 +278,23 @@ class RedisStore:
     def settle(self) -> None:
         """Undo admissions whose reply was lost, so counted always equals admitted: all of them
         in one round trip (an outage can leave one per failed call). An undo of a call whose
-        script never ran finds no lease and does nothing, so running one twice is harmless."""
-        unsure: list[tuple[list[str], list[str | int]]] = []
-        while self._unsure:
-            try:
+        script never ran finds no lease and does nothing, so running one twice is harmless.
+        One settle at a time: a caller waits for the one under way (the releaser thread's), so
+        an admission never overtakes an undo already sent."""
+        with self._settling:
+            unsure: list[tuple[list[str], list[str | int]]] = []
+            while self._unsure:
                 unsure.append(self._unsure.popleft())
-            except IndexError:  # another thread took the last one
-                break
-        if not unsure:
-            return
-        pipe = self.client.pipeline(transaction=False)
-        for keys, args in unsure:
-            self._undo(keys, args, client=pipe)
-        try:
-            pipe.execute()
-        except redis.RedisError:
-            self._unsure.extendleft(reversed(unsure))
-            raise
+            if not unsure:
+                return
+            pipe = self.client.pipeline(transaction=False)
+            for keys, args in unsure:
+                self._undo(keys, args, client=pipe)
+            try:
+                pipe.execute()
+            except redis.RedisError:
+                self._unsure.extendleft(reversed(unsure))
+                raise
 
     def release(self, tenant_id: int, lease: str) -> None:
         """Queue the slot's release: this process's next admission carries it in its own round
@@ -325,7 +331,7 @@ class RedisStore:
         return int(self._pending([self._pending_key, self._batches_key], fields))
 
     def take_usage(self) -> UsageBatch:
-        if self._unsure:
+        if self.has_unsure:
             self.settle()
         now = time.time()
         batch_key = f"{self.prefix}usage:batch:{uuid.uuid4().hex}"
@@ -358,6 +364,8 @@ class RedisStore:
     def close(self) -> None:
         try:
             self._releases.close()
+            if self._unsure:
+                self.settle()
         finally:
             self._acquire.close()
             self.client.close()

@@ -1,11 +1,16 @@
 """Concurrency-slot releases on their way to Redis: queued by ending calls, carried by the next
-admission's own round trip, or sent by a background thread within ``RELEASE_DELAY_SECONDS``."""
+admission's own round trip, or sent by a background thread within ``RELEASE_DELAY_SECONDS``.
+
+The same thread takes back admissions whose reply never came (``settle``, given by the store):
+at once, and again every ``RELEASE_RETRY_SECONDS`` until Redis answers, so a call we refused
+with 503 does not keep a slot and a count it ran with late, whether or not another call comes."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 import redis
 
@@ -24,8 +29,16 @@ Release = tuple[str, str]
 class ReleaseQueue:
     """Releases waiting for a ride to Redis; safe to share between threads."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        settle: Callable[[], None] | None = None,
+        unsettled: Callable[[], bool] | None = None,
+    ) -> None:
         self.client = client
+        #: The store's undo of timed-out admissions, and whether any wait (see ``nudge``).
+        self._settle = settle
+        self._unsettled = unsettled or (lambda: False)
         #: Read without the lock on every admission (a list's truth is one attribute read).
         self.waiting: list[Release] = []
         #: When the queue last went from empty to not empty (monotonic seconds).
@@ -59,9 +72,19 @@ class ReleaseQueue:
             if not self.waiting:
                 self._queued_since = time.monotonic()
             self.waiting.extend(releases)
-            self._released_lately = True
-            wake, self._parked = self._parked, False
-        if wake:
+            self._wake_locked()
+
+    def nudge(self) -> None:
+        """An admission timed out: have the thread settle it now (and until Redis answers)."""
+        if self._thread is None:
+            self._start()
+        with self._lock:
+            self._wake_locked()
+
+    def _wake_locked(self) -> None:
+        self._released_lately = True
+        if self._parked:
+            self._parked = False
             self._due.set()
 
     def send_all(self) -> None:
@@ -92,6 +115,7 @@ class ReleaseQueue:
         while not self._closed:
             wait, park = RELEASE_DELAY_SECONDS, False
             releases: list[Release] = []
+            unsettled = self._unsettled()
             with self._lock:
                 if self.waiting:
                     age = time.monotonic() - self._queued_since
@@ -99,7 +123,7 @@ class ReleaseQueue:
                         releases, self.waiting = self.waiting, []
                     else:
                         wait = RELEASE_DELAY_SECONDS - age
-                elif self._released_lately:
+                elif self._released_lately or unsettled:
                     self._released_lately = False
                 else:
                     park = self._parked = True
@@ -113,6 +137,12 @@ class ReleaseQueue:
                 except redis.RedisError as error:
                     log.info("could not release concurrency leases yet (retrying): %s", error)
                     self.put_back(releases[-MAX_RETRIED_RELEASES:])
+                    wait = RELEASE_RETRY_SECONDS
+            if unsettled and self._settle is not None:
+                try:
+                    self._settle()  # the undos stay queued if Redis does not take them
+                except redis.RedisError as error:
+                    log.info("could not take back timed-out admissions yet (retrying): %s", error)
                     wait = RELEASE_RETRY_SECONDS
             time.sleep(wait)
 

@@ -94,14 +94,18 @@ def test_the_connection_goes_back_to_transactions_and_a_dead_one_is_replaced(
     assert any("BEGIN" in trip for trip in round_trips(wire_trace, start))
 
     with app.app_context():
-        engine = db.engine
-    with engine.connect() as killer:
-        killer.execute(
+        url_of_database = db.engine.url
+    # Another engine's connection, so the app's pooled one is the one that dies.
+    outsider = sa.create_engine(url_of_database, poolclass=sa.pool.NullPool)
+    with outsider.connect() as killer:
+        killed = killer.scalars(
             sa.text(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                 " WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
-        )
+        ).all()
+    outsider.dispose()
+    assert killed and all(killed)
     response = account.client.get(url, headers=headers)
     assert response.status_code == 200
     assert 'id="usage-bars"' in response.text or "usage" in response.text

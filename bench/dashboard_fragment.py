@@ -21,8 +21,10 @@ its own, dropped at the end).
 from __future__ import annotations
 
 import html
+import os
 import re
 import statistics
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
@@ -235,7 +237,57 @@ def measure(app: Flask, user_id: int) -> dict[str, list[float]]:
                 polled = next_poll(response.get_data(as_text=True))
             times[name].append(timer.last * 1000)
             times[f"{name} (CPU)"].append(timer.last_cpu * 1000)
+    paths = {
+        name: (polled if name == "fragment" else path, headers if name in FRAGMENTS else {})
+        for name, path in PAGES.items()
+    }
+    count_trips(app, client, paths)
     return times
+
+
+def count_trips(app: Flask, client: Any, paths: dict[str, tuple[str, dict[str, str]]]) -> None:
+    """Print each page's queries (SQLAlchemy's statements) and, on PostgreSQL, its round trips
+    on the wire: every simple-protocol ``Query`` and extended-protocol ``Sync`` libpq sends
+    (its trace), the pool's ping and BEGIN/ROLLBACK included."""
+    with app.app_context():
+        engine = db.engine
+    postgres = engine.dialect.name == "postgresql"
+    fd, name = tempfile.mkstemp(prefix="bench-pq-trace-")
+    statements: list[str] = []
+
+    def trace(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.pgconn.trace(fd)
+
+    def capture(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    if postgres:
+        engine.dispose()  # new connections, traced
+        sa.event.listen(engine, "connect", trace)
+    sa.event.listen(engine, "before_cursor_execute", capture)
+    try:
+        for label, (path, headers) in paths.items():
+            client.get(path, headers=headers)  # a connection made, if needed
+            statements.clear()
+            start = os.fstat(fd).st_size
+            client.get(path, headers=headers)
+            with open(name, "rb") as traced:
+                traced.seek(start)
+                sent = [line.split(b"\t") for line in traced.read().splitlines()]
+            trips = sum(1 for f in sent if len(f) > 3 and f[1] == b"F" and f[3] in TRIPS)
+            wire = f", {trips} round trips to PostgreSQL" if postgres else ""
+            print(f"(f) {label}: {len(statements)} queries{wire}", flush=True)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", capture)
+        if postgres:
+            sa.event.remove(engine, "connect", trace)
+            engine.dispose()
+        os.close(fd)
+        os.unlink(name)
+
+
+#: The messages after which libpq waits for the server (one round trip each).
+TRIPS = (b"Query", b"Sync")
 
 
 def report(label: str, times: dict[str, list[float]]) -> None:

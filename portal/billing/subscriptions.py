@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import current_app, g, has_app_context, has_request_context
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from portal.db import dialect_insert
 from portal.extensions import db
@@ -106,21 +107,62 @@ def tier_for(sub: Subscription, now: datetime | None = None) -> PricingTier:
 
 def subscriptions_of(tenant: Tenant) -> list[Subscription]:
     """The tenant's mirrored subscriptions, newest first."""
-    return list(
-        db.session.scalars(
-            sa.select(Subscription)
-            .where(Subscription.tenant_id == tenant.id)
-            .order_by(Subscription.created_at.desc(), Subscription.id.desc())
-        )
-    )
+    return list(db.session.scalars(_SUBSCRIPTIONS_OF, {"tenant_id": tenant.id}))
+
+
+#: Built once: every dashboard page and poll of a paid tenant runs it (building it cost a third).
+_SUBSCRIPTIONS_OF = (
+    sa.select(Subscription)
+    .where(Subscription.tenant_id == sa.bindparam("tenant_id"))
+    .order_by(Subscription.created_at.desc(), Subscription.id.desc())
+)
 
 
 def current_subscription(tenant: Tenant) -> Subscription | None:
-    """The subscription the portal shows: the newest one not ended, else the newest one."""
+    """The subscription the portal shows: the newest one not ended, else the newest one.
+
+    Read once per request and tenant (a page asks up to three times: the plan line, the
+    billing period, the overage card), until the request writes (see ``_forget_subscriptions``)
+    or has unflushed changes; outside a request, read every time."""
+    session = db.session()
+    memo: dict[int, tuple[Session, Subscription | None]] | None = None
+    if has_request_context():
+        memo = g.setdefault(_MEMO, {})
+        hit = memo.get(tenant.id)
+        if hit is not None and hit[0] is session and not _unflushed(session):
+            return hit[1]
     subs = subscriptions_of(tenant)
     live = [sub for sub in subs if not ended(sub)]
     shown = live or subs
-    return shown[0] if shown else None
+    current = shown[0] if shown else None
+    if memo is not None:
+        memo[tenant.id] = (session, current)
+    return current
+
+
+#: ``flask.g``'s key for the request's ``current_subscription`` answers, by tenant id.
+_MEMO = "_current_subscriptions"
+
+
+def _unflushed(session: Session) -> bool:
+    return bool(session.new or session.dirty or session.deleted)
+
+
+def _forget_subscriptions(*_: object) -> None:
+    """Any write through the session (a flush, an INSERT/UPDATE/DELETE statement), a commit or
+    a rollback: the request's remembered subscriptions are read again next time."""
+    if has_app_context():
+        g.pop(_MEMO, None)
+
+
+def _forget_after_write(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        _forget_subscriptions()
+
+
+for _event in ("after_flush", "after_commit", "after_rollback", "after_soft_rollback"):
+    sa.event.listen(db.session, _event, _forget_subscriptions)
+sa.event.listen(db.session, "do_orm_execute", _forget_after_write)
 
 
 def tenant_for_customer(customer_id: str | None) -> Tenant | None:

@@ -19,6 +19,7 @@ from portal.dashboard.chart import chart_key, usage_chart
 from portal.dashboard.first_run import FIRST_RUN_COLUMNS, first_run_context, steps_from
 from portal.dashboard.outcomes import COLUMNS as OUTCOME_COLUMNS
 from portal.dashboard.outcomes import month_outcomes
+from portal.dashboard.poll_reads import register as register_poll_reads
 from portal.dashboard.reads import fragment_reads
 from portal.enforcement import current_usage_snapshot
 from portal.extensions import db
@@ -28,6 +29,7 @@ from portal.teams.context import current_tenant
 from portal.web.formatting import format_money
 
 bp = Blueprint("dashboard", __name__)
+register_poll_reads(bp)  # the poll reads without BEGIN/ROLLBACK on PostgreSQL
 
 #: However it is configured, the fragment is not polled more often than this.
 MIN_POLL_SECONDS = 0.1

@@ -165,16 +165,6 @@ for _event in ("after_flush", "after_commit", "after_rollback", "after_soft_roll
 sa.event.listen(db.session, "do_orm_execute", _forget_after_write)
 
 
-def tenant_for_customer(customer_id: str | None) -> Tenant | None:
-    if not customer_id:
-        return None
-    return db.session.scalar(_TENANT_BY_CUSTOMER, {"customer": customer_id})
-
-
-#: Built once: every webhook delivery runs it, and building the comparison cost a third of it.
-_TENANT_BY_CUSTOMER = sa.select(Tenant).where(Tenant.stripe_customer_id == sa.bindparam("customer"))
-
-
 def lock_tenant(tenant: Tenant) -> None:
     """Serialize billing writes for one tenant until the transaction ends.
 

@@ -16,6 +16,12 @@ and one commit per delivery, plus the pool's pre-ping and the driver's BEGIN: se
 They call no Stripe API (nothing in that handler re-fetches), so the figure is the portal's
 intake, not the simulator's speed. A duplicate is the signature check and the one read.
 
+Under the PostgreSQL line, where a delivery's time goes in each worker: its CPU, and the
+rest, off CPU (waiting for PostgreSQL's round trips and the commit's WAL flush, for the client,
+or for a core on a loaded machine), since a sync worker serves one delivery at a time; then
+what one commit with its WAL flush takes on that server alone (synchronous commit stays on:
+that wait is part of every first delivery).
+
 The 1-minute load average is printed before and after: the machine is often shared, and the
 wall-clock rates follow it.
 
@@ -245,7 +251,23 @@ def post_all(port: int, bodies: list[bytes]) -> None:
     conn.close()
 
 
-def http_postgres() -> tuple[float, float] | None:
+def commit_milliseconds(url: str, commits: int = 200) -> float:
+    """Wall milliseconds of one one-row INSERT and its COMMIT (WAL flush) on ``url``'s server."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("CREATE TABLE bench_commit_probe (n integer)"))
+            conn.commit()
+            started = time.perf_counter()
+            for n in range(commits):
+                conn.execute(sa.text("INSERT INTO bench_commit_probe VALUES (:n)"), {"n": n})
+                conn.commit()
+            return (time.perf_counter() - started) * 1000 / commits
+    finally:
+        engine.dispose()
+
+
+def http_postgres() -> tuple[float, float, float] | None:
     with postgres_database() as url:
         if url is None:
             return None
@@ -272,7 +294,8 @@ def http_postgres() -> tuple[float, float] | None:
                 )
             engine.dispose()
             assert processed == HTTP_EVENTS + 1, processed
-            return HTTP_EVENTS / elapsed, HTTP_EVENTS / cpu if cpu > 0 else 0.0
+            rate = HTTP_EVENTS / elapsed
+            return rate, HTTP_EVENTS / cpu if cpu > 0 else 0.0, commit_milliseconds(url)
         finally:
             process.terminate()
             process.wait(30)
@@ -294,6 +317,13 @@ def main() -> None:
             f"(g) PostgreSQL, make serve, 2 workers, {HTTP_CLIENTS} HTTP clients, first "
             f"deliveries: {http_rates[0]:,.0f} /s (goal >= 300); per second of the workers' "
             f"CPU: {http_rates[1]:,.0f} /s"
+        )
+        wall_ms, cpu_ms = 2 * 1000 / http_rates[0], 1000 / http_rates[1] if http_rates[1] else 0
+        print(
+            f"(g)   per delivery in a worker (2 workers, one delivery at a time each): "
+            f"{wall_ms:.1f} ms, of which {cpu_ms:.1f} ms its CPU and {wall_ms - cpu_ms:.1f} ms "
+            f"off CPU; one INSERT + COMMIT (WAL flush) alone on that server: "
+            f"{http_rates[2]:.1f} ms"
         )
     print(f"(g) load average (1 min): {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
 

@@ -22,7 +22,11 @@ from portal.extensions import db
 from portal.keys.api_keys import MAX_ACTIVE_KEYS, create_api_key
 from portal.models import ApiKey, Tenant
 from portal.serving.dev import simulator_launch
-from portal.serving.log_redaction import RedactingGunicornLogger, RedactingRequestHandler
+from portal.serving.log_redaction import (
+    RedactingGunicornLogger,
+    RedactingRequestHandler,
+    redact,
+)
 from stripe_sim.__main__ import parse_args
 
 TOKEN = "eyJ1c2VyIjoxLCJwdyI6ImFiYyJ9.Z2kLmA.c2VjcmV0LXNpZ25hdHVyZQ"
@@ -102,6 +106,16 @@ def test_gunicorn_logs_no_reset_token():
     line = config.access_log_format % atoms + " " + repr(atoms)
     assert TOKEN not in line
     assert atoms["r"] == "POST /reset-password/[redacted] HTTP/1.1"
+
+
+def test_redact_skips_text_without_a_reset_path_and_redacts_every_token_in_the_rest():
+    # The substring test before the regex (the access log's ~50 atoms a line) changes nothing.
+    assert redact("POST /billing/webhook HTTP/1.1") == "POST /billing/webhook HTTP/1.1"
+    assert redact("/reset-password/") == "/reset-password/"
+    line = f"/a/reset-password/{TOKEN}?next=1 https://x/reset-password/{TOKEN}#f"
+    assert (
+        redact(line) == "/a/reset-password/[redacted]?next=1 https://x/reset-password/[redacted]#f"
+    )
 
 
 def test_the_simulator_gets_its_secrets_by_environment_not_argv():

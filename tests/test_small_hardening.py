@@ -118,6 +118,17 @@ def test_redact_skips_text_without_a_reset_path_and_redacts_every_token_in_the_r
     )
 
 
+def test_a_percent_encoded_reset_path_is_redacted_too(app):
+    """The server decodes the path before routing, so an encoded one still opens the reset
+    page with the token in it: the log must not keep it either."""
+    encoded = f"GET /reset%2Dpassword/{TOKEN} HTTP/1.1"
+    assert TOKEN not in redact(encoded)
+    assert redact(encoded) == "GET /reset-password/[redacted] HTTP/1.1"
+    assert redact("GET /search?q=100%25 HTTP/1.1") == "GET /search?q=100%25 HTTP/1.1"
+    page = app.test_client().get(f"/reset%2Dpassword/{TOKEN}")
+    assert page.status_code != 404  # it does route: the redaction above is needed
+
+
 def test_the_simulator_gets_its_secrets_by_environment_not_argv():
     environ = {
         "STRIPE_SECRET_KEY": "sk_test_secret_key_value",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import unquote
 
 from gunicorn.glogging import Logger
 from werkzeug.serving import WSGIRequestHandler
@@ -29,7 +30,14 @@ def redact(text: str) -> str:
     access-log line has some 50 atoms (one per header and environ entry) to go through.
     """
     if _MARKER not in text:
-        return text
+        if "%" not in text:
+            return text
+        # The server routes a percent-encoded path as its decoded form
+        # (``/reset%2Dpassword/<token>`` opens the reset page): such a line is logged decoded.
+        decoded = unquote(text)
+        if _MARKER not in decoded:
+            return text
+        text = decoded
     return _SECRET_IN_PATH.sub(rf"\1{REDACTED}", text)
 
 

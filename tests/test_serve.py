@@ -137,6 +137,9 @@ def test_the_example_api_is_served_only_when_asked(
     from portal.extensions import db
 
     env = {"SECRET_KEY": "s" * 64, "DATABASE_URL": f"sqlite:///{tmp_path}/p.sqlite3"}
+    # No reporter thread: this app's database is never migrated, and a served app (TESTING
+    # off) would start one with its first request, to fail on every pass after the test.
+    env |= {"METER_REPORTER_ENABLED": "0"}
     for name, value in (env | {"REDIS_URL": "", "SERVE_EXAMPLE_API": flag}).items():
         monkeypatch.setenv(name, value)
     monkeypatch.delitem(sys.modules, "wsgi", raising=False)
@@ -145,6 +148,7 @@ def test_the_example_api_is_served_only_when_asked(
     try:
         assert (wsgi.application is wsgi.app) == (api_status == 404)
         assert Client(wsgi.application).get("/api/memories").status_code == api_status
+        assert "meter_reporter" not in wsgi.app.extensions
     finally:
         enforcement_for(wsgi.app).stop()
         with wsgi.app.app_context():

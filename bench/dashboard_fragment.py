@@ -207,9 +207,8 @@ class ServerTimer:
         return body
 
 
-def measure(app: Flask, user_id: int) -> dict[str, list[float]]:
-    timer = ServerTimer(app.wsgi_app)
-    app.wsgi_app = timer  # type: ignore[method-assign]
+def signed_in_client(app: Flask, user_id: int) -> Any:
+    """A test client signed in as ``user_id``, as the portal signs people in."""
     client = app.test_client()
     with app.app_context():
         user = db.session.get(User, user_id)
@@ -220,6 +219,13 @@ def measure(app: Flask, user_id: int) -> dict[str, list[float]]:
         session["_fresh"] = True
         # What portal.auth.sessions stamps at sign-in (a session without them is signed out).
         session[SIGNED_IN_AT] = session[SEEN_AT] = int(time.time())
+    return client
+
+
+def measure(app: Flask, user_id: int) -> dict[str, list[float]]:
+    timer = ServerTimer(app.wsgi_app)
+    app.wsgi_app = timer  # type: ignore[method-assign]
+    client = signed_in_client(app, user_id)
     headers = {"HX-Request": "true"}
     times: dict[str, list[float]] = {name: [] for name in PAGES}
     times.update({f"{name} (CPU)": [] for name in PAGES})

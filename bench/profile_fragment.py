@@ -15,30 +15,24 @@ import argparse
 import cProfile
 import pstats
 import time
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
 
-from bench.dashboard_fragment import FRAGMENTS, PAGES, next_poll, seed
+from bench.dashboard_fragment import FRAGMENTS, PAGES, next_poll, seed, signed_in_client
 from bench.harness import bench_config, throwaway_database
 from portal import create_app
-from portal.auth.sessions import SEEN_AT, SIGNED_IN_AT
 from portal.extensions import db
 from portal.models import User
 
 
-def signed_in_client(app: Flask) -> object:
+def owner_client(app: Flask) -> Any:
     """A test client with the bench owner's session, as ``bench.dashboard_fragment`` makes."""
-    client = app.test_client()
     with app.app_context():
-        user = db.session.scalar(sa.select(User).where(User.email == "bench@example.com"))
-        assert user is not None
-        session_id = user.get_id()
-    with client.session_transaction() as session:
-        session["_user_id"] = session_id
-        session["_fresh"] = True
-        session[SIGNED_IN_AT] = session[SEEN_AT] = int(time.time())
-    return client
+        user_id = db.session.scalar(sa.select(User.id).where(User.email == "bench@example.com"))
+    assert user_id is not None
+    return signed_in_client(app, user_id)
 
 
 def main() -> None:
@@ -55,7 +49,7 @@ def main() -> None:
         seed(create_app(bench_config(url, METER_REPORTER_ENABLED=False)))
         print(f"seeded {url}")
     app = create_app(bench_config(url, METER_REPORTER_ENABLED=False))
-    client = signed_in_client(app)
+    client = owner_client(app)
     path = PAGES[args.page]
     if args.page == "fragment":  # as the browser polls it: the chart the page shows is known
         path = next_poll(client.get("/").get_data(as_text=True))  # type: ignore[attr-defined]

@@ -17,14 +17,14 @@ from datetime import datetime
 
 from portal.billing.invoice_mirror import mirror_invoice
 from portal.billing.invoices import list_invoices
+from portal.billing.payment_methods import own_payment_method
 from portal.billing.subscriptions import current_subscription, ended, sync_subscription
-from portal.errors import Conflict, NotFound
+from portal.errors import Conflict
 from portal.extensions import db
 from portal.models import Subscription, Tenant
 from portal.stripe_gateway import (
     PaymentDeclined,
     StripeInvoice,
-    StripePaymentMethod,
     get_gateway,
 )
 from portal.web.formatting import format_date, format_money
@@ -91,7 +91,7 @@ def pay_open_invoice(tenant: Tenant, payment_method_id: str) -> Settled:
         # Stripe may have settled it meanwhile (a retry, or another tab): mirror what it says.
         _resync(tenant, sub)
         raise Conflict("There is no open invoice to pay. Reload the page to see your plan.")
-    card = _own_card(tenant, payment_method_id)
+    card = own_payment_method(tenant, payment_method_id)
     words = card_words(card.brand, card.last4)
     gateway = get_gateway()
     try:
@@ -122,13 +122,6 @@ def declined_message(card: str, bank_message: str, next_attempt: datetime | None
         else "There is no automatic retry left"
     )
     return f"Your bank declined {card}: “{bank}” {retry}; or pay now with another card."
-
-
-def _own_card(tenant: Tenant, payment_method_id: str) -> StripePaymentMethod:
-    method = get_gateway().retrieve_payment_method(payment_method_id)
-    if not tenant.stripe_customer_id or method.customer_id != tenant.stripe_customer_id:
-        raise NotFound("There is no such card on this account.")
-    return method
 
 
 def _resync(tenant: Tenant, sub: Subscription) -> None:

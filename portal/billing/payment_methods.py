@@ -61,7 +61,9 @@ def list_payment_methods(tenant: Tenant) -> list[SavedCard]:
     return sorted(cards, key=lambda card: not card.is_default)
 
 
-def _own_method(tenant: Tenant, payment_method_id: str) -> StripePaymentMethod:
+def own_payment_method(tenant: Tenant, payment_method_id: str) -> StripePaymentMethod:
+    """``payment_method_id`` read from Stripe, if it is one of the tenant's cards (else 404:
+    a card id from another account says nothing of that account)."""
     method = get_gateway().retrieve_payment_method(payment_method_id)
     if not tenant.stripe_customer_id or method.customer_id != tenant.stripe_customer_id:
         raise NotFound("There is no such card on this account.")
@@ -70,7 +72,7 @@ def _own_method(tenant: Tenant, payment_method_id: str) -> StripePaymentMethod:
 
 def set_default_payment_method(tenant: Tenant, payment_method_id: str) -> SavedCard:
     """Charge ``payment_method_id`` from now on, for the customer and its live subscription."""
-    method = _own_method(tenant, payment_method_id)
+    method = own_payment_method(tenant, payment_method_id)
     gateway = get_gateway()
     assert tenant.stripe_customer_id is not None
     gateway.set_default_payment_method(tenant.stripe_customer_id, method.id)
@@ -86,7 +88,7 @@ def set_default_payment_method(tenant: Tenant, payment_method_id: str) -> SavedC
 
 def remove_payment_method(tenant: Tenant, payment_method_id: str) -> SavedCard:
     """Detach a card and return it; the last card of a paid, continuing subscription stays."""
-    method = _own_method(tenant, payment_method_id)
+    method = own_payment_method(tenant, payment_method_id)
     cards = list_payment_methods(tenant)
     sub = current_subscription(tenant)
     renews = sub is not None and not ended(sub) and not on_grace_period(sub)

@@ -31,15 +31,23 @@ from flask import Flask, current_app, request
 from flask.typing import ResponseReturnValue
 
 import portal.enforcement.flask as decorator_module
-from bench.harness import RATE_HEADERS, bench_config, caller, enforced_api, ok, throwaway_database
+from bench.harness import (
+    RATE_HEADERS,
+    bench_config,
+    caller,
+    enforced_api,
+    ok,
+    throughputs,
+    throwaway_database,
+)
 from portal import metrics
 from portal.enforcement.lifecycle import Call
 
 BLOCK, ROUNDS = 300, 30
 GOAL = 0.90
-#: The functions ``@metered``'s wrapper calls, by the name it calls them under.
+#: The functions ``@metered``'s wrapper calls, by the name it calls them under (adding the
+#: headers is not among them: it is part of the floor).
 STEPS = ("_identify", "_route", "_gate_check", "admit")
-#: (Adding the headers is timed as part of the floor.)
 
 
 def with_floor(app: Flask) -> None:
@@ -58,15 +66,9 @@ def with_floor(app: Flask) -> None:
 
 
 def best_microseconds(variants: dict[str, Callable[[], int]]) -> dict[str, float]:
-    """Each variant's best block, in µs per call (blocks interleaved round by round)."""
-    best = dict.fromkeys(variants, float("inf"))
-    for _ in range(ROUNDS):
-        for name, call in variants.items():
-            started = time.perf_counter()
-            for _ in range(BLOCK):
-                call()
-            best[name] = min(best[name], (time.perf_counter() - started) / BLOCK * 1e6)
-    return best
+    """Each variant's best block, in µs per call (``harness.throughputs``: interleaved blocks)."""
+    rates = throughputs(variants, BLOCK, ROUNDS)
+    return {name: 1e6 / rate for name, rate in rates.items()}
 
 
 def _timed(spent: dict[str, int], name: str, function: Callable[..., Any]) -> Callable[..., Any]:
